@@ -1,0 +1,338 @@
+import type { Clock } from '../clock';
+import type { Role } from '../config';
+import { holdsLeaseIn, type NodeState } from './states';
+
+/** What the node knows of its peer from the last valid heartbeat (either direction). */
+export interface PeerView {
+  readonly nodeId: string;
+  readonly role: Role;
+  readonly state: NodeState;
+  readonly epoch: number;
+  readonly leaseHolder: string;
+  readonly steppingDown: boolean;
+  readonly wantsLease: boolean;
+  readonly storeOk: boolean;
+  readonly advertiseAddr: string;
+  readonly highestEpoch: number;
+}
+
+export interface RoleMachineOptions {
+  readonly role: Role;
+  readonly nodeId: string;
+  readonly leaseTtlMs: number;
+  readonly leaseSafetyMarginMs: number;
+  readonly handbackAfterMs: number;
+  readonly redundantStartupGraceMs: number;
+  /** Highest epoch remembered from earlier runs (state dir). */
+  readonly highestEpoch?: number;
+}
+
+export interface Transition {
+  readonly from: NodeState;
+  readonly to: NodeState;
+  readonly reason: string;
+  readonly epoch: number;
+}
+
+/** The one lease operation the node should do next. */
+export type LeaseAction =
+  | { readonly kind: 'acquire' }
+  | { readonly kind: 'renew'; readonly epoch: number }
+  /** Give the lease back to the returning primary (redundant only). */
+  | { readonly kind: 'handback'; readonly epoch: number }
+  | { readonly kind: 'wait'; readonly reason: string };
+
+export interface LeaseHolder {
+  readonly nodeId: string;
+  readonly epoch: number;
+}
+
+/**
+ * The role state machine: pure rules, no I/O. The node controller feeds it what
+ * happened (lease results, peer heartbeats, signals) with times from the injected
+ * clock, asks it what to do next, and performs that against Redis and gRPC.
+ *
+ * The Redis lease is the only thing that makes a node act: the machine enters a
+ * lease-holding state only from `acquired()`, and leaves it as soon as a renewal is
+ * refused or `lastRenewOk + ttl - safetyMargin` passes on the monotonic clock,
+ * which is before the key can expire in Redis.
+ */
+export class RoleMachine {
+  private stateValue: NodeState = 'STARTING';
+  private epochValue = 0;
+  private highestEpochValue: number;
+  private lastRenewOkMono = Number.NEGATIVE_INFINITY;
+  private readonly startedMono: number;
+  private holder: LeaseHolder | undefined;
+  private storeOkSinceMono: number | undefined;
+  private lastStoreOkMono: number | undefined;
+  private budgetBlocked = false;
+
+  private peerView: PeerView | undefined;
+  private peerLastHeardMono: number | undefined;
+  private peerHealthySinceMono: number | undefined;
+  private heardPrimary = false;
+  /** Redundant: first time it saw a healthy primary ask for the free lease. */
+  private primaryWantsSinceMono: number | undefined;
+  /** No acquire attempts before this (after a handback or a step-down). */
+  private holdOffUntilMono = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly opts: RoleMachineOptions,
+    private readonly clock: Clock,
+    private readonly onTransition: (t: Transition) => void = () => {},
+  ) {
+    this.startedMono = clock.monotonic();
+    this.highestEpochValue = opts.highestEpoch ?? 0;
+  }
+
+  // ---- reads ------------------------------------------------------------------
+
+  /** Current state; a lapsed lease is noticed here too, so no caller ever sees a stale ACTIVE. */
+  get state(): NodeState {
+    this.checkDeadline();
+    return this.stateValue;
+  }
+
+  /** The fencing epoch this node holds the lease with, 0 when it holds none. */
+  get epoch(): number {
+    this.checkDeadline();
+    return holdsLeaseIn(this.stateValue) ? this.epochValue : 0;
+  }
+
+  get highestEpoch(): number {
+    return this.highestEpochValue;
+  }
+
+  get role(): Role {
+    return this.opts.role;
+  }
+
+  /** The lease holder as last seen (ourselves when we hold it). */
+  get leaseHolder(): LeaseHolder | undefined {
+    this.checkDeadline();
+    if (holdsLeaseIn(this.stateValue)) return { nodeId: this.opts.nodeId, epoch: this.epochValue };
+    return this.holder;
+  }
+
+  get peer(): PeerView | undefined {
+    return this.peerView;
+  }
+
+  get peerLastHeard(): number | undefined {
+    return this.peerLastHeardMono;
+  }
+
+  /** True while the peer has been heard within one lease TTL. */
+  peerHealthy(): boolean {
+    return this.peerLastHeardMono !== undefined && this.clock.monotonic() - this.peerLastHeardMono <= this.opts.leaseTtlMs;
+  }
+
+  /** True while the last Redis call succeeded within one lease TTL. */
+  storeOk(): boolean {
+    return this.lastStoreOkMono !== undefined && this.clock.monotonic() - this.lastStoreOkMono <= this.opts.leaseTtlMs;
+  }
+
+  /** Holds the lease and may grant seats (not blocked, not past the lease deadline). */
+  isServing(): boolean {
+    const s = this.state;
+    return s === 'ACTIVE' || s === 'FAILOVER_ACTIVE';
+  }
+
+  /** Milliseconds the held lease stays valid for this node without another renewal. */
+  leaseValidForMs(): number {
+    if (!holdsLeaseIn(this.state)) return 0;
+    return Math.max(0, this.deadlineMono() - this.clock.monotonic());
+  }
+
+  /** Monotonic time at which the node must stop acting unless a renewal succeeds. */
+  deadlineMono(): number {
+    return this.lastRenewOkMono + this.opts.leaseTtlMs - this.opts.leaseSafetyMarginMs;
+  }
+
+  /**
+   * Primary only: ask the redundant for the lease. A primary asks when it holds no
+   * lease and either nobody else holds it, or it has been healthy (peer heartbeats and
+   * Redis both fine) for `handbackAfterMs`, counted from the first healthy heartbeat,
+   * so a flapping primary does not bounce the cluster back and forth.
+   */
+  wantsLease(): boolean {
+    if (this.opts.role !== 'primary') return false;
+    const s = this.state;
+    if (s === 'STOPPING' || holdsLeaseIn(s)) return false;
+    const now = this.clock.monotonic();
+    if (now < this.holdOffUntilMono) return false;
+    if (!this.storeOk()) return false;
+    if (!this.redundantHolds()) return true;
+    if (!this.peerHealthy() || this.peerHealthySinceMono === undefined || this.storeOkSinceMono === undefined) return false;
+    const healthySince = Math.max(this.peerHealthySinceMono, this.storeOkSinceMono);
+    return now - healthySince >= this.opts.handbackAfterMs;
+  }
+
+  /** What to do with the lease now. */
+  nextAction(): LeaseAction {
+    const s = this.state;
+    const now = this.clock.monotonic();
+    if (s === 'STOPPING') return { kind: 'wait', reason: 'stopping' };
+    if (holdsLeaseIn(s)) {
+      if (this.opts.role === 'redundant' && this.primaryAsksForLease()) {
+        return { kind: 'handback', epoch: this.epochValue };
+      }
+      return { kind: 'renew', epoch: this.epochValue };
+    }
+    if (now < this.holdOffUntilMono) return { kind: 'wait', reason: 'holding off after giving up the lease' };
+    if (this.opts.role === 'redundant') {
+      if (!this.heardPrimary && now - this.startedMono < this.opts.redundantStartupGraceMs) {
+        return { kind: 'wait', reason: 'startup grace: waiting to hear the primary first' };
+      }
+      if (this.primaryAsksForLease()) {
+        // Give a healthy primary that wants the free lease one TTL to take it; if it
+        // cannot (e.g. its Redis calls fail in a way it does not see), we go ahead.
+        this.primaryWantsSinceMono ??= now;
+        if (now - this.primaryWantsSinceMono < this.opts.leaseTtlMs) {
+          return { kind: 'wait', reason: 'primary is taking the lease' };
+        }
+      } else {
+        this.primaryWantsSinceMono = undefined;
+      }
+    }
+    return { kind: 'acquire' };
+  }
+
+  // ---- events -----------------------------------------------------------------
+
+  /** The acquire script granted the lease with `epoch`; `attemptMono` is when the call was sent. */
+  acquired(epoch: number, attemptMono: number): void {
+    this.storeAnswered(attemptMono);
+    this.observeEpoch(epoch);
+    this.epochValue = epoch;
+    this.lastRenewOkMono = attemptMono;
+    this.holder = { nodeId: this.opts.nodeId, epoch };
+    this.primaryWantsSinceMono = undefined;
+    if (this.stateValue === 'STOPPING') return;
+    const to: NodeState = this.opts.role === 'primary' ? 'ACTIVE' : this.budgetBlocked ? 'FAILOVER_BLOCKED' : 'FAILOVER_ACTIVE';
+    this.transition(to, this.opts.role === 'primary' ? 'acquired the lease' : 'acquired the lease: failover');
+  }
+
+  /** The lease is held by someone else (or, holder undefined, free but not taken). */
+  acquireRefused(holder: LeaseHolder | undefined, attemptMono: number): void {
+    this.storeAnswered(attemptMono);
+    this.holder = holder;
+    if (holder) this.observeEpoch(holder.epoch);
+    if (this.stateValue === 'STARTING') this.transition('STANDBY', holder ? `lease held by ${holder.nodeId}` : 'lease free');
+  }
+
+  /** A renewal sent at `attemptMono` succeeded: the lease is ours until attemptMono + ttl in Redis. */
+  renewed(attemptMono: number): void {
+    this.storeAnswered(attemptMono);
+    if (holdsLeaseIn(this.stateValue)) this.lastRenewOkMono = Math.max(this.lastRenewOkMono, attemptMono);
+  }
+
+  /** The renew script found the key no longer ours: stop acting at once. */
+  leaseLost(holder: LeaseHolder | undefined, attemptMono: number): void {
+    this.storeAnswered(attemptMono);
+    this.holder = holder;
+    if (holder) this.observeEpoch(holder.epoch);
+    if (holdsLeaseIn(this.stateValue)) {
+      this.transition('STANDBY', holder ? `lease taken by ${holder.nodeId} epoch ${holder.epoch}` : 'lease expired in Redis');
+    }
+  }
+
+  /** A Redis call failed or timed out. The deadline check decides when that costs the lease. */
+  storeFailed(): void {
+    this.storeOkSinceMono = undefined;
+  }
+
+  /**
+   * Stop granting now, before the release reaches Redis (handback, step-down, stop).
+   * Returns the epoch to release, or 0 when the node held nothing.
+   */
+  giveUp(kind: 'handback' | 'step-down' | 'stop'): number {
+    const held = holdsLeaseIn(this.state) ? this.epochValue : 0;
+    const now = this.clock.monotonic();
+    if (kind === 'stop') {
+      this.transition('STOPPING', held ? 'stopping: planned handover' : 'stopping');
+    } else if (held) {
+      this.transition('STANDBY', kind === 'handback' ? 'handing the lease back to the primary' : 'stepped down on request');
+    }
+    if (kind === 'handback') {
+      // The primary acquires next; do not race it for the key we just freed.
+      this.holdOffUntilMono = now + this.opts.leaseTtlMs;
+    } else if (kind === 'step-down') {
+      // Let the peer take over; for a primary this also restarts the handback count.
+      this.holdOffUntilMono = now + 2 * this.opts.leaseTtlMs;
+      this.peerHealthySinceMono = this.peerHealthy() ? now : undefined;
+    }
+    if (held) this.holder = undefined;
+    return held;
+  }
+
+  /** A valid heartbeat from the peer (request received or response to ours). */
+  peerHeard(view: PeerView): void {
+    const now = this.clock.monotonic();
+    if (!this.peerHealthy()) this.peerHealthySinceMono = now;
+    this.peerLastHeardMono = now;
+    this.peerView = view;
+    if (view.role === 'primary') this.heardPrimary = true;
+    this.observeEpoch(view.highestEpoch);
+    this.observeEpoch(view.epoch);
+    if (view.steppingDown) {
+      // The peer released on purpose: acquire at once, no deference, no hold-off.
+      this.primaryWantsSinceMono = undefined;
+      if (this.holder?.nodeId === view.nodeId) this.holder = undefined;
+      if (this.opts.role === 'primary' || view.role === 'primary') this.holdOffUntilMono = Number.NEGATIVE_INFINITY;
+    } else if (view.epoch > 0 && holdsLeaseIn(view.state)) {
+      this.holder = { nodeId: view.nodeId, epoch: view.epoch };
+    }
+  }
+
+  /** A heartbeat to the peer failed; health lapses by itself after one TTL without any. */
+  peerMissed(): void {
+    if (!this.peerHealthy()) this.peerHealthySinceMono = undefined;
+  }
+
+  setBudgetBlocked(blocked: boolean): void {
+    this.budgetBlocked = blocked;
+    const s = this.state;
+    if (blocked && s === 'FAILOVER_ACTIVE') this.transition('FAILOVER_BLOCKED', 'failover budget spent');
+    if (!blocked && s === 'FAILOVER_BLOCKED') this.transition('FAILOVER_ACTIVE', 'failover budget extended');
+  }
+
+  observeEpoch(epoch: number): void {
+    if (Number.isSafeInteger(epoch) && epoch > this.highestEpochValue) this.highestEpochValue = epoch;
+  }
+
+  // ---- internals --------------------------------------------------------------
+
+  private checkDeadline(): void {
+    if (holdsLeaseIn(this.stateValue) && this.clock.monotonic() >= this.deadlineMono()) {
+      this.holder = undefined;
+      this.transition('STANDBY', 'lease not renewed in time: stopped acting before it can expire in Redis');
+    }
+  }
+
+  private storeAnswered(attemptMono: number): void {
+    this.storeOkSinceMono ??= attemptMono;
+    this.lastStoreOkMono = Math.max(this.lastStoreOkMono ?? attemptMono, attemptMono);
+  }
+
+  private redundantHolds(): boolean {
+    const p = this.peerView;
+    if (this.holder !== undefined && this.holder.nodeId !== this.opts.nodeId) return true;
+    return p !== undefined && this.peerHealthy() && holdsLeaseIn(p.state);
+  }
+
+  /** Redundant: a healthy primary, able to reach Redis, is asking for the lease. */
+  private primaryAsksForLease(): boolean {
+    const p = this.peerView;
+    return p !== undefined && p.role === 'primary' && this.peerHealthy() && p.wantsLease && p.storeOk && !p.steppingDown;
+  }
+
+  private transition(to: NodeState, reason: string): void {
+    const from = this.stateValue;
+    if (from === to) return;
+    if (from === 'STOPPING') return; // terminal
+    this.stateValue = to;
+    this.onTransition({ from, to, reason, epoch: holdsLeaseIn(to) ? this.epochValue : 0 });
+  }
+}

@@ -1,0 +1,11 @@
+// Original file: proto/license/v1/admin.proto
+
+import type { Budget as _license_v1_Budget, Budget__Output as _license_v1_Budget__Output } from '../../license/v1/Budget';
+
+export interface ActivateResponse {
+  'budget'?: (_license_v1_Budget | null);
+}
+
+export interface ActivateResponse__Output {
+  'budget': (_license_v1_Budget__Output | null);
+}

@@ -1,0 +1,83 @@
+// Original file: proto/license/v1/admin.proto
+
+import type * as grpc from '@grpc/grpc-js'
+import type { MethodDefinition } from '@grpc/proto-loader'
+import type { ActivateRequest as _license_v1_ActivateRequest, ActivateRequest__Output as _license_v1_ActivateRequest__Output } from '../../license/v1/ActivateRequest';
+import type { ActivateResponse as _license_v1_ActivateResponse, ActivateResponse__Output as _license_v1_ActivateResponse__Output } from '../../license/v1/ActivateResponse';
+import type { GetStatusRequest as _license_v1_GetStatusRequest, GetStatusRequest__Output as _license_v1_GetStatusRequest__Output } from '../../license/v1/GetStatusRequest';
+import type { GetStatusResponse as _license_v1_GetStatusResponse, GetStatusResponse__Output as _license_v1_GetStatusResponse__Output } from '../../license/v1/GetStatusResponse';
+import type { ListLeasesRequest as _license_v1_ListLeasesRequest, ListLeasesRequest__Output as _license_v1_ListLeasesRequest__Output } from '../../license/v1/ListLeasesRequest';
+import type { ListLeasesResponse as _license_v1_ListLeasesResponse, ListLeasesResponse__Output as _license_v1_ListLeasesResponse__Output } from '../../license/v1/ListLeasesResponse';
+import type { RequestActivationKeyRequest as _license_v1_RequestActivationKeyRequest, RequestActivationKeyRequest__Output as _license_v1_RequestActivationKeyRequest__Output } from '../../license/v1/RequestActivationKeyRequest';
+import type { RequestActivationKeyResponse as _license_v1_RequestActivationKeyResponse, RequestActivationKeyResponse__Output as _license_v1_RequestActivationKeyResponse__Output } from '../../license/v1/RequestActivationKeyResponse';
+import type { StepDownRequest as _license_v1_StepDownRequest, StepDownRequest__Output as _license_v1_StepDownRequest__Output } from '../../license/v1/StepDownRequest';
+import type { StepDownResponse as _license_v1_StepDownResponse, StepDownResponse__Output as _license_v1_StepDownResponse__Output } from '../../license/v1/StepDownResponse';
+
+export interface AdminServiceClient extends grpc.Client {
+  Activate(argument: _license_v1_ActivateRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_ActivateResponse__Output>): grpc.ClientUnaryCall;
+  Activate(argument: _license_v1_ActivateRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_license_v1_ActivateResponse__Output>): grpc.ClientUnaryCall;
+  Activate(argument: _license_v1_ActivateRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_ActivateResponse__Output>): grpc.ClientUnaryCall;
+  Activate(argument: _license_v1_ActivateRequest, callback: grpc.requestCallback<_license_v1_ActivateResponse__Output>): grpc.ClientUnaryCall;
+  activate(argument: _license_v1_ActivateRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_ActivateResponse__Output>): grpc.ClientUnaryCall;
+  activate(argument: _license_v1_ActivateRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_license_v1_ActivateResponse__Output>): grpc.ClientUnaryCall;
+  activate(argument: _license_v1_ActivateRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_ActivateResponse__Output>): grpc.ClientUnaryCall;
+  activate(argument: _license_v1_ActivateRequest, callback: grpc.requestCallback<_license_v1_ActivateResponse__Output>): grpc.ClientUnaryCall;
+  
+  GetStatus(argument: _license_v1_GetStatusRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_GetStatusResponse__Output>): grpc.ClientUnaryCall;
+  GetStatus(argument: _license_v1_GetStatusRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_license_v1_GetStatusResponse__Output>): grpc.ClientUnaryCall;
+  GetStatus(argument: _license_v1_GetStatusRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_GetStatusResponse__Output>): grpc.ClientUnaryCall;
+  GetStatus(argument: _license_v1_GetStatusRequest, callback: grpc.requestCallback<_license_v1_GetStatusResponse__Output>): grpc.ClientUnaryCall;
+  getStatus(argument: _license_v1_GetStatusRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_GetStatusResponse__Output>): grpc.ClientUnaryCall;
+  getStatus(argument: _license_v1_GetStatusRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_license_v1_GetStatusResponse__Output>): grpc.ClientUnaryCall;
+  getStatus(argument: _license_v1_GetStatusRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_GetStatusResponse__Output>): grpc.ClientUnaryCall;
+  getStatus(argument: _license_v1_GetStatusRequest, callback: grpc.requestCallback<_license_v1_GetStatusResponse__Output>): grpc.ClientUnaryCall;
+  
+  ListLeases(argument: _license_v1_ListLeasesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_ListLeasesResponse__Output>): grpc.ClientUnaryCall;
+  ListLeases(argument: _license_v1_ListLeasesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_license_v1_ListLeasesResponse__Output>): grpc.ClientUnaryCall;
+  ListLeases(argument: _license_v1_ListLeasesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_ListLeasesResponse__Output>): grpc.ClientUnaryCall;
+  ListLeases(argument: _license_v1_ListLeasesRequest, callback: grpc.requestCallback<_license_v1_ListLeasesResponse__Output>): grpc.ClientUnaryCall;
+  listLeases(argument: _license_v1_ListLeasesRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_ListLeasesResponse__Output>): grpc.ClientUnaryCall;
+  listLeases(argument: _license_v1_ListLeasesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_license_v1_ListLeasesResponse__Output>): grpc.ClientUnaryCall;
+  listLeases(argument: _license_v1_ListLeasesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_ListLeasesResponse__Output>): grpc.ClientUnaryCall;
+  listLeases(argument: _license_v1_ListLeasesRequest, callback: grpc.requestCallback<_license_v1_ListLeasesResponse__Output>): grpc.ClientUnaryCall;
+  
+  RequestActivationKey(argument: _license_v1_RequestActivationKeyRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_RequestActivationKeyResponse__Output>): grpc.ClientUnaryCall;
+  RequestActivationKey(argument: _license_v1_RequestActivationKeyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_license_v1_RequestActivationKeyResponse__Output>): grpc.ClientUnaryCall;
+  RequestActivationKey(argument: _license_v1_RequestActivationKeyRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_RequestActivationKeyResponse__Output>): grpc.ClientUnaryCall;
+  RequestActivationKey(argument: _license_v1_RequestActivationKeyRequest, callback: grpc.requestCallback<_license_v1_RequestActivationKeyResponse__Output>): grpc.ClientUnaryCall;
+  requestActivationKey(argument: _license_v1_RequestActivationKeyRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_RequestActivationKeyResponse__Output>): grpc.ClientUnaryCall;
+  requestActivationKey(argument: _license_v1_RequestActivationKeyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_license_v1_RequestActivationKeyResponse__Output>): grpc.ClientUnaryCall;
+  requestActivationKey(argument: _license_v1_RequestActivationKeyRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_RequestActivationKeyResponse__Output>): grpc.ClientUnaryCall;
+  requestActivationKey(argument: _license_v1_RequestActivationKeyRequest, callback: grpc.requestCallback<_license_v1_RequestActivationKeyResponse__Output>): grpc.ClientUnaryCall;
+  
+  StepDown(argument: _license_v1_StepDownRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_StepDownResponse__Output>): grpc.ClientUnaryCall;
+  StepDown(argument: _license_v1_StepDownRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_license_v1_StepDownResponse__Output>): grpc.ClientUnaryCall;
+  StepDown(argument: _license_v1_StepDownRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_StepDownResponse__Output>): grpc.ClientUnaryCall;
+  StepDown(argument: _license_v1_StepDownRequest, callback: grpc.requestCallback<_license_v1_StepDownResponse__Output>): grpc.ClientUnaryCall;
+  stepDown(argument: _license_v1_StepDownRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_StepDownResponse__Output>): grpc.ClientUnaryCall;
+  stepDown(argument: _license_v1_StepDownRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_license_v1_StepDownResponse__Output>): grpc.ClientUnaryCall;
+  stepDown(argument: _license_v1_StepDownRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_StepDownResponse__Output>): grpc.ClientUnaryCall;
+  stepDown(argument: _license_v1_StepDownRequest, callback: grpc.requestCallback<_license_v1_StepDownResponse__Output>): grpc.ClientUnaryCall;
+  
+}
+
+export interface AdminServiceHandlers extends grpc.UntypedServiceImplementation {
+  Activate: grpc.handleUnaryCall<_license_v1_ActivateRequest__Output, _license_v1_ActivateResponse>;
+  
+  GetStatus: grpc.handleUnaryCall<_license_v1_GetStatusRequest__Output, _license_v1_GetStatusResponse>;
+  
+  ListLeases: grpc.handleUnaryCall<_license_v1_ListLeasesRequest__Output, _license_v1_ListLeasesResponse>;
+  
+  RequestActivationKey: grpc.handleUnaryCall<_license_v1_RequestActivationKeyRequest__Output, _license_v1_RequestActivationKeyResponse>;
+  
+  StepDown: grpc.handleUnaryCall<_license_v1_StepDownRequest__Output, _license_v1_StepDownResponse>;
+  
+}
+
+export interface AdminServiceDefinition extends grpc.ServiceDefinition {
+  Activate: MethodDefinition<_license_v1_ActivateRequest, _license_v1_ActivateResponse, _license_v1_ActivateRequest__Output, _license_v1_ActivateResponse__Output>
+  GetStatus: MethodDefinition<_license_v1_GetStatusRequest, _license_v1_GetStatusResponse, _license_v1_GetStatusRequest__Output, _license_v1_GetStatusResponse__Output>
+  ListLeases: MethodDefinition<_license_v1_ListLeasesRequest, _license_v1_ListLeasesResponse, _license_v1_ListLeasesRequest__Output, _license_v1_ListLeasesResponse__Output>
+  RequestActivationKey: MethodDefinition<_license_v1_RequestActivationKeyRequest, _license_v1_RequestActivationKeyResponse, _license_v1_RequestActivationKeyRequest__Output, _license_v1_RequestActivationKeyResponse__Output>
+  StepDown: MethodDefinition<_license_v1_StepDownRequest, _license_v1_StepDownResponse, _license_v1_StepDownRequest__Output, _license_v1_StepDownResponse__Output>
+}

@@ -1,0 +1,17 @@
+// Original file: proto/license/v1/common.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface FeatureStatus {
+  'name'?: (string);
+  'seats_total'?: (number);
+  'seats_in_use'?: (number);
+  'expires_at_ms'?: (number | string | Long);
+}
+
+export interface FeatureStatus__Output {
+  'name': (string);
+  'seats_total': (number);
+  'seats_in_use': (number);
+  'expires_at_ms': (number);
+}

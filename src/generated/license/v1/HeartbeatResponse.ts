@@ -1,0 +1,11 @@
+// Original file: proto/license/v1/seat.proto
+
+import type { Long } from '@grpc/proto-loader';
+
+export interface HeartbeatResponse {
+  'expires_at_ms'?: (number | string | Long);
+}
+
+export interface HeartbeatResponse__Output {
+  'expires_at_ms': (number);
+}

@@ -1,0 +1,169 @@
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import type { Redis } from 'ioredis';
+import { type Clock, systemClock } from './clock';
+import { NodeController } from './cluster/node-controller';
+import { holdsLeaseIn, toProtoRole, toProtoState } from './cluster/states';
+import { type Config, parseHostPort } from './config';
+import { errorMessage } from './errors';
+import type { GetStatusResponse } from './generated/license/v1/GetStatusResponse';
+import { createAdminService } from './grpc/admin-service';
+import { createClusterService } from './grpc/cluster-service';
+import { bindServer, createGrpcServer, FAST_RECONNECT_OPTIONS, shutdownServer } from './grpc/server';
+import type { UnaryContext } from './grpc/unary';
+import type { Logger } from './log';
+import { loadLicenseProto } from './proto';
+import { StateFile } from './state-file';
+import { clusterKeys } from './store/keys';
+import { LeaseStore } from './store/lease-store';
+import { createRedis } from './store/redis';
+import { ScriptRunner } from './store/scripts';
+import { VERSION } from './version';
+
+export const SEAT_SERVICE_NAME = 'license.v1.SeatService';
+
+export interface NodeDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  /** Supplied by tests that want to share or inspect the connection; otherwise made from config. */
+  readonly redis?: Redis;
+}
+
+export interface LicenseNode {
+  readonly controller: NodeController;
+  /** Binds the gRPC server, connects Redis, starts the loops. Resolves with the bound gRPC port. */
+  start(): Promise<{ grpcPort: number; advertiseAddr: string }>;
+  /** Planned handover then shutdown; safe to call twice. */
+  stop(): Promise<void>;
+  status(): Promise<GetStatusResponse>;
+}
+
+/** The composition root of one license server node: wires config, Redis, gRPC and the role machine. */
+export function createNode(deps: NodeDeps): LicenseNode {
+  const { config, logger } = deps;
+  const clock = deps.clock ?? systemClock;
+  const redis =
+    deps.redis ??
+    createRedis(config.redis, { commandTimeoutMs: Math.max(250, config.heartbeatIntervalMs), connectionName: `licensed:${config.nodeId}` });
+  redis.on('error', () => {
+    // Connection errors surface through failed calls (logged once by the lease loop); without
+    // this listener ioredis would print every reconnect attempt as an unhandled error.
+  });
+  const scripts = new ScriptRunner(redis);
+  const keys = clusterKeys(config.clusterId);
+  const lease = new LeaseStore(scripts, keys, config.leaseTtlMs);
+  const stateFile = new StateFile(config.stateDir, config.nodeId);
+  const proto = loadLicenseProto();
+  let advertiseAddr = config.advertiseAddr;
+
+  const peerClient =
+    config.peerAddr === undefined
+      ? undefined
+      : new proto.ClusterService(config.peerAddr, grpc.credentials.createInsecure(), FAST_RECONNECT_OPTIONS);
+
+  const licenseDigest = '';
+  const controller = new NodeController({
+    config,
+    clock,
+    logger,
+    lease,
+    stateFile,
+    licenseDigest,
+    advertiseAddr: () => advertiseAddr,
+    ...(peerClient ? { peerClient } : {}),
+  });
+
+  const health = new HealthImplementation({
+    '': 'SERVING',
+    [SEAT_SERVICE_NAME]: 'NOT_SERVING',
+    'license.v1.AdminService': 'SERVING',
+    'license.v1.ClusterService': 'SERVING',
+  });
+  controller.onStateChange(() => {
+    health.setStatus(SEAT_SERVICE_NAME, controller.machine.isServing() ? 'SERVING' : 'NOT_SERVING');
+  });
+
+  async function status(): Promise<GetStatusResponse> {
+    const s = controller.snapshot();
+    return {
+      cluster_id: config.clusterId,
+      node_id: config.nodeId,
+      role: toProtoRole(config.role),
+      state: toProtoState(s.state),
+      epoch: s.epoch,
+      leader_node_id: s.leaderNodeId,
+      budget: {
+        granted_ms: config.failoverBudgetMs,
+        consumed_ms: 0,
+        remaining_ms: config.failoverBudgetMs,
+        blocked: false,
+        activations: 0,
+        episode_id: '',
+      },
+      features: [],
+      leader_addr: s.leaderAddr,
+      advertise_addr: advertiseAddr,
+      license_digest: licenseDigest,
+      store_ok: s.storeOk,
+      highest_epoch: s.highestEpoch,
+      lease_valid_for_ms: s.leaseValidForMs,
+      version: VERSION,
+      ...(s.peer
+        ? {
+            peer: {
+              node_id: s.peer.nodeId,
+              addr: s.peer.addr,
+              role: s.peer.role === 'primary' ? 'ROLE_PRIMARY' : s.peer.role === 'redundant' ? 'ROLE_REDUNDANT' : 'ROLE_UNSPECIFIED',
+              state: s.peer.state ? toProtoState(s.peer.state) : 'NODE_STATE_UNSPECIFIED',
+              epoch: s.peer.epoch,
+              last_heartbeat_ms: s.peer.lastHeartbeatMs,
+              reachable: s.peer.reachable,
+              error: s.peer.error,
+              license_digest: s.peer.licenseDigest,
+              clock_skew_ms: s.peer.clockSkewMs,
+            },
+          }
+        : {}),
+    };
+  }
+
+  const rpc: UnaryContext = { logger };
+  const server = createGrpcServer();
+  server.addService(proto.ClusterService.service, createClusterService(rpc, controller));
+  server.addService(proto.AdminService.service, createAdminService(rpc, { adminToken: config.adminToken, controller, status }));
+  health.addToServer(server);
+
+  let stopping: Promise<void> | undefined;
+
+  return {
+    controller,
+    status,
+    async start() {
+      const grpcPort = await bindServer(server, config.grpcAddr);
+      const adv = parseHostPort(advertiseAddr);
+      if (adv.port === 0) advertiseAddr = `${adv.host.includes(':') ? `[${adv.host}]` : adv.host}:${grpcPort}`;
+      try {
+        await redis.connect();
+      } catch (err) {
+        // Not fatal: the node stays STARTING and the lease loop keeps trying.
+        logger.error('cannot reach redis at start; retrying', { err: errorMessage(err) });
+      }
+      controller.start();
+      logger.info('license node listening', { grpcAddr: config.grpcAddr, grpcPort, advertiseAddr, role: config.role, peerAddr: config.peerAddr });
+      return { grpcPort, advertiseAddr };
+    },
+    stop() {
+      stopping ??= (async () => {
+        const wasActive = holdsLeaseIn(controller.machine.state);
+        await controller.stop();
+        health.setStatus(SEAT_SERVICE_NAME, 'NOT_SERVING');
+        await shutdownServer(server, 1_500);
+        peerClient?.close();
+        redis.disconnect();
+        logger.info('license node stopped', { handedOver: wasActive });
+      })();
+      return stopping;
+    },
+  };
+}

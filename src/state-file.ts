@@ -1,0 +1,72 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import path from 'node:path';
+
+/** What a node keeps on its own disk, so losing Redis data alone cannot roll it back. */
+export interface NodeDiskState {
+  /** Highest fencing epoch this node has seen: the acquire script never hands out one at or below it. */
+  highestEpoch: number;
+}
+
+const EMPTY: NodeDiskState = { highestEpoch: 0 };
+
+/**
+ * A small JSON file in LICENSE_STATE_DIR, replaced atomically (write temp, fsync,
+ * rename, fsync dir) so a crash leaves either the old or the new contents.
+ * Writes are synchronous and rare (on a new epoch), never on a request path.
+ */
+export class StateFile {
+  readonly path: string;
+  private current: NodeDiskState;
+
+  constructor(dir: string, nodeId: string) {
+    mkdirSync(dir, { recursive: true });
+    this.path = path.join(dir, `${nodeId}.state.json`);
+    this.current = StateFile.read(this.path);
+  }
+
+  private static read(file: string): NodeDiskState {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ...EMPTY };
+      throw new Error(`cannot read state file ${file}: ${(err as Error).message}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new Error(`state file ${file} is not valid JSON; restore it or remove it (a removed file forgets the highest epoch seen)`);
+    }
+    const p = parsed as Partial<NodeDiskState>;
+    return {
+      highestEpoch: typeof p.highestEpoch === 'number' && Number.isSafeInteger(p.highestEpoch) ? p.highestEpoch : 0,
+    };
+  }
+
+  get value(): Readonly<NodeDiskState> {
+    return this.current;
+  }
+
+  /** Merges and persists; a no-op when nothing changes. */
+  update(patch: Partial<NodeDiskState>): void {
+    const next = { ...this.current, ...patch };
+    if (JSON.stringify(next) === JSON.stringify(this.current)) return;
+    const tmp = `${this.path}.tmp`;
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, JSON.stringify(next));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.path);
+    const dfd = openSync(path.dirname(this.path), 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+    this.current = next;
+  }
+}

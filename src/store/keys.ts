@@ -1,0 +1,24 @@
+/**
+ * Redis key layout. Every key of one license cluster carries the hash tag
+ * `{lic:<cluster>}`, so each script touches a single slot and runs unchanged on
+ * Redis Cluster.
+ */
+export interface ClusterKeys {
+  readonly prefix: string;
+  /** `<node_id>:<epoch>` of the lease holder, with the lease TTL. */
+  readonly leader: string;
+  /** Last epoch handed out (INCR); never reused. */
+  readonly epoch: string;
+  /** Hash: node_id, epoch, addr, role, acquired_at_ms of the current holder. */
+  readonly leaderInfo: string;
+}
+
+export function clusterKeys(clusterId: string): ClusterKeys {
+  const prefix = `{lic:${clusterId}}`;
+  return Object.freeze({
+    prefix,
+    leader: `${prefix}:leader`,
+    epoch: `${prefix}:epoch`,
+    leaderInfo: `${prefix}:leader_info`,
+  });
+}

@@ -1,0 +1,36 @@
+import { Redis } from 'ioredis';
+import type { RedisConfig } from '../config';
+
+export interface CreateRedisOptions {
+  /** Fail a call that gets no answer in this time, so a hung Redis cannot stall the lease loop. */
+  readonly commandTimeoutMs: number;
+  readonly connectionName?: string;
+}
+
+/**
+ * One ioredis connection for a node. The offline queue is off: while Redis is away
+ * calls fail at once instead of piling up and running late, and the lease loop's
+ * deadline check decides what that costs. Reconnects are quick and capped at 1 s
+ * because every second without Redis counts against the lease.
+ */
+export function createRedis(cfg: RedisConfig, opts: CreateRedisOptions): Redis {
+  const common = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    enableAutoPipelining: true,
+    maxRetriesPerRequest: 0,
+    commandTimeout: opts.commandTimeoutMs,
+    connectTimeout: Math.max(opts.commandTimeoutMs, 1_000),
+    retryStrategy: (times: number) => Math.min(50 * times, 1_000),
+    ...(opts.connectionName === undefined ? {} : { connectionName: opts.connectionName }),
+  };
+  if (cfg.sentinels !== undefined && cfg.masterName !== undefined) {
+    return new Redis({
+      ...common,
+      sentinels: cfg.sentinels.map((s) => ({ host: s.host, port: s.port })),
+      name: cfg.masterName,
+      sentinelRetryStrategy: (times: number) => Math.min(100 * times, 1_000),
+    });
+  }
+  return new Redis(cfg.url ?? 'redis://127.0.0.1:6379', common);
+}
