@@ -1,0 +1,38 @@
+import * as grpc from '@grpc/grpc-js';
+import type { AdminServiceClient } from '../generated/license/v1/AdminService';
+import type { GetStatusResponse__Output } from '../generated/license/v1/GetStatusResponse';
+import type { StepDownResponse__Output } from '../generated/license/v1/StepDownResponse';
+import { FAST_RECONNECT_OPTIONS } from '../grpc/server';
+import { loadLicenseProto } from '../proto';
+
+export interface AdminClient {
+  getStatus(): Promise<GetStatusResponse__Output>;
+  stepDown(): Promise<StepDownResponse__Output>;
+  close(): void;
+}
+
+export interface AdminClientOptions {
+  /** Per-call deadline. */
+  readonly timeoutMs?: number;
+}
+
+/** A typed AdminService client that sends the bearer token on every call (licensectl, drills, tests). */
+export function createAdminClient(addr: string, token: string, opts: AdminClientOptions = {}): AdminClient {
+  const proto = loadLicenseProto();
+  const client: AdminServiceClient = new proto.AdminService(addr, grpc.credentials.createInsecure(), FAST_RECONNECT_OPTIONS);
+  const timeoutMs = opts.timeoutMs ?? 5_000;
+  const md = (): grpc.Metadata => {
+    const m = new grpc.Metadata();
+    m.set('authorization', `Bearer ${token}`);
+    return m;
+  };
+  const call = <Res>(fn: (m: grpc.Metadata, o: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => unknown) =>
+    new Promise<Res>((resolve, reject) => {
+      fn(md(), { deadline: Date.now() + timeoutMs }, (err, res) => (err || res === undefined ? reject(err ?? new Error('empty response')) : resolve(res)));
+    });
+  return {
+    getStatus: () => call<GetStatusResponse__Output>((m, o, cb) => client.GetStatus({}, m, o, cb)),
+    stepDown: () => call<StepDownResponse__Output>((m, o, cb) => client.StepDown({}, m, o, cb)),
+    close: () => client.close(),
+  };
+}

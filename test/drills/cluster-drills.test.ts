@@ -1,0 +1,213 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { type LocalCluster, type LocalClusterOptions, startLocalCluster } from '../../src/local/local-cluster';
+import { type LogLine, NodeProcess } from '../../src/local/node-process';
+import { freePort } from '../../src/local/ports';
+import { eventually } from '../helpers/redis';
+
+/**
+ * Process drills: real `licensed` processes, a real redis-server, real signals.
+ * Short timings keep them quick; waits are generous so a slow machine does not flake.
+ */
+const FAST: LocalClusterOptions = {
+  leaseTtlMs: 1_500,
+  heartbeatIntervalMs: 300,
+  handbackAfterMs: 1_500,
+  redundantStartupGraceMs: 3_000,
+};
+
+const clusters: LocalCluster[] = [];
+const extras: NodeProcess[] = [];
+after(async () => {
+  await Promise.all(extras.map((n) => n.kill()));
+  await Promise.all(clusters.map((c) => c.stop()));
+});
+
+async function cluster(opts: LocalClusterOptions = FAST): Promise<LocalCluster> {
+  const c = await startLocalCluster({ ...opts, logFiles: true });
+  clusters.push(c);
+  return c;
+}
+
+const ts = (l: LogLine): number => Date.parse(String(l['timestamp']));
+
+async function leaderKey(c: LocalCluster): Promise<string | null> {
+  const r = new Redis(c.redisUrl);
+  try {
+    return await r.get(`{lic:${c.clusterId}}:leader`);
+  } finally {
+    r.disconnect();
+  }
+}
+
+describe('cluster drills (real processes)', () => {
+  it('cold start: the primary becomes ACTIVE, the redundant STANDBY, no failover', async () => {
+    const c = await cluster();
+    await c.primary.waitForState('ACTIVE');
+    await c.redundant.waitForState('STANDBY');
+    const pa = c.admin('primary');
+    const ra = c.admin('redundant');
+    const ps = await eventually(async () => {
+      const s = await pa.getStatus();
+      return s.peer?.reachable ? s : undefined;
+    });
+    assert.equal(ps.state, 'NODE_STATE_ACTIVE');
+    assert.equal(ps.role, 'ROLE_PRIMARY');
+    assert.ok(ps.epoch >= 1);
+    assert.equal(ps.leader_node_id, 'node-a');
+    assert.equal(ps.budget?.consumed_ms, 0);
+    assert.equal(ps.budget?.episode_id, '');
+    const rs = await eventually(async () => {
+      const s = await ra.getStatus();
+      return s.leader_addr ? s : undefined;
+    });
+    assert.equal(rs.state, 'NODE_STATE_STANDBY');
+    assert.equal(rs.epoch, 0);
+    assert.equal(rs.leader_node_id, 'node-a');
+    assert.equal(rs.leader_addr, c.addr.primary);
+    assert.equal(await leaderKey(c), `node-a:${ps.epoch}`);
+    // Give the redundant well past its startup grace: it must not open a failover.
+    await new Promise((r) => setTimeout(r, 3_500));
+    assert.equal((await ra.getStatus()).state, 'NODE_STATE_STANDBY');
+    assert.ok(!c.redundant.lines.some((l) => l['to'] === 'FAILOVER_ACTIVE'));
+  });
+
+  it('kill -9 of the primary: the redundant reaches FAILOVER_ACTIVE; the restarted primary gets it back after the handback delay', async () => {
+    const c = await cluster();
+    const first = await c.primary.waitForState('ACTIVE');
+    await c.redundant.waitForState('STANDBY');
+    await eventually(async () => (await c.admin('redundant').getStatus()).peer?.reachable || undefined);
+    await c.primary.kill();
+    const failover = await c.redundant.waitForState('FAILOVER_ACTIVE', 20_000);
+    assert.ok(Number(failover['newEpoch']) > Number(first['newEpoch']));
+    assert.equal(await leaderKey(c), `node-b:${failover['newEpoch']}`);
+
+    const mark = c.primary.lines.length;
+    c.primary.start();
+    const listening = await c.primary.waitForLog((l) => l.message === 'license node listening' && c.primary.lines.indexOf(l) >= mark);
+    const back = await c.primary.waitForState('ACTIVE', 30_000, mark);
+    assert.ok(Number(back['newEpoch']) > Number(failover['newEpoch']), 'handback takes a new epoch');
+    assert.ok(ts(back) - ts(listening) >= FAST.handbackAfterMs!, `handback after ${ts(back) - ts(listening)} ms, before the delay`);
+    const handedBack = await c.redundant.waitForState('STANDBY', 10_000, c.redundant.lines.indexOf(failover));
+    assert.match(String(handedBack.message), /handing the lease back/);
+    assert.ok(ts(handedBack) <= ts(back));
+    assert.equal(await leaderKey(c), `node-a:${back['newEpoch']}`);
+  });
+
+  it('SIGSTOP of the primary past the TTL, then SIGCONT: the old primary steps down and never acts on its old epoch', async () => {
+    const c = await cluster();
+    const first = await c.primary.waitForState('ACTIVE');
+    const oldEpoch = Number(first['newEpoch']);
+    await eventually(async () => (await c.admin('redundant').getStatus()).peer?.reachable || undefined);
+    const pa = c.admin('primary');
+    c.primary.signal('SIGSTOP');
+    const failover = await c.redundant.waitForState('FAILOVER_ACTIVE', 20_000);
+    assert.ok(Number(failover['newEpoch']) > oldEpoch);
+    const mark = c.primary.lines.length;
+    c.primary.signal('SIGCONT');
+    // Poll the resumed primary from the first moment: it must never report ACTIVE on the old epoch.
+    const seen: { state: string; epoch: number }[] = [];
+    const stepped = await eventually(async () => {
+      const s = await pa.getStatus();
+      seen.push({ state: s.state, epoch: s.epoch });
+      return s.state === 'NODE_STATE_STANDBY' ? s : undefined;
+    }, 15_000, 'old primary in STANDBY');
+    assert.equal(stepped.epoch, 0);
+    assert.ok(!seen.some((s) => s.epoch === oldEpoch), `resumed primary reported its old epoch: ${JSON.stringify(seen)}`);
+    const down = await c.primary.waitForLog((l) => l['from'] === 'ACTIVE' && c.primary.lines.indexOf(l) >= mark, 10_000, 'step-down line');
+    assert.equal(down['to'], 'STANDBY');
+    assert.equal(await leaderKey(c), `node-b:${failover['newEpoch']}`, 'the redundant still holds the lease');
+    // Then the healthy primary takes the cluster back with a newer epoch.
+    const back = await c.primary.waitForState('ACTIVE', 30_000, mark);
+    assert.ok(Number(back['newEpoch']) > Number(failover['newEpoch']));
+  });
+
+  it('SIGTERM of the active primary: planned handover without waiting for the lease to expire, exit 0', async () => {
+    // A long TTL makes "did not wait for expiry" unmistakable.
+    const c = await cluster({ ...FAST, leaseTtlMs: 6_000, heartbeatIntervalMs: 500 });
+    await c.primary.waitForState('ACTIVE');
+    await eventually(async () => (await c.admin('redundant').getStatus()).peer?.reachable || undefined);
+    c.primary.signal('SIGTERM');
+    const stopping = await c.primary.waitForState('STOPPING');
+    const exit = await c.primary.waitExit(5_000);
+    assert.equal(exit.code, 0);
+    const takeover = await c.redundant.waitForState('FAILOVER_ACTIVE', 10_000);
+    const gap = ts(takeover) - ts(stopping);
+    assert.ok(gap < 6_000 - 1_200, `takeover ${gap} ms after the stop: it waited for the lease TTL`);
+    assert.ok(c.primary.lines.some((l) => l.message === 'lease released'));
+  });
+
+  it('licensectl-style step-down over AdminService hands the lease to the peer and the node stays up', async () => {
+    const c = await cluster({ ...FAST, handbackAfterMs: 60_000 });
+    await c.primary.waitForState('ACTIVE');
+    await eventually(async () => (await c.admin('redundant').getStatus()).peer?.reachable || undefined);
+    const r = await c.admin('primary').stepDown();
+    assert.equal(r.stepped_down, true);
+    assert.equal(r.state, 'NODE_STATE_STANDBY');
+    await c.redundant.waitForState('FAILOVER_ACTIVE', 10_000);
+    assert.ok(c.primary.running);
+  });
+
+  it('a foreign cluster id is refused and logged as an error on both sides', async () => {
+    const c = await cluster();
+    await c.primary.waitForState('ACTIVE');
+    const port = await freePort();
+    const foreign = new NodeProcess({
+      name: 'foreign',
+      env: {
+        ...c.envOf('redundant'),
+        LICENSE_CLUSTER_ID: `${c.clusterId}-other`,
+        LICENSE_NODE_ID: 'node-x',
+        LICENSE_GRPC_ADDR: `127.0.0.1:${port}`,
+        LICENSE_METRICS_ADDR: 'off',
+        LICENSE_PEER_ADDR: c.addr.primary,
+        LICENSE_STATE_DIR: path.join(c.dir, 'state-foreign'),
+      },
+    }).start();
+    extras.push(foreign);
+    const onPrimary = await c.primary.waitForLog((l) => l.level === 'error' && /peer refused/.test(String(l.message)), 15_000, 'refusal on the primary');
+    assert.match(String(onPrimary['reason']), /cluster/);
+    const onForeign = await foreign.waitForLog((l) => l.level === 'error' && /peer refused/.test(String(l.message)), 15_000, 'refusal on the foreign node');
+    assert.match(String(onForeign['reason']), /cluster/);
+    // The real pair is unaffected.
+    assert.equal((await c.admin('primary').getStatus()).state, 'NODE_STATE_ACTIVE');
+  });
+
+  it('a second node claiming the same role is refused, logged, and never becomes active', async () => {
+    const c = await cluster();
+    await c.primary.waitForState('ACTIVE');
+    await c.redundant.waitForState('STANDBY');
+    const port = await freePort();
+    const dup = new NodeProcess({
+      name: 'duplicate-primary',
+      env: {
+        ...c.envOf('primary'),
+        LICENSE_NODE_ID: 'node-c',
+        LICENSE_GRPC_ADDR: `127.0.0.1:${port}`,
+        LICENSE_METRICS_ADDR: 'off',
+        LICENSE_PEER_ADDR: c.addr.primary,
+        LICENSE_STATE_DIR: path.join(c.dir, 'state-dup'),
+      },
+    }).start();
+    extras.push(dup);
+    const refused = await c.primary.waitForLog((l) => l.level === 'error' && /peer refused/.test(String(l.message)), 15_000, 'refusal');
+    assert.match(String(refused['reason']), /also claims role primary/);
+    await dup.waitForLog((l) => l.level === 'error' && /also claims role primary/.test(String(l['reason'])), 15_000, 'refusal on the duplicate');
+    await new Promise((r) => setTimeout(r, 1_000));
+    assert.ok(!dup.lines.some((l) => l['to'] === 'ACTIVE'), 'the duplicate never became active');
+    assert.equal((await c.admin('primary').getStatus()).state, 'NODE_STATE_ACTIVE');
+  });
+
+  it('bad configuration stops the node at start with one line naming the key', async () => {
+    const bad = new NodeProcess({
+      name: 'bad',
+      env: { LICENSE_CLUSTER_ID: 'x', LICENSE_NODE_ID: 'n', LICENSE_ROLE: 'primary', LICENSE_ADMIN_TOKEN: 'a-long-enough-admin-token', LICENSE_LEASE_TTL_MS: 'soon' },
+    }).start();
+    extras.push(bad);
+    const exit = await bad.waitExit(10_000);
+    assert.notEqual(exit.code, 0);
+    assert.deepEqual(bad.stderr, ['licensed: LICENSE_LEASE_TTL_MS: must be a whole number of milliseconds (got "soon")']);
+  });
+});

@@ -1,0 +1,314 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ManualClock } from '../../src/clock';
+import type { Role } from '../../src/config';
+import { type PeerView, RoleMachine, type RoleMachineOptions, type Transition } from '../../src/cluster/role-machine';
+
+const TTL = 5_000;
+const MARGIN = 1_000;
+const HANDBACK = 10_000;
+const GRACE = 10_000;
+
+function setup(role: Role, extra: Partial<RoleMachineOptions> = {}) {
+  const clock = new ManualClock();
+  const transitions: Transition[] = [];
+  const m = new RoleMachine(
+    {
+      role,
+      nodeId: role === 'primary' ? 'a' : 'b',
+      leaseTtlMs: TTL,
+      leaseSafetyMarginMs: MARGIN,
+      handbackAfterMs: HANDBACK,
+      redundantStartupGraceMs: GRACE,
+      ...extra,
+    },
+    clock,
+    (t) => transitions.push(t),
+  );
+  return { clock, m, transitions };
+}
+
+function peer(role: Role, over: Partial<PeerView> = {}): PeerView {
+  return {
+    nodeId: role === 'primary' ? 'a' : 'b',
+    role,
+    state: 'STANDBY',
+    epoch: 0,
+    leaseHolder: '',
+    steppingDown: false,
+    wantsLease: false,
+    storeOk: true,
+    advertiseAddr: role === 'primary' ? 'a:1' : 'b:1',
+    highestEpoch: 0,
+    ...over,
+  };
+}
+
+describe('RoleMachine: primary', () => {
+  it('STARTING -> ACTIVE when it acquires the lease, with the epoch as fencing token', () => {
+    const { m, clock, transitions } = setup('primary');
+    assert.equal(m.state, 'STARTING');
+    assert.deepEqual(m.nextAction(), { kind: 'acquire' });
+    m.acquired(7, clock.monotonic());
+    assert.equal(m.state, 'ACTIVE');
+    assert.equal(m.epoch, 7);
+    assert.equal(m.highestEpoch, 7);
+    assert.ok(m.isServing());
+    assert.deepEqual(
+      transitions.map((t) => [t.from, t.to, t.epoch]),
+      [['STARTING', 'ACTIVE', 7]],
+    );
+    assert.deepEqual(m.nextAction(), { kind: 'renew', epoch: 7 });
+  });
+
+  it('STARTING -> STANDBY when the lease is held by the redundant', () => {
+    const { m, clock } = setup('primary');
+    m.acquireRefused({ nodeId: 'b', epoch: 3 }, clock.monotonic());
+    assert.equal(m.state, 'STANDBY');
+    assert.equal(m.epoch, 0);
+    assert.deepEqual(m.leaseHolder, { nodeId: 'b', epoch: 3 });
+    assert.equal(m.highestEpoch, 3);
+    assert.equal(m.isServing(), false);
+  });
+
+  it('stops acting at lastRenewOk + ttl - margin on the monotonic clock, before the key can expire', () => {
+    const { m, clock } = setup('primary');
+    m.acquired(1, clock.monotonic());
+    clock.advance(TTL - MARGIN - 1);
+    assert.equal(m.state, 'ACTIVE');
+    assert.equal(m.leaseValidForMs(), 1);
+    clock.advance(1);
+    assert.equal(m.state, 'STANDBY');
+    assert.equal(m.epoch, 0);
+    assert.equal(m.isServing(), false);
+  });
+
+  it('a renewal extends the deadline from the time it was sent, not when it was answered', () => {
+    const { m, clock } = setup('primary');
+    m.acquired(1, clock.monotonic());
+    clock.advance(1_000);
+    const sent = clock.monotonic();
+    clock.advance(2_000); // slow answer
+    m.renewed(sent);
+    clock.advance(TTL - MARGIN - 2_000 - 1);
+    assert.equal(m.state, 'ACTIVE');
+    clock.advance(1);
+    assert.equal(m.state, 'STANDBY');
+  });
+
+  it('a late answer after a pause (SIGSTOP) cannot revive an expired lease', () => {
+    const { m, clock } = setup('primary');
+    m.acquired(4, clock.monotonic());
+    const sent = clock.monotonic();
+    clock.advance(TTL * 3); // process paused past the TTL
+    m.renewed(sent);
+    assert.equal(m.state, 'STANDBY');
+    assert.equal(m.epoch, 0);
+  });
+
+  it('an acquire answered after its own deadline never makes the node active', () => {
+    const { m, clock, transitions } = setup('primary');
+    const sent = clock.monotonic();
+    clock.advance(TTL);
+    m.acquired(9, sent);
+    assert.equal(m.state, 'STANDBY');
+    assert.ok(!transitions.some((t) => t.to === 'ACTIVE' && m.epoch === 9));
+  });
+
+  it('ACTIVE -> STANDBY at once when the renew script finds the key taken', () => {
+    const { m, clock } = setup('primary');
+    m.acquired(1, clock.monotonic());
+    m.leaseLost({ nodeId: 'b', epoch: 2 }, clock.monotonic());
+    assert.equal(m.state, 'STANDBY');
+    assert.deepEqual(m.leaseHolder, { nodeId: 'b', epoch: 2 });
+  });
+
+  it('asks for handback only after handbackAfterMs of healthy heartbeats, counted from the first', () => {
+    const { m, clock } = setup('primary');
+    m.acquireRefused({ nodeId: 'b', epoch: 2 }, clock.monotonic());
+    m.peerHeard(peer('redundant', { state: 'FAILOVER_ACTIVE', epoch: 2 }));
+    assert.equal(m.wantsLease(), false);
+    for (let t = 0; t < HANDBACK - 1_000; t += 1_000) {
+      clock.advance(1_000);
+      m.acquireRefused({ nodeId: 'b', epoch: 2 }, clock.monotonic());
+      m.peerHeard(peer('redundant', { state: 'FAILOVER_ACTIVE', epoch: 2 }));
+      assert.equal(m.wantsLease(), false, `at +${t + 1_000} ms`);
+    }
+    clock.advance(1_000);
+    m.peerHeard(peer('redundant', { state: 'FAILOVER_ACTIVE', epoch: 2 }));
+    assert.equal(m.wantsLease(), true);
+  });
+
+  it('a gap in heartbeats restarts the handback count (anti-flap)', () => {
+    const { m, clock } = setup('primary');
+    m.acquireRefused({ nodeId: 'b', epoch: 2 }, clock.monotonic());
+    m.peerHeard(peer('redundant', { state: 'FAILOVER_ACTIVE', epoch: 2 }));
+    clock.advance(HANDBACK - 1_000);
+    m.peerHeard(peer('redundant', { state: 'FAILOVER_ACTIVE', epoch: 2 }));
+    clock.advance(TTL + 1); // peer silent longer than a TTL
+    m.peerMissed();
+    m.acquireRefused({ nodeId: 'b', epoch: 2 }, clock.monotonic());
+    m.peerHeard(peer('redundant', { state: 'FAILOVER_ACTIVE', epoch: 2 }));
+    assert.equal(m.wantsLease(), false);
+    for (let t = 0; t < HANDBACK; t += 1_000) {
+      clock.advance(1_000);
+      m.acquireRefused({ nodeId: 'b', epoch: 2 }, clock.monotonic());
+      m.peerHeard(peer('redundant', { state: 'FAILOVER_ACTIVE', epoch: 2 }));
+    }
+    assert.equal(m.wantsLease(), true);
+  });
+
+  it('does not ask for the lease while Redis is unreachable', () => {
+    const { m, clock } = setup('primary');
+    m.acquireRefused(undefined, clock.monotonic());
+    assert.equal(m.wantsLease(), true);
+    clock.advance(TTL + 1);
+    m.storeFailed();
+    assert.equal(m.wantsLease(), false);
+  });
+
+  it('acquires at once when the redundant says it is stepping down', () => {
+    const { m, clock } = setup('primary');
+    m.acquireRefused({ nodeId: 'b', epoch: 2 }, clock.monotonic());
+    m.peerHeard(peer('redundant', { state: 'STANDBY', steppingDown: true }));
+    assert.equal(m.leaseHolder, undefined);
+    assert.deepEqual(m.nextAction(), { kind: 'acquire' });
+    m.acquired(3, clock.monotonic());
+    assert.equal(m.state, 'ACTIVE');
+  });
+
+  it('step-down: STANDBY and no acquire for two TTLs', () => {
+    const { m, clock } = setup('primary');
+    m.acquired(1, clock.monotonic());
+    assert.equal(m.giveUp('step-down'), 1);
+    assert.equal(m.state, 'STANDBY');
+    assert.equal(m.nextAction().kind, 'wait');
+    assert.equal(m.wantsLease(), false);
+    clock.advance(2 * TTL);
+    assert.deepEqual(m.nextAction(), { kind: 'acquire' });
+  });
+
+  it('stop: STOPPING is terminal; a late acquire answer changes nothing', () => {
+    const { m, clock } = setup('primary');
+    m.acquired(1, clock.monotonic());
+    assert.equal(m.giveUp('stop'), 1);
+    assert.equal(m.state, 'STOPPING');
+    assert.equal(m.isServing(), false);
+    assert.equal(m.nextAction().kind, 'wait');
+    m.acquired(2, clock.monotonic());
+    assert.equal(m.state, 'STOPPING');
+    assert.equal(m.epoch, 0);
+    assert.equal(m.giveUp('stop'), 0);
+  });
+});
+
+describe('RoleMachine: redundant', () => {
+  it('cold start: waits the startup grace before taking a free lease', () => {
+    const { m, clock } = setup('redundant');
+    assert.equal(m.nextAction().kind, 'wait');
+    clock.advance(GRACE - 1);
+    assert.equal(m.nextAction().kind, 'wait');
+    clock.advance(1);
+    assert.deepEqual(m.nextAction(), { kind: 'acquire' });
+  });
+
+  it('after hearing the primary there is no startup grace', () => {
+    const { m } = setup('redundant');
+    m.peerHeard(peer('primary', { state: 'ACTIVE', epoch: 1 }));
+    assert.deepEqual(m.nextAction(), { kind: 'acquire' });
+  });
+
+  it('STANDBY -> FAILOVER_ACTIVE when it takes the lease', () => {
+    const { m, clock, transitions } = setup('redundant');
+    m.peerHeard(peer('primary', { state: 'ACTIVE', epoch: 1 }));
+    m.acquireRefused({ nodeId: 'a', epoch: 1 }, clock.monotonic());
+    assert.equal(m.state, 'STANDBY');
+    m.acquired(2, clock.monotonic());
+    assert.equal(m.state, 'FAILOVER_ACTIVE');
+    assert.ok(m.isServing());
+    assert.deepEqual(transitions.at(-1), { from: 'STANDBY', to: 'FAILOVER_ACTIVE', reason: 'acquired the lease: failover', epoch: 2 });
+  });
+
+  it('hands the lease back when a healthy primary asks, then holds off one TTL', () => {
+    const { m, clock } = setup('redundant');
+    m.peerHeard(peer('primary'));
+    m.acquired(2, clock.monotonic());
+    m.peerHeard(peer('primary', { wantsLease: true }));
+    assert.deepEqual(m.nextAction(), { kind: 'handback', epoch: 2 });
+    assert.equal(m.giveUp('handback'), 2);
+    assert.equal(m.state, 'STANDBY');
+    assert.equal(m.isServing(), false);
+    assert.equal(m.nextAction().kind, 'wait');
+    clock.advance(TTL);
+    m.peerHeard(peer('primary', { state: 'ACTIVE', epoch: 3 }));
+    assert.deepEqual(m.nextAction(), { kind: 'acquire' });
+  });
+
+  it('does not hand back to a primary that cannot reach Redis', () => {
+    const { m, clock } = setup('redundant');
+    m.peerHeard(peer('primary'));
+    m.acquired(2, clock.monotonic());
+    m.peerHeard(peer('primary', { wantsLease: true, storeOk: false }));
+    assert.deepEqual(m.nextAction(), { kind: 'renew', epoch: 2 });
+  });
+
+  it('yields a free lease to a primary that wants it for at most one TTL', () => {
+    const { m, clock } = setup('redundant');
+    m.peerHeard(peer('primary', { wantsLease: true }));
+    assert.equal(m.nextAction().kind, 'wait');
+    clock.advance(TTL - 1);
+    m.peerHeard(peer('primary', { wantsLease: true }));
+    assert.equal(m.nextAction().kind, 'wait');
+    clock.advance(1);
+    m.peerHeard(peer('primary', { wantsLease: true }));
+    assert.deepEqual(m.nextAction(), { kind: 'acquire' });
+  });
+
+  it('a planned handover of the primary (stepping_down) lets it acquire at once', () => {
+    const { m, clock } = setup('redundant');
+    m.peerHeard(peer('primary', { state: 'ACTIVE', epoch: 5 }));
+    m.acquireRefused({ nodeId: 'a', epoch: 5 }, clock.monotonic());
+    m.peerHeard(peer('primary', { state: 'STOPPING', steppingDown: true }));
+    assert.equal(m.leaseHolder, undefined);
+    assert.deepEqual(m.nextAction(), { kind: 'acquire' });
+  });
+
+  it('FAILOVER_ACTIVE <-> FAILOVER_BLOCKED follows the budget; blocked holds the lease but does not serve', () => {
+    const { m, clock } = setup('redundant');
+    m.peerHeard(peer('primary'));
+    m.acquired(2, clock.monotonic());
+    m.setBudgetBlocked(true);
+    assert.equal(m.state, 'FAILOVER_BLOCKED');
+    assert.equal(m.isServing(), false);
+    assert.equal(m.epoch, 2);
+    assert.deepEqual(m.nextAction(), { kind: 'renew', epoch: 2 });
+    m.setBudgetBlocked(false);
+    assert.equal(m.state, 'FAILOVER_ACTIVE');
+  });
+
+  it('acquiring while the budget is spent goes straight to FAILOVER_BLOCKED', () => {
+    const { m, clock, transitions } = setup('redundant');
+    m.peerHeard(peer('primary'));
+    m.setBudgetBlocked(true);
+    m.acquired(2, clock.monotonic());
+    assert.equal(m.state, 'FAILOVER_BLOCKED');
+    assert.ok(!transitions.some((t) => t.to === 'FAILOVER_ACTIVE'));
+  });
+
+  it('remembers the highest epoch seen from its state dir and from peers', () => {
+    const { m } = setup('redundant', { highestEpoch: 40 });
+    assert.equal(m.highestEpoch, 40);
+    m.peerHeard(peer('primary', { state: 'ACTIVE', epoch: 41, highestEpoch: 41 }));
+    assert.equal(m.highestEpoch, 41);
+    m.observeEpoch(12);
+    assert.equal(m.highestEpoch, 41);
+  });
+
+  it('peer health lapses after one TTL of silence', () => {
+    const { m, clock } = setup('redundant');
+    m.peerHeard(peer('primary'));
+    assert.ok(m.peerHealthy());
+    clock.advance(TTL + 1);
+    assert.equal(m.peerHealthy(), false);
+  });
+});
