@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+import * as grpc from '@grpc/grpc-js';
+import { Command } from 'commander';
+import { type AdminClient, createAdminClient } from '../admin/admin-client';
+import { errorMessage } from '../errors';
+import type { GetStatusResponse__Output } from '../generated/license/v1/GetStatusResponse';
+import { VERSION } from '../version';
+import { formatDuration, shortRole, shortState, table } from './format';
+
+interface GlobalOptions {
+  server: string;
+  token?: string;
+  json?: boolean;
+  timeout: string;
+}
+
+const program = new Command('licensectl')
+  .description('Operate a license server cluster: status, step-down, leases, activation; vendor tools')
+  .version(VERSION)
+  .option('--server <addr>', 'node gRPC address host:port', process.env['LICENSE_SERVER'] ?? '127.0.0.1:7400')
+  .option('--token <token>', 'admin token (default: $LICENSE_ADMIN_TOKEN)')
+  .option('--json', 'print JSON instead of text')
+  .option('--timeout <ms>', 'deadline for each call, ms', '5000');
+
+function admin(): { client: AdminClient; opts: GlobalOptions } {
+  const opts = program.opts<GlobalOptions>();
+  const token = opts.token ?? process.env['LICENSE_ADMIN_TOKEN'];
+  if (!token) fail('no admin token: pass --token or set LICENSE_ADMIN_TOKEN');
+  const timeoutMs = Number(opts.timeout);
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) fail(`--timeout must be a whole number of milliseconds, got "${opts.timeout}"`);
+  return { client: createAdminClient(opts.server, token, { timeoutMs }), opts };
+}
+
+function fail(message: string): never {
+  process.stderr.write(`licensectl: ${message}\n`);
+  process.exit(1);
+}
+
+/** Runs one admin call and prints a one-line error naming the gRPC code on failure. */
+async function run<T>(fn: (c: AdminClient) => Promise<T>): Promise<T> {
+  const { client, opts } = admin();
+  try {
+    return await fn(client);
+  } catch (err) {
+    const e = err as Partial<grpc.ServiceError>;
+    if (typeof e.code === 'number') fail(`${opts.server}: ${grpc.status[e.code]}: ${e.details ?? errorMessage(err)}`);
+    fail(`${opts.server}: ${errorMessage(err)}`);
+  } finally {
+    client.close();
+  }
+}
+
+function print(json: unknown, text: () => string): void {
+  process.stdout.write(`${program.opts<GlobalOptions>().json ? JSON.stringify(json, null, 2) : text()}\n`);
+}
+
+function formatStatus(s: GetStatusResponse__Output, nowMs = Date.now()): string {
+  const b = s.budget;
+  const rows: string[][] = [
+    ['cluster', s.cluster_id],
+    ['node', `${s.node_id} (${shortRole(s.role)}) at ${s.advertise_addr}`],
+    ['state', shortState(s.state)],
+    ['epoch', s.epoch ? String(s.epoch) : `none (highest seen ${s.highest_epoch})`],
+    ['leader', s.leader_node_id ? `${s.leader_node_id}${s.leader_addr ? ` at ${s.leader_addr}` : ''}` : 'none known'],
+  ];
+  if (s.epoch) rows.push(['lease', `valid for ${formatDuration(s.lease_valid_for_ms)} without renewal`]);
+  rows.push(['redis', s.store_ok ? 'ok' : 'UNREACHABLE']);
+  if (s.peer) {
+    const p = s.peer;
+    const seen = p.last_heartbeat_ms ? `last heartbeat ${formatDuration(nowMs - p.last_heartbeat_ms)} ago` : 'never heard';
+    const who = p.node_id ? `${p.node_id} (${shortRole(p.role)}) ${shortState(p.state)}` : p.addr;
+    rows.push(['peer', `${who}, ${p.reachable ? 'reachable' : 'NOT reachable'}, ${seen}${p.error ? `; ${p.error}` : ''}`]);
+    if (p.node_id && p.license_digest !== s.license_digest) rows.push(['', 'WARNING: peer loaded a different license file']);
+  } else {
+    rows.push(['peer', 'none configured']);
+  }
+  if (b) {
+    rows.push([
+      'budget',
+      `${formatDuration(b.remaining_ms)} left of ${formatDuration(b.granted_ms)} (${formatDuration(b.consumed_ms)} used), ` +
+        `${b.blocked ? 'BLOCKED' : 'not blocked'}, ${b.activations} activation(s)${b.episode_id ? `, episode ${b.episode_id}` : ''}`,
+    ]);
+  }
+  for (const f of s.features) {
+    rows.push(['feature', `${f.name}: ${f.seats_in_use}/${f.seats_total} in use${f.expires_at_ms ? `, expires ${new Date(f.expires_at_ms).toISOString()}` : ''}`]);
+  }
+  rows.push(['version', s.version]);
+  return table(rows);
+}
+
+program
+  .command('status')
+  .description('show the node: state, epoch, leader, peer, budget, features')
+  .action(async () => {
+    const s = await run((c) => c.getStatus());
+    print(s, () => formatStatus(s));
+  });
+
+program
+  .command('step-down')
+  .description('planned handover: the node stops granting, releases the lease and the peer takes over')
+  .action(async () => {
+    const r = await run((c) => c.stepDown());
+    print(r, () => (r.stepped_down ? `stepped down; node is now ${shortState(r.state)}` : `node held no lease (${shortState(r.state)}); nothing to do`));
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => fail(errorMessage(err)));
