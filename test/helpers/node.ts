@@ -1,0 +1,48 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { loadConfig, type Config } from '../../src/config';
+import { createLogger, type Logger } from '../../src/log';
+import { createNode, type LicenseNode } from '../../src/node';
+import { uniqueClusterId } from './redis';
+
+export const TEST_TOKEN = 'test-admin-token-0123456789';
+
+/** Config for an in-process node on a free port, with short test timings. */
+export function testConfig(redisUrl: string, over: Record<string, string> = {}): Config {
+  return loadConfig({
+    LICENSE_CLUSTER_ID: uniqueClusterId(),
+    LICENSE_NODE_ID: 'node-a',
+    LICENSE_ROLE: 'primary',
+    LICENSE_REDIS_URL: redisUrl,
+    LICENSE_GRPC_ADDR: '127.0.0.1:0',
+    LICENSE_METRICS_ADDR: 'off',
+    LICENSE_STATE_DIR: mkdtempSync(path.join(tmpdir(), 'licensed-state-')),
+    LICENSE_ADMIN_TOKEN: TEST_TOKEN,
+    LICENSE_LEASE_TTL_MS: '1500',
+    LICENSE_HEARTBEAT_INTERVAL_MS: '300',
+    LICENSE_LOG_LEVEL: 'error',
+    ...over,
+  });
+}
+
+export interface StartedNode {
+  readonly node: LicenseNode;
+  readonly addr: string;
+  readonly config: Config;
+  readonly logger: Logger;
+}
+
+export async function startTestNode(config: Config): Promise<StartedNode> {
+  const logger = createLogger({ level: config.logLevel, context: { node: config.nodeId, cluster: config.clusterId } });
+  const node = createNode({ config, logger });
+  const { grpcPort } = await node.start();
+  return { node, addr: `127.0.0.1:${grpcPort}`, config, logger };
+}
+
+export function bearer(token: string): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set('authorization', `Bearer ${token}`);
+  return md;
+}
