@@ -32,8 +32,8 @@ export interface Config {
   readonly advertiseAddr: string;
   /** Unset: no HTTP metrics/health listener. */
   readonly metricsAddr?: string;
-  readonly licenseFile?: string;
-  readonly vendorPublicKeyFile?: string;
+  readonly licenseFile: string;
+  readonly vendorPublicKeyFile: string;
   readonly stateDir: string;
   readonly adminToken: string;
   readonly leaseTtlMs: number;
@@ -176,6 +176,11 @@ export function loadConfig(env: ConfigSource, fileValues: ConfigSource = {}): Co
     }
     return r.data;
   }
+  function required(key: ConfigKey, what: string): string {
+    const value = raw(key);
+    if (value === undefined) throw configError(key, `is required: ${what}`);
+    return value;
+  }
   function addr(key: ConfigKey, fallback?: string): string | undefined {
     const value = raw(key) ?? fallback;
     if (value === undefined) return undefined;
@@ -240,8 +245,8 @@ export function loadConfig(env: ConfigSource, fileValues: ConfigSource = {}): Co
     ...(peerAddr === undefined ? {} : { peerAddr }),
     advertiseAddr,
     ...(metricsAddr === undefined ? {} : { metricsAddr }),
-    ...optionalString('licenseFile', raw('LICENSE_FILE')),
-    ...optionalString('vendorPublicKeyFile', raw('LICENSE_VENDOR_PUBLIC_KEY')),
+    licenseFile: required('LICENSE_FILE', 'the signed license file from your vendor'),
+    vendorPublicKeyFile: required('LICENSE_VENDOR_PUBLIC_KEY', "the vendor's public key (PEM) that license files must verify against"),
     stateDir: raw('LICENSE_STATE_DIR') ?? DEFAULTS.LICENSE_STATE_DIR,
     adminToken: get('LICENSE_ADMIN_TOKEN', tokenSchema),
     leaseTtlMs,
@@ -259,10 +264,6 @@ export function loadConfig(env: ConfigSource, fileValues: ConfigSource = {}): Co
     throw configError('LICENSE_PEER_ADDR', 'must not equal LICENSE_GRPC_ADDR (a node cannot be its own peer)');
   }
   return Object.freeze(config);
-}
-
-function optionalString<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {
-  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: string };
 }
 
 function defaultAdvertise(grpcAddr: string): string {

@@ -5,10 +5,15 @@ import { type Clock, systemClock } from './clock';
 import { NodeController } from './cluster/node-controller';
 import { holdsLeaseIn, toProtoRole, toProtoState } from './cluster/states';
 import { type Config, parseHostPort } from './config';
-import { errorMessage } from './errors';
+import { ErrorCode, errorMessage, LicenseError } from './errors';
 import type { GetStatusResponse } from './generated/license/v1/GetStatusResponse';
 import { createAdminService } from './grpc/admin-service';
 import { createClusterService } from './grpc/cluster-service';
+import { createSeatHandlers } from './grpc/seat-handlers';
+import { loadLicenseFile } from './license/license-file';
+import { loadPublicKey } from './license/vendor-keys';
+import { SeatService } from './seats/seat-service';
+import { SeatStore } from './store/seat-store';
 import { bindServer, createGrpcServer, FAST_RECONNECT_OPTIONS, shutdownServer } from './grpc/server';
 import type { UnaryContext } from './grpc/unary';
 import type { Logger } from './log';
@@ -43,6 +48,14 @@ export interface LicenseNode {
 export function createNode(deps: NodeDeps): LicenseNode {
   const { config, logger } = deps;
   const clock = deps.clock ?? systemClock;
+  // Refuse to start on a missing, unsigned, tampered or foreign license (message names the file).
+  let vendorKey;
+  try {
+    vendorKey = loadPublicKey(config.vendorPublicKeyFile, 'LICENSE_VENDOR_PUBLIC_KEY');
+  } catch (err) {
+    throw new LicenseError(ErrorCode.LICENSE_INVALID, errorMessage(err));
+  }
+  const license = loadLicenseFile(config.licenseFile, vendorKey, config.clusterId);
   const redis =
     deps.redis ??
     createRedis(config.redis, { commandTimeoutMs: Math.max(250, config.heartbeatIntervalMs), connectionName: `licensed:${config.nodeId}` });
@@ -62,7 +75,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
       ? undefined
       : new proto.ClusterService(config.peerAddr, grpc.credentials.createInsecure(), FAST_RECONNECT_OPTIONS);
 
-  const licenseDigest = '';
+  const licenseDigest = license.digest;
   const controller = new NodeController({
     config,
     clock,
@@ -101,7 +114,11 @@ export function createNode(deps: NodeDeps): LicenseNode {
         activations: 0,
         episode_id: '',
       },
-      features: [],
+      features: await seats.usage().then(
+        (list) => list.map((f) => ({ name: f.name, seats_total: f.seatsTotal, seats_in_use: f.seatsInUse, expires_at_ms: f.expiresAtMs })),
+        // Status must answer even while Redis is away (store_ok says so): show seats licensed, in use unknown (0).
+        () => [...license.features.values()].map((f) => ({ name: f.name, seats_total: f.seats, seats_in_use: 0, expires_at_ms: f.expiresAtMs ?? 0 })),
+      ),
       leader_addr: s.leaderAddr,
       advertise_addr: advertiseAddr,
       license_digest: licenseDigest,
@@ -128,10 +145,34 @@ export function createNode(deps: NodeDeps): LicenseNode {
     };
   }
 
+  const seats = new SeatService({
+    store: new SeatStore(scripts, keys, config.sessionTtlMs),
+    license,
+    cluster: controller,
+    clock,
+    logger,
+    sessionTtlMs: config.sessionTtlMs,
+  });
+  // Expired sessions are also freed lazily inside every checkout; the sweep keeps
+  // ListFeatures and memory honest when nobody checks out.
+  const sweepEveryMs = Math.max(250, Math.min(Math.floor(config.sessionTtlMs / 4), 5_000));
+  let sweepTimer: NodeJS.Timeout | undefined;
+  const sweep = (): void => {
+    sweepTimer = setTimeout(() => {
+      seats
+        .sweep()
+        .catch((err: unknown) => logger.warn('session sweep failed', { err: errorMessage(err) }))
+        .finally(() => {
+          if (sweepTimer) sweep();
+        });
+    }, sweepEveryMs);
+  };
+
   const rpc: UnaryContext = { logger };
   const server = createGrpcServer();
   server.addService(proto.ClusterService.service, createClusterService(rpc, controller));
-  server.addService(proto.AdminService.service, createAdminService(rpc, { adminToken: config.adminToken, controller, status }));
+  server.addService(proto.SeatService.service, createSeatHandlers(rpc, seats, config.sessionTtlMs));
+  server.addService(proto.AdminService.service, createAdminService(rpc, { adminToken: config.adminToken, controller, status, seats }));
   health.addToServer(server);
 
   let stopping: Promise<void> | undefined;
@@ -150,12 +191,24 @@ export function createNode(deps: NodeDeps): LicenseNode {
         logger.error('cannot reach redis at start; retrying', { err: errorMessage(err) });
       }
       controller.start();
-      logger.info('license node listening', { grpcAddr: config.grpcAddr, grpcPort, advertiseAddr, role: config.role, peerAddr: config.peerAddr });
+      sweep();
+      logger.info('license node listening', {
+        grpcAddr: config.grpcAddr,
+        grpcPort,
+        advertiseAddr,
+        role: config.role,
+        peerAddr: config.peerAddr,
+        licensee: license.licensee,
+        features: [...license.features.values()].map((f) => `${f.name}:${f.seats}`).join(','),
+        licenseDigest: license.digest.slice(0, 16),
+      });
       return { grpcPort, advertiseAddr };
     },
     stop() {
       stopping ??= (async () => {
         const wasActive = holdsLeaseIn(controller.machine.state);
+        if (sweepTimer) clearTimeout(sweepTimer);
+        sweepTimer = undefined;
         await controller.stop();
         health.setStatus(SEAT_SERVICE_NAME, 'NOT_SERVING');
         await shutdownServer(server, 1_500);

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { AdminServiceClient } from '../generated/license/v1/AdminService';
 import type { GetStatusResponse__Output } from '../generated/license/v1/GetStatusResponse';
+import type { ListLeasesResponse__Output } from '../generated/license/v1/ListLeasesResponse';
 import type { StepDownResponse__Output } from '../generated/license/v1/StepDownResponse';
 import { FAST_RECONNECT_OPTIONS } from '../grpc/server';
 import { loadLicenseProto } from '../proto';
@@ -8,6 +9,7 @@ import { loadLicenseProto } from '../proto';
 export interface AdminClient {
   getStatus(): Promise<GetStatusResponse__Output>;
   stepDown(): Promise<StepDownResponse__Output>;
+  listLeases(feature?: string): Promise<ListLeasesResponse__Output>;
   close(): void;
 }
 
@@ -33,6 +35,7 @@ export function createAdminClient(addr: string, token: string, opts: AdminClient
   return {
     getStatus: () => call<GetStatusResponse__Output>((m, o, cb) => client.GetStatus({}, m, o, cb)),
     stepDown: () => call<StepDownResponse__Output>((m, o, cb) => client.StepDown({}, m, o, cb)),
+    listLeases: (feature = '') => call<ListLeasesResponse__Output>((m, o, cb) => client.ListLeases({ feature }, m, o, cb)),
     close: () => client.close(),
   };
 }

@@ -6,6 +6,7 @@ import { errorMessage } from '../errors';
 import type { GetStatusResponse__Output } from '../generated/license/v1/GetStatusResponse';
 import { VERSION } from '../version';
 import { formatDuration, shortRole, shortState, table } from './format';
+import { signLicenseFile, writeVendorKeys } from './vendor';
 
 interface GlobalOptions {
   server: string;
@@ -102,6 +103,55 @@ program
   .action(async () => {
     const r = await run((c) => c.stepDown());
     print(r, () => (r.stepped_down ? `stepped down; node is now ${shortState(r.state)}` : `node held no lease (${shortState(r.state)}); nothing to do`));
+  });
+
+program
+  .command('leases')
+  .description('list the seats held now: lease, feature, count, client, expiry')
+  .option('--feature <name>', 'only this feature')
+  .action(async (o: { feature?: string }) => {
+    const r = await run((c) => c.listLeases(o.feature ?? ''));
+    print(r, () => {
+      if (r.leases.length === 0) return 'no seats in use';
+      const now = Date.now();
+      return table([
+        ['LEASE', 'FEATURE', 'COUNT', 'CLIENT', 'USER', 'HOST', 'PID', 'HELD FOR', 'EXPIRES IN'],
+        ...r.leases.map((l) => [
+          l.lease_id,
+          l.feature,
+          String(l.count),
+          l.client_id,
+          l.user,
+          l.hostname,
+          String(l.pid),
+          formatDuration(now - l.granted_at_ms),
+          formatDuration(l.expires_at_ms - now),
+        ]),
+      ]);
+    });
+  });
+
+const vendor = program.command('vendor').description("vendor tools: keys, license files, activation keys (run at the vendor, never on a customer's node)");
+
+vendor
+  .command('keygen')
+  .description('write a new Ed25519 key pair: vendor-private.pem (keep secret) and vendor-public.pem (ship to customers)')
+  .requiredOption('--out <dir>', 'directory to write the keys to')
+  .option('--force', 'overwrite existing key files')
+  .action((o: { out: string; force?: boolean }) => {
+    const files = writeVendorKeys(o.out, o.force ?? false);
+    process.stdout.write(`wrote ${files.privateKeyFile} (keep it secret)\nwrote ${files.publicKeyFile} (LICENSE_VENDOR_PUBLIC_KEY on every node)\n`);
+  });
+
+vendor
+  .command('sign-license')
+  .description('sign a license: {"licensee", "cluster_id", "features": [{"name", "seats", "expires_at"?}]}')
+  .requiredOption('--key <file>', 'vendor private key PEM')
+  .requiredOption('--in <file>', 'unsigned license JSON')
+  .requiredOption('--out <file>', 'signed license file to write')
+  .action((o: { key: string; in: string; out: string }) => {
+    const signed = signLicenseFile(o.key, o.in, o.out);
+    process.stdout.write(`wrote ${o.out}: ${signed.licensee}, cluster ${signed.cluster_id}, ${signed.features.map((f) => `${f.name}=${f.seats}`).join(' ')}\n`);
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => fail(errorMessage(err)));

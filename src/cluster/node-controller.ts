@@ -166,20 +166,32 @@ export class NodeController {
     };
   }
 
-  /** Throws NOT_ACTIVE (with the leader's address when known) unless this node may grant seats. */
-  requireServing(): number {
-    if (this.machine.isServing()) return this.machine.epoch;
-    const s = this.snapshot();
-    if (s.state === 'FAILOVER_BLOCKED') {
+  /**
+   * The fencing identity for a write, or NOT_ACTIVE (with the leader's address when
+   * known) when this node holds no lease. While FAILOVER_BLOCKED only calls that keep
+   * running work alive pass (`allowBlocked`); new grants get REDUNDANT_BLOCKED.
+   */
+  fence(allowBlocked: boolean): { nodeId: string; epoch: number } {
+    const state = this.machine.state;
+    if (state === 'ACTIVE' || state === 'FAILOVER_ACTIVE' || (allowBlocked && state === 'FAILOVER_BLOCKED')) {
+      return { nodeId: this.deps.config.nodeId, epoch: this.machine.epoch };
+    }
+    if (state === 'FAILOVER_BLOCKED') {
       throw new LicenseError(
         ErrorCode.REDUNDANT_BLOCKED,
-        'redundant license server blocked: failover budget spent; apply an activation key (licensectl activation request, then activation apply)',
+        'redundant license server blocked: failover budget spent; no new seats until an operator applies an activation key (licensectl activation request, then activation apply)',
       );
     }
+    const s = this.snapshot();
     const where = s.leaderAddr ? `the active node is ${s.leaderNodeId} at ${s.leaderAddr}` : 'no active node is known right now; retry shortly';
     throw new LicenseError(ErrorCode.NOT_ACTIVE, `license server ${this.deps.config.nodeId} is not active (${s.state}): ${where}`, {
       ...(s.leaderAddr ? { leaderAddr: s.leaderAddr } : {}),
     });
+  }
+
+  /** A fenced write was refused: the lease is gone, so check it now rather than at the next tick. */
+  onStaleEpoch(): void {
+    this.kick();
   }
 
   // ---- lease loop ---------------------------------------------------------------

@@ -1,8 +1,10 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { AdminServiceHandlers } from '../generated/license/v1/AdminService';
 import type { GetStatusResponse } from '../generated/license/v1/GetStatusResponse';
+import type { ListLeasesRequest__Output } from '../generated/license/v1/ListLeasesRequest';
 import type { NodeController } from '../cluster/node-controller';
 import { toProtoState } from '../cluster/states';
+import type { SeatService } from '../seats/seat-service';
 import { checkAdminToken } from './admin-auth';
 import { type UnaryContext, unary } from './unary';
 
@@ -10,10 +12,11 @@ export interface AdminServiceDeps {
   readonly adminToken: string;
   readonly controller: NodeController;
   readonly status: () => Promise<GetStatusResponse>;
+  readonly seats: SeatService;
 }
 
 /** Admin handlers; each checks the bearer token before doing anything. */
-/** RPCs not listed here (leases, activation) answer UNIMPLEMENTED until their issues land. */
+/** RPCs not listed here (activation) answer UNIMPLEMENTED until the budget milestone lands. */
 export function createAdminService(ctx: UnaryContext, deps: AdminServiceDeps): grpc.UntypedServiceImplementation {
   const guarded = <Req, Res>(
     method: string,
@@ -26,6 +29,20 @@ export function createAdminService(ctx: UnaryContext, deps: AdminServiceDeps): g
 
   return {
     GetStatus: guarded('GetStatus', () => deps.status()),
+    ListLeases: guarded('ListLeases', async (req: ListLeasesRequest__Output) => ({
+      leases: (await deps.seats.listLeases(req.feature)).map((l) => ({
+        lease_id: l.leaseId,
+        session_id: l.sessionId,
+        feature: l.feature,
+        count: l.count,
+        client_id: l.clientId,
+        user: l.user,
+        hostname: l.hostname,
+        pid: l.pid,
+        granted_at_ms: l.grantedAtMs,
+        expires_at_ms: l.expiresAtMs,
+      })),
+    })),
     StepDown: guarded('StepDown', async () => {
       const steppedDown = await deps.controller.stepDown();
       return { stepped_down: steppedDown, state: toProtoState(deps.controller.machine.state) };

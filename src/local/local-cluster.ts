@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type AdminClient, createAdminClient } from '../admin/admin-client';
 import type { Role } from '../config';
+import type { UnsignedLicense } from '../license/license-file';
+import { type DevLicenseFiles, writeDevLicense } from './dev-license';
 import { NodeProcess } from './node-process';
 import { freePort, waitForPort } from './ports';
 import { type RedisProcess, startRedis } from './redis-process';
@@ -28,6 +30,8 @@ export interface LocalClusterOptions {
   /** Do not start the nodes (the caller starts them, e.g. in a chosen order). */
   readonly startNodes?: boolean;
   readonly logFiles?: boolean;
+  /** Features of the license signed for this cluster (default: DEV_FEATURES). */
+  readonly features?: UnsignedLicense['features'];
 }
 
 export interface LocalCluster {
@@ -40,6 +44,8 @@ export interface LocalCluster {
   readonly redundant: NodeProcess;
   readonly addr: Readonly<Record<Role, string>>;
   readonly metricsAddr: Readonly<Record<Role, string>>;
+  /** The throwaway vendor key pair and signed license this cluster runs with. */
+  readonly license: DevLicenseFiles;
   node(role: Role): NodeProcess;
   /** An admin client for a node (closed by stop()). */
   admin(role: Role): AdminClient;
@@ -61,6 +67,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
   const redis = opts.redisUrl === undefined ? await startRedis({ appendOnly: opts.redisAppendOnly ?? false }) : undefined;
   const redisUrl = opts.redisUrl ?? (redis as RedisProcess).url;
   const token = randomBytes(16).toString('hex');
+  const license = writeDevLicense(dir, clusterId, opts.features);
   const ports = { primary: await freePort(), redundant: await freePort() };
   const metrics = { primary: await freePort(), redundant: await freePort() };
   const addr = { primary: `127.0.0.1:${ports.primary}`, redundant: `127.0.0.1:${ports.redundant}` };
@@ -77,6 +84,8 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
     LICENSE_METRICS_ADDR: metricsAddr[role],
     LICENSE_STATE_DIR: path.join(dir, `state-${role}`),
     LICENSE_ADMIN_TOKEN: token,
+    LICENSE_FILE: license.licenseFile,
+    LICENSE_VENDOR_PUBLIC_KEY: license.publicKeyFile,
     LICENSE_LEASE_TTL_MS: String(opts.leaseTtlMs ?? 5_000),
     LICENSE_HEARTBEAT_INTERVAL_MS: String(opts.heartbeatIntervalMs ?? 1_000),
     LICENSE_HANDBACK_AFTER_MS: String(opts.handbackAfterMs ?? 10_000),
@@ -105,6 +114,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
     redundant: nodes.redundant,
     addr,
     metricsAddr,
+    license,
     node: (role) => nodes[role],
     admin(role) {
       const c = createAdminClient(addr[role], token, { timeoutMs: 3_000 });

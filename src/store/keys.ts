@@ -11,6 +11,10 @@ export interface ClusterKeys {
   readonly epoch: string;
   /** Hash: node_id, epoch, addr, role, acquired_at_ms of the current holder. */
   readonly leaderInfo: string;
+  /** ZSET session id -> expires_at_ms (see scripts/includes/sessions.lua for the rest). */
+  readonly sessions: string;
+  /** HASH feature -> seats held by leases not yet freed. */
+  readonly used: string;
 }
 
 export function clusterKeys(clusterId: string): ClusterKeys {
@@ -20,5 +24,7 @@ export function clusterKeys(clusterId: string): ClusterKeys {
     leader: `${prefix}:leader`,
     epoch: `${prefix}:epoch`,
     leaderInfo: `${prefix}:leader_info`,
+    sessions: `${prefix}:sessions`,
+    used: `${prefix}:used`,
   });
 }

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { type LocalCluster, type LocalClusterOptions, startLocalCluster } from '../../src/local/local-cluster';
+import { writeDevLicense } from '../../src/local/dev-license';
 import { type LogLine, NodeProcess } from '../../src/local/node-process';
 import { freePort } from '../../src/local/ports';
 import { eventually } from '../helpers/redis';
@@ -154,6 +156,9 @@ describe('cluster drills (real processes)', () => {
     const c = await cluster();
     await c.primary.waitForState('ACTIVE');
     const port = await freePort();
+    const foreignDir = path.join(c.dir, 'foreign');
+    mkdirSync(foreignDir, { recursive: true });
+    const foreignLicense = writeDevLicense(foreignDir, `${c.clusterId}-other`);
     const foreign = new NodeProcess({
       name: 'foreign',
       env: {
@@ -163,7 +168,9 @@ describe('cluster drills (real processes)', () => {
         LICENSE_GRPC_ADDR: `127.0.0.1:${port}`,
         LICENSE_METRICS_ADDR: 'off',
         LICENSE_PEER_ADDR: c.addr.primary,
-        LICENSE_STATE_DIR: path.join(c.dir, 'state-foreign'),
+        LICENSE_STATE_DIR: path.join(foreignDir, 'state'),
+        LICENSE_FILE: foreignLicense.licenseFile,
+        LICENSE_VENDOR_PUBLIC_KEY: foreignLicense.publicKeyFile,
       },
     }).start();
     extras.push(foreign);

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadConfig, type Config } from '../../src/config';
+import type { UnsignedLicense } from '../../src/license/license-file';
+import { writeDevLicense } from '../../src/local/dev-license';
 import { createLogger, type Logger } from '../../src/log';
 import { createNode, type LicenseNode } from '../../src/node';
 import { uniqueClusterId } from './redis';
@@ -10,15 +12,19 @@ import { uniqueClusterId } from './redis';
 export const TEST_TOKEN = 'test-admin-token-0123456789';
 
 /** Config for an in-process node on a free port, with short test timings. */
-export function testConfig(redisUrl: string, over: Record<string, string> = {}): Config {
+export function testConfig(redisUrl: string, over: Record<string, string> = {}, features?: UnsignedLicense['features']): Config {
+  const clusterId = over['LICENSE_CLUSTER_ID'] ?? uniqueClusterId();
+  const dir = mkdtempSync(path.join(tmpdir(), 'licensed-test-'));
+  const lic = over['LICENSE_FILE'] ? undefined : writeDevLicense(dir, clusterId, features);
   return loadConfig({
-    LICENSE_CLUSTER_ID: uniqueClusterId(),
+    LICENSE_CLUSTER_ID: clusterId,
+    ...(lic ? { LICENSE_FILE: lic.licenseFile, LICENSE_VENDOR_PUBLIC_KEY: lic.publicKeyFile } : {}),
     LICENSE_NODE_ID: 'node-a',
     LICENSE_ROLE: 'primary',
     LICENSE_REDIS_URL: redisUrl,
     LICENSE_GRPC_ADDR: '127.0.0.1:0',
     LICENSE_METRICS_ADDR: 'off',
-    LICENSE_STATE_DIR: mkdtempSync(path.join(tmpdir(), 'licensed-state-')),
+    LICENSE_STATE_DIR: path.join(dir, 'state'),
     LICENSE_ADMIN_TOKEN: TEST_TOKEN,
     LICENSE_LEASE_TTL_MS: '1500',
     LICENSE_HEARTBEAT_INTERVAL_MS: '300',

@@ -40,6 +40,8 @@ describe('a node in process: admin auth, status and health', () => {
         LICENSE_NODE_ID: 'node-b',
         LICENSE_ROLE: 'redundant',
         LICENSE_PEER_ADDR: primary.addr,
+        LICENSE_FILE: pc.licenseFile,
+        LICENSE_VENDOR_PUBLIC_KEY: pc.vendorPublicKeyFile,
       }),
     );
   });

@@ -11,6 +11,8 @@ const BASE = {
   LICENSE_NODE_ID: 'node-a',
   LICENSE_ROLE: 'primary',
   LICENSE_ADMIN_TOKEN: 'a-long-enough-admin-token',
+  LICENSE_FILE: 'license.json',
+  LICENSE_VENDOR_PUBLIC_KEY: 'vendor-public.pem',
 };
 
 function configError(env: Record<string, string>): string {
@@ -61,6 +63,8 @@ describe('loadConfig', () => {
     ['LICENSE_REDIS_URL', 'http://x', 'redis://'],
     ['LICENSE_ADMIN_TOKEN', 'short', 'at least 16'],
     ['LICENSE_LOG_LEVEL', 'loud', 'one of'],
+    ['LICENSE_FILE', undefined, 'signed license file'],
+    ['LICENSE_VENDOR_PUBLIC_KEY', undefined, 'public key'],
     ['LICENSE_REDIS_SENTINELS', 'a:1,b', 'entry 2'],
   ] as const) {
     it(`${key}=${value ?? '(unset)'} stops the node naming the key`, () => {

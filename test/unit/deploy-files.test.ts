@@ -15,8 +15,8 @@ const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true 
 const resolve = (v: string): string => v.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1');
 
 describe('docker-compose.yml', () => {
-  it('has redis (AOF on), primary and redundant', () => {
-    for (const s of ['redis', 'primary', 'redundant']) assert.ok(compose.services[s], `service ${s}`);
+  it('has redis (AOF on), vendor-init, primary and redundant', () => {
+    for (const s of ['redis', 'vendor-init', 'primary', 'redundant']) assert.ok(compose.services[s], `service ${s}`);
     assert.match(String(compose.services['redis']?.image), /^redis:7/);
     assert.ok(compose.services['redis']?.command?.includes('--appendonly'));
   });
@@ -35,6 +35,14 @@ describe('docker-compose.yml', () => {
       assert.ok(container.includes('7400') && container.includes('9464'), 'grpc and metrics ports published');
     });
   }
+
+  it('the demo license is signed for the cluster id the nodes run with', () => {
+    const unsigned = JSON.parse(readFileSync('deploy/demo/license.unsigned.json', 'utf8')) as { cluster_id: string };
+    assert.equal(resolve(String(compose.services['primary']?.environment?.['LICENSE_CLUSTER_ID'])), unsigned.cluster_id);
+    const init = readFileSync('deploy/demo/init-vendor.sh', 'utf8');
+    assert.match(init, /vendor keygen --out "\$out"/);
+    assert.match(init, /vendor-public\.pem/);
+  });
 
   it('both nodes share one cluster id and distinct node ids', () => {
     const p = compose.services['primary']?.environment ?? {};

@@ -1,0 +1,212 @@
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../clock';
+import { ErrorCode, errorMessage, LicenseError } from '../errors';
+import type { Feature, License } from '../license/license-file';
+import type { Logger } from '../log';
+import { type Fence, type LeaseRow, RECLAIM_BATCH, type SeatStore } from '../store/seat-store';
+import { checkCount, checkFeatureName, checkId, checkPid, checkText, LIMITS } from './validate';
+
+/** What the seat service needs from the cluster: who may write, and a nudge when that changed. */
+export interface FenceSource {
+  fence(allowBlocked: boolean): Fence;
+  onStaleEpoch(): void;
+}
+
+export type CheckoutResult = 'granted' | 'exhausted' | 'blocked' | 'invalid' | 'not_active' | 'error';
+
+export interface SeatServiceDeps {
+  readonly store: SeatStore;
+  readonly license: License;
+  readonly cluster: FenceSource;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly sessionTtlMs: number;
+  /** Metrics hook, called once per checkout with its outcome. */
+  readonly onCheckout?: (feature: string, result: CheckoutResult) => void;
+}
+
+export interface FeatureUsage {
+  readonly name: string;
+  readonly seatsTotal: number;
+  readonly seatsInUse: number;
+  readonly expiresAtMs: number;
+}
+
+const newId = (): string => randomBytes(16).toString('base64url');
+
+/**
+ * Sessions and seats: input rules, license rules (features, seat counts, expiry) and
+ * the fenced store calls. Transport-free; the gRPC handlers are a thin layer on top.
+ */
+export class SeatService {
+  constructor(private readonly deps: SeatServiceDeps) {}
+
+  async openSession(req: { client_id: string; user: string; hostname: string; pid: number }): Promise<{ sessionId: string; expiresAtMs: number }> {
+    const fence = this.deps.cluster.fence(false);
+    const info = {
+      clientId: checkText('client_id', req.client_id, LIMITS.clientFieldMax, true),
+      user: checkText('user', req.user, LIMITS.clientFieldMax, false),
+      hostname: checkText('hostname', req.hostname, LIMITS.clientFieldMax, false),
+      pid: checkPid(req.pid),
+    };
+    const sessionId = newId();
+    const expiresAtMs = await this.write(() => this.deps.store.openSession(fence, sessionId, info, this.deps.clock.now()));
+    return { sessionId, expiresAtMs };
+  }
+
+  async heartbeat(sessionId: string): Promise<number> {
+    const fence = this.deps.cluster.fence(true);
+    checkId('session_id', sessionId);
+    return this.write(() => this.deps.store.heartbeat(fence, sessionId, this.deps.clock.now()));
+  }
+
+  async checkout(req: { session_id: string; feature: string; count: number; request_id: string }): Promise<{
+    leaseId: string;
+    feature: string;
+    count: number;
+    expiresAtMs: number;
+  }> {
+    const feature = req.feature;
+    let fence: Fence;
+    try {
+      fence = this.deps.cluster.fence(false);
+    } catch (err) {
+      this.observe(feature, err instanceof LicenseError && err.code === ErrorCode.REDUNDANT_BLOCKED ? 'blocked' : 'not_active');
+      throw err;
+    }
+    let f: Feature;
+    try {
+      checkId('session_id', req.session_id);
+      checkFeatureName(feature);
+      if (req.request_id !== '') checkText('request_id', req.request_id, LIMITS.requestIdMax, false);
+      f = this.feature(feature);
+      checkCount(req.count, f.seats, feature);
+    } catch (err) {
+      this.observe(feature, 'invalid');
+      throw err;
+    }
+    const now = this.deps.clock.now();
+    if (f.expiresAtMs !== undefined && now >= f.expiresAtMs) {
+      this.observe(feature, 'invalid');
+      throw new LicenseError(
+        ErrorCode.FEATURE_EXPIRED,
+        `feature ${feature}: license expired at ${new Date(f.expiresAtMs).toISOString()}; ask your vendor for a renewed license file`,
+      );
+    }
+    try {
+      const g = await this.write(() =>
+        this.deps.store.checkout(fence, {
+          sessionId: req.session_id,
+          feature,
+          count: req.count,
+          seatsLicensed: f.seats,
+          requestId: req.request_id,
+          newLeaseId: newId(),
+          nowMs: now,
+        }),
+      );
+      this.observe(feature, 'granted');
+      return { leaseId: g.leaseId, feature, count: g.count, expiresAtMs: g.expiresAtMs };
+    } catch (err) {
+      if (err instanceof LicenseError && err.code === ErrorCode.SEATS_EXHAUSTED) {
+        this.observe(feature, 'exhausted');
+        throw new LicenseError(
+          ErrorCode.SEATS_EXHAUSTED,
+          `not enough free seats of ${feature}: ${err.message} of ${f.seats} in use, ${req.count} requested; retry later or release a seat`,
+        );
+      }
+      const r: CheckoutResult =
+        err instanceof LicenseError && (err.code === ErrorCode.INVALID_ARGUMENT || err.code === ErrorCode.NOT_FOUND || err.code === ErrorCode.FAILED_PRECONDITION)
+          ? 'invalid'
+          : err instanceof LicenseError && err.code === ErrorCode.STALE_EPOCH
+            ? 'not_active'
+            : 'error';
+      this.observe(feature, r);
+      throw err;
+    }
+  }
+
+  async release(sessionId: string, leaseId: string): Promise<boolean> {
+    const fence = this.deps.cluster.fence(true);
+    checkId('session_id', sessionId);
+    checkId('lease_id', leaseId);
+    return this.write(() => this.deps.store.release(fence, sessionId, leaseId, this.deps.clock.now()));
+  }
+
+  async closeSession(sessionId: string): Promise<number> {
+    const fence = this.deps.cluster.fence(true);
+    checkId('session_id', sessionId);
+    return this.write(() => this.deps.store.closeSession(fence, sessionId));
+  }
+
+  /** ListFeatures: served only by the lease holder (also while blocked). */
+  async listFeatures(): Promise<FeatureUsage[]> {
+    this.deps.cluster.fence(true);
+    return this.usage();
+  }
+
+  /** Seats licensed and in use per feature, readable on any node (status). */
+  async usage(): Promise<FeatureUsage[]> {
+    const used = await this.deps.store.usage(this.deps.clock.now());
+    return [...this.deps.license.features.values()].map((f) => ({
+      name: f.name,
+      seatsTotal: f.seats,
+      seatsInUse: used.get(f.name) ?? 0,
+      expiresAtMs: f.expiresAtMs ?? 0,
+    }));
+  }
+
+  async listLeases(feature: string): Promise<LeaseRow[]> {
+    if (feature !== '') checkFeatureName(feature);
+    return this.deps.store.listLeases(this.deps.clock.now(), feature);
+  }
+
+  /**
+   * Frees expired sessions in batches until none is left. Runs on the lease holder;
+   * cost grows with the number of expired sessions only.
+   */
+  async sweep(): Promise<{ sessions: number; leases: number }> {
+    let fence: Fence;
+    try {
+      fence = this.deps.cluster.fence(true);
+    } catch {
+      return { sessions: 0, leases: 0 };
+    }
+    const total = { sessions: 0, leases: 0 };
+    for (;;) {
+      const r = await this.write(() => this.deps.store.reclaimExpired(fence, this.deps.clock.now()));
+      total.sessions += r.sessions;
+      total.leases += r.leases;
+      if (r.sessions < RECLAIM_BATCH) break;
+    }
+    if (total.sessions > 0) this.deps.logger.info('expired sessions freed', total);
+    return total;
+  }
+
+  private feature(name: string): Feature {
+    const f = this.deps.license.features.get(name);
+    if (!f) {
+      const known = [...this.deps.license.features.keys()].join(', ');
+      throw new LicenseError(ErrorCode.NOT_FOUND, `feature ${name} is not in the license (licensed: ${known})`, { field: 'feature' });
+    }
+    return f;
+  }
+
+  /** Runs a fenced write; a STALE_EPOCH refusal means the lease is gone, so the cluster re-checks at once. */
+  private async write<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof LicenseError) {
+        if (err.code === ErrorCode.STALE_EPOCH) this.deps.cluster.onStaleEpoch();
+        throw err;
+      }
+      throw new LicenseError(ErrorCode.STORE_UNAVAILABLE, `license store (Redis) call failed: ${errorMessage(err)}; retry shortly`);
+    }
+  }
+
+  private observe(feature: string, result: CheckoutResult): void {
+    // Label only licensed feature names so a client cannot blow up metric cardinality.
+    this.deps.onCheckout?.(this.deps.license.features.has(feature) ? feature : '(unknown)', result);
+  }
+}

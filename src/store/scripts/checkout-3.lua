@@ -1,0 +1,65 @@
+--[[
+  Grant seats of a feature to a session: fencing check, reclaim of expired sessions
+  (and so of their leases), count, then grant or refuse. Idempotent by request id.
+
+  Input:
+    KEYS[1] leader key   KEYS[2] sessions zset   KEYS[3] used hash
+    ARGV[1] owner (fencing)   ARGV[2] prefix   ARGV[3] session id   ARGV[4] now ms
+    ARGV[5] session ttl ms    ARGV[6] feature  ARGV[7] count        ARGV[8] seats licensed
+    ARGV[9] request id ("" = not idempotent)  ARGV[10] new lease id  ARGV[11] reclaim limit
+
+  Output: {lease_id, count, expires_at_ms, reused (0|1), seats_in_use_after}
+  Errors: STALE_EPOCH; NOT_FOUND (session unknown/expired);
+          SEATS_EXHAUSTED <in_use> (not enough free seats now);
+          INVALID_ARGUMENT (request id reused for another feature or count);
+          FAILED_PRECONDITION (request id already used for a lease since released).
+
+  Invariant: the sum of counts of unexpired leases of a feature never exceeds its seats.
+]]
+--@include fence
+--@include sessions
+if not holdsLease(KEYS[1], ARGV[1]) then return redis.error_reply('STALE_EPOCH this node no longer holds the lease') end
+local p, sid, now, ttl = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local feature, count, seats, rid, lid = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9], ARGV[10]
+
+local score = redis.call('ZSCORE', KEYS[2], sid)
+if not score then return redis.error_reply('NOT_FOUND session ' .. sid .. ' is unknown or expired; open a new session') end
+if tonumber(score) <= now then
+  dropSession(p, KEYS[2], KEYS[3], sid)
+  return redis.error_reply('NOT_FOUND session ' .. sid .. ' expired and its seats were freed; open a new session')
+end
+
+local sessionKey = p .. ':session:' .. sid
+local reqsKey = sessionKey .. ':reqs'
+local expires = now + ttl
+
+if rid ~= '' then
+  local prev = redis.call('HGET', reqsKey, rid)
+  if prev then
+    local l = redis.call('HMGET', p .. ':lease:' .. prev, 'feature', 'count')
+    if not l[1] then
+      return redis.error_reply('FAILED_PRECONDITION request_id ' .. rid .. ' was used for lease ' .. prev .. ', which has been released; use a new request_id')
+    end
+    if l[1] ~= feature or tonumber(l[2]) ~= count then
+      return redis.error_reply('INVALID_ARGUMENT request_id ' .. rid .. ' was already used for ' .. l[2] .. ' seat(s) of ' .. l[1])
+    end
+    redis.call('ZADD', KEYS[2], expires, sid)
+    redis.call('HSET', sessionKey, 'expires_ms', expires)
+    return {prev, count, expires, 1, tonumber(redis.call('HGET', KEYS[3], feature) or '0')}
+  end
+end
+
+reclaimExpired(p, KEYS[2], KEYS[3], now, tonumber(ARGV[11]))
+
+local used = tonumber(redis.call('HGET', KEYS[3], feature) or '0')
+if used + count > seats then
+  return redis.error_reply('SEATS_EXHAUSTED ' .. used)
+end
+
+redis.call('HSET', p .. ':lease:' .. lid, 'session_id', sid, 'feature', feature, 'count', count, 'granted_ms', now)
+redis.call('SADD', sessionKey .. ':leases', lid)
+local after = redis.call('HINCRBY', KEYS[3], feature, count)
+if rid ~= '' then redis.call('HSET', reqsKey, rid, lid) end
+redis.call('ZADD', KEYS[2], expires, sid)
+redis.call('HSET', sessionKey, 'expires_ms', expires)
+return {lid, count, expires, 0, after}

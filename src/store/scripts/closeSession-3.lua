@@ -1,0 +1,15 @@
+--[[
+  Close a session and free all its seats. Closing an unknown session is a no-op.
+
+  Input:
+    KEYS[1] leader key   KEYS[2] sessions zset   KEYS[3] used hash
+    ARGV[1] owner (fencing)  ARGV[2] prefix  ARGV[3] session id
+
+  Output: number of leases freed
+  Errors: STALE_EPOCH
+]]
+--@include fence
+--@include sessions
+if not holdsLease(KEYS[1], ARGV[1]) then return redis.error_reply('STALE_EPOCH this node no longer holds the lease') end
+if not redis.call('ZSCORE', KEYS[2], ARGV[3]) then return 0 end
+return dropSession(ARGV[2], KEYS[2], KEYS[3], ARGV[3])

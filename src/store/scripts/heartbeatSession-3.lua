@@ -1,0 +1,25 @@
+--[[
+  Renew a session, and with it every seat it holds (one write, however many seats).
+
+  Input:
+    KEYS[1] leader key   KEYS[2] sessions zset   KEYS[3] used hash
+    ARGV[1] owner (fencing)  ARGV[2] prefix  ARGV[3] session id  ARGV[4] now ms  ARGV[5] session ttl ms
+
+  Output: new expires_at_ms
+  Errors: STALE_EPOCH; NOT_FOUND when the session is unknown or already expired
+          (an expired one is reclaimed here, freeing its seats).
+]]
+--@include fence
+--@include sessions
+if not holdsLease(KEYS[1], ARGV[1]) then return redis.error_reply('STALE_EPOCH this node no longer holds the lease') end
+local p, sid, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local score = redis.call('ZSCORE', KEYS[2], sid)
+if not score then return redis.error_reply('NOT_FOUND session ' .. sid .. ' is unknown or expired; open a new session') end
+if tonumber(score) <= now then
+  dropSession(p, KEYS[2], KEYS[3], sid)
+  return redis.error_reply('NOT_FOUND session ' .. sid .. ' expired and its seats were freed; open a new session')
+end
+local expires = now + tonumber(ARGV[5])
+redis.call('ZADD', KEYS[2], expires, sid)
+redis.call('HSET', p .. ':session:' .. sid, 'expires_ms', expires)
+return expires
