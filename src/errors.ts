@@ -6,6 +6,8 @@
 export const ErrorCode = {
   INVALID_ARGUMENT: 'INVALID_ARGUMENT',
   NOT_FOUND: 'NOT_FOUND',
+  /** The session is unknown or expired (gRPC NOT_FOUND); the client opens a new one. */
+  SESSION_NOT_FOUND: 'SESSION_NOT_FOUND',
   NOT_ACTIVE: 'NOT_ACTIVE',
   STALE_EPOCH: 'STALE_EPOCH',
   SEATS_EXHAUSTED: 'SEATS_EXHAUSTED',

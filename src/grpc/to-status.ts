@@ -9,6 +9,7 @@ export const ERROR_METADATA_KEY = 'license-error';
 const STATUS_OF: Record<ErrorCode, grpc.status> = {
   INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
   NOT_FOUND: grpc.status.NOT_FOUND,
+  SESSION_NOT_FOUND: grpc.status.NOT_FOUND,
   NOT_ACTIVE: grpc.status.UNAVAILABLE,
   // The node lost the lease between its check and the write: another node is active.
   STALE_EPOCH: grpc.status.UNAVAILABLE,

@@ -69,9 +69,9 @@ describe('seat scripts against a real redis-server', () => {
     const { keys, seats, fence } = await setup();
     await seats.openSession(fence, 's1', INFO, T0);
     assert.equal(await seats.heartbeat(fence, 's1', T0 + 1_000), T0 + 1_000 + TTL);
-    await rejects(seats.heartbeat(fence, 'nope', T0), ErrorCode.NOT_FOUND, /unknown or expired/);
+    await rejects(seats.heartbeat(fence, 'nope', T0), ErrorCode.SESSION_NOT_FOUND, /unknown or expired/);
     await seats.checkout(fence, co('s1', 'f', 2, 5));
-    await rejects(seats.heartbeat(fence, 's1', T0 + 1_000 + TTL), ErrorCode.NOT_FOUND, /expired/);
+    await rejects(seats.heartbeat(fence, 's1', T0 + 1_000 + TTL), ErrorCode.SESSION_NOT_FOUND, /expired/);
     assert.equal(await redis.hget(keys.used, 'f'), null);
     assert.equal(await redis.exists(`${keys.prefix}:session:s1`), 0);
   });
@@ -120,12 +120,12 @@ describe('seat scripts against a real redis-server', () => {
     await seats.openSession(fence, 'new', INFO, T0 + TTL);
     const g = await seats.checkout(fence, co('new', 'f', 5, 5, '', 'l-new', T0 + TTL));
     assert.equal(g.seatsInUse, 5);
-    await rejects(seats.heartbeat(fence, 'old', T0 + TTL), ErrorCode.NOT_FOUND);
+    await rejects(seats.heartbeat(fence, 'old', T0 + TTL), ErrorCode.SESSION_NOT_FOUND);
   });
 
   it('checkout on an unknown session is NOT_FOUND', async () => {
     const { seats, fence } = await setup();
-    await rejects(seats.checkout(fence, co('ghost', 'f', 1, 5)), ErrorCode.NOT_FOUND);
+    await rejects(seats.checkout(fence, co('ghost', 'f', 1, 5)), ErrorCode.SESSION_NOT_FOUND);
   });
 
   it('releaseSeat frees a lease once; other sessions cannot release it', async () => {
@@ -138,7 +138,7 @@ describe('seat scripts against a real redis-server', () => {
     assert.equal(await seats.release(fence, 's1', 'l1', T0), true);
     assert.equal(await redis.hget(keys.used, 'f'), null);
     assert.equal(await seats.release(fence, 's1', 'l1', T0), false);
-    await rejects(seats.release(fence, 'ghost', 'l1', T0), ErrorCode.NOT_FOUND);
+    await rejects(seats.release(fence, 'ghost', 'l1', T0), ErrorCode.SESSION_NOT_FOUND);
     await rejects(seats.release({ ...fence, epoch: 999 }, 's1', 'l1', T0), ErrorCode.STALE_EPOCH);
   });
 

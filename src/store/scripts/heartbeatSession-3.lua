@@ -14,10 +14,10 @@
 if not holdsLease(KEYS[1], ARGV[1]) then return redis.error_reply('STALE_EPOCH this node no longer holds the lease') end
 local p, sid, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local score = redis.call('ZSCORE', KEYS[2], sid)
-if not score then return redis.error_reply('NOT_FOUND session ' .. sid .. ' is unknown or expired; open a new session') end
+if not score then return redis.error_reply('SESSION_NOT_FOUND session ' .. sid .. ' is unknown or expired; open a new session') end
 if tonumber(score) <= now then
   dropSession(p, KEYS[2], KEYS[3], sid)
-  return redis.error_reply('NOT_FOUND session ' .. sid .. ' expired and its seats were freed; open a new session')
+  return redis.error_reply('SESSION_NOT_FOUND session ' .. sid .. ' expired and its seats were freed; open a new session')
 end
 local expires = now + tonumber(ARGV[5])
 redis.call('ZADD', KEYS[2], expires, sid)

@@ -13,10 +13,10 @@
 if not holdsLease(KEYS[1], ARGV[1]) then return redis.error_reply('STALE_EPOCH this node no longer holds the lease') end
 local p, sid, lid, now = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local score = redis.call('ZSCORE', KEYS[2], sid)
-if not score then return redis.error_reply('NOT_FOUND session ' .. sid .. ' is unknown or expired; its seats are already free') end
+if not score then return redis.error_reply('SESSION_NOT_FOUND session ' .. sid .. ' is unknown or expired; its seats are already free') end
 if tonumber(score) <= now then
   dropSession(p, KEYS[2], KEYS[3], sid)
-  return redis.error_reply('NOT_FOUND session ' .. sid .. ' expired; its seats are already free')
+  return redis.error_reply('SESSION_NOT_FOUND session ' .. sid .. ' expired; its seats are already free')
 end
 local leaseKey = p .. ':lease:' .. lid
 local l = redis.call('HMGET', leaseKey, 'session_id', 'feature', 'count')

@@ -1,0 +1,25 @@
+/**
+ * Client SDK of the license cluster: `new LicenseClient({ endpoints, clientId })`,
+ * `connect()`, `checkout(feature)` -> Seat, `seat.release()`, `close()`.
+ * Usable on its own: it needs only the proto contract, not the server code.
+ */
+export { LicenseClient } from './license-client';
+export type { CheckoutOptions, FeatureInfo, LicenseClientEvents, SeatLostReason } from './license-client';
+export type { Seat } from './seat';
+export type { LicenseClientOptions } from './options';
+export { CHANNEL_OPTIONS, CLIENT_DEFAULTS } from './options';
+export {
+  ClientClosedError,
+  ClientErrorCode,
+  FeatureExpiredError,
+  FeatureNotFoundError,
+  InvalidRequestError,
+  LICENSE_ERROR_KEY,
+  LICENSE_LEADER_KEY,
+  LicenseClientError,
+  NoActiveServerError,
+  SeatsExhaustedError,
+  ServerBlockedError,
+  SessionLostError,
+  toClientError,
+} from './errors';
