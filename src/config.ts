@@ -45,6 +45,8 @@ export interface Config {
   readonly handbackAfterMs: number;
   readonly budgetResetAfterMs: number;
   readonly redundantStartupGraceMs: number;
+  /** While FAILOVER_BLOCKED, keep honouring session heartbeats so running work is not killed. */
+  readonly blockedKeepsSessions: boolean;
   readonly logLevel: LogLevel;
 }
 
@@ -91,6 +93,7 @@ export const CONFIG_KEYS = [
   'LICENSE_HANDBACK_AFTER_MS',
   'LICENSE_BUDGET_RESET_AFTER_MS',
   'LICENSE_REDUNDANT_STARTUP_GRACE_MS',
+  'LICENSE_BLOCKED_KEEPS_SESSIONS',
   'LICENSE_LOG_LEVEL',
 ] as const;
 
@@ -112,6 +115,7 @@ const durationSchema = z
   .regex(/^\d+$/, { message: 'must be a whole number of milliseconds' })
   .transform(Number)
   .refine((n) => Number.isSafeInteger(n) && n > 0, { message: 'must be a whole number of milliseconds above 0' });
+const boolSchema = z.enum(['true', 'false'], { message: 'must be "true" or "false"' }).transform((v) => v === 'true');
 const redisUrlSchema = z.string().regex(/^rediss?:\/\/\S+$/, { message: 'must be a redis:// or rediss:// URL' });
 const tokenSchema = z
   .string()
@@ -258,6 +262,7 @@ export function loadConfig(env: ConfigSource, fileValues: ConfigSource = {}): Co
     handbackAfterMs: get('LICENSE_HANDBACK_AFTER_MS', durationSchema, DEFAULTS.LICENSE_HANDBACK_AFTER_MS),
     budgetResetAfterMs: get('LICENSE_BUDGET_RESET_AFTER_MS', durationSchema, DEFAULTS.LICENSE_BUDGET_RESET_AFTER_MS),
     redundantStartupGraceMs: get('LICENSE_REDUNDANT_STARTUP_GRACE_MS', durationSchema, 2 * leaseTtlMs),
+    blockedKeepsSessions: get('LICENSE_BLOCKED_KEEPS_SESSIONS', boolSchema, 'true'),
     logLevel: get('LICENSE_LOG_LEVEL', logLevelSchema, DEFAULTS.LICENSE_LOG_LEVEL),
   };
   if (config.peerAddr !== undefined && config.peerAddr === config.grpcAddr) {

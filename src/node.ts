@@ -7,7 +7,9 @@ import { holdsLeaseIn, toProtoRole, toProtoState } from './cluster/states';
 import { type Config, parseHostPort } from './config';
 import { ErrorCode, errorMessage, LicenseError } from './errors';
 import type { GetStatusResponse } from './generated/license/v1/GetStatusResponse';
-import { createAdminService } from './grpc/admin-service';
+import { BudgetKeeper } from './budget/budget-keeper';
+import { createAdminService, toProtoBudget } from './grpc/admin-service';
+import { BudgetStore } from './store/budget-store';
 import { createClusterService } from './grpc/cluster-service';
 import { createSeatHandlers } from './grpc/seat-handlers';
 import { loadLicenseFile } from './license/license-file';
@@ -76,6 +78,16 @@ export function createNode(deps: NodeDeps): LicenseNode {
       : new proto.ClusterService(config.peerAddr, grpc.credentials.createInsecure(), FAST_RECONNECT_OPTIONS);
 
   const licenseDigest = license.digest;
+  const budget = new BudgetKeeper({
+    config,
+    clock,
+    logger,
+    store: new BudgetStore(scripts, keys, config.failoverBudgetMs),
+    stateFile,
+    vendorPublicKey: vendorKey,
+    // Bound late: the keeper only calls this from the lease loop, after the controller exists.
+    setBlocked: (blocked) => controller.machine.setBudgetBlocked(blocked),
+  });
   const controller = new NodeController({
     config,
     clock,
@@ -84,8 +96,10 @@ export function createNode(deps: NodeDeps): LicenseNode {
     stateFile,
     licenseDigest,
     advertiseAddr: () => advertiseAddr,
+    hooks: budget,
     ...(peerClient ? { peerClient } : {}),
   });
+  if (budget.startsBlocked()) controller.machine.setBudgetBlocked(true);
 
   const health = new HealthImplementation({
     '': 'SERVING',
@@ -106,14 +120,10 @@ export function createNode(deps: NodeDeps): LicenseNode {
       state: toProtoState(s.state),
       epoch: s.epoch,
       leader_node_id: s.leaderNodeId,
-      budget: {
-        granted_ms: config.failoverBudgetMs,
-        consumed_ms: 0,
-        remaining_ms: config.failoverBudgetMs,
-        blocked: false,
-        activations: 0,
-        episode_id: '',
-      },
+      budget: toProtoBudget(await budget.refresh().then(
+        () => budget.state,
+        () => budget.state, // Redis away: the last known budget (store_ok says so)
+      )),
       features: await seats.usage().then(
         (list) => list.map((f) => ({ name: f.name, seats_total: f.seatsTotal, seats_in_use: f.seatsInUse, expires_at_ms: f.expiresAtMs })),
         // Status must answer even while Redis is away (store_ok says so): show seats licensed, in use unknown (0).
@@ -152,6 +162,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
     clock,
     logger,
     sessionTtlMs: config.sessionTtlMs,
+    blockedKeepsSessions: config.blockedKeepsSessions,
   });
   // Expired sessions are also freed lazily inside every checkout; the sweep keeps
   // ListFeatures and memory honest when nobody checks out.
@@ -172,7 +183,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
   const server = createGrpcServer();
   server.addService(proto.ClusterService.service, createClusterService(rpc, controller));
   server.addService(proto.SeatService.service, createSeatHandlers(rpc, seats, config.sessionTtlMs));
-  server.addService(proto.AdminService.service, createAdminService(rpc, { adminToken: config.adminToken, controller, status, seats }));
+  server.addService(proto.AdminService.service, createAdminService(rpc, { adminToken: config.adminToken, controller, status, seats, budget }));
   health.addToServer(server);
 
   let stopping: Promise<void> | undefined;

@@ -1,10 +1,13 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import type { BudgetMirror } from './store/budget-store';
 
 /** What a node keeps on its own disk, so losing Redis data alone cannot roll it back. */
 export interface NodeDiskState {
   /** Highest fencing epoch this node has seen: the acquire script never hands out one at or below it. */
   highestEpoch: number;
+  /** The redundant's mirror of the failover budget (so losing Redis data never refunds budget). */
+  budget?: BudgetMirror;
 }
 
 const EMPTY: NodeDiskState = { highestEpoch: 0 };
@@ -39,8 +42,22 @@ export class StateFile {
       throw new Error(`state file ${file} is not valid JSON; restore it or remove it (a removed file forgets the highest epoch seen)`);
     }
     const p = parsed as Partial<NodeDiskState>;
+    const b = p.budget as Partial<BudgetMirror> | undefined;
+    const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
     return {
       highestEpoch: typeof p.highestEpoch === 'number' && Number.isSafeInteger(p.highestEpoch) ? p.highestEpoch : 0,
+      ...(b && typeof b === 'object'
+        ? {
+            budget: {
+              episodeId: typeof b.episodeId === 'string' ? b.episodeId : '',
+              grantedMs: num(b.grantedMs),
+              consumedMs: num(b.consumedMs),
+              activations: num(b.activations),
+              blocked: b.blocked === true,
+              endedEpisodeId: typeof b.endedEpisodeId === 'string' ? b.endedEpisodeId : '',
+            },
+          }
+        : {}),
     };
   }
 

@@ -1,6 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import type { AdminServiceClient } from '../generated/license/v1/AdminService';
 import type { GetStatusResponse__Output } from '../generated/license/v1/GetStatusResponse';
+import type { ActivateResponse__Output } from '../generated/license/v1/ActivateResponse';
+import type { RequestActivationKeyResponse__Output } from '../generated/license/v1/RequestActivationKeyResponse';
 import type { ListLeasesResponse__Output } from '../generated/license/v1/ListLeasesResponse';
 import type { StepDownResponse__Output } from '../generated/license/v1/StepDownResponse';
 import { FAST_RECONNECT_OPTIONS } from '../grpc/server';
@@ -10,6 +12,8 @@ export interface AdminClient {
   getStatus(): Promise<GetStatusResponse__Output>;
   stepDown(): Promise<StepDownResponse__Output>;
   listLeases(feature?: string): Promise<ListLeasesResponse__Output>;
+  requestActivationKey(): Promise<RequestActivationKeyResponse__Output>;
+  activate(key: string): Promise<ActivateResponse__Output>;
   close(): void;
 }
 
@@ -35,6 +39,8 @@ export function createAdminClient(addr: string, token: string, opts: AdminClient
   return {
     getStatus: () => call<GetStatusResponse__Output>((m, o, cb) => client.GetStatus({}, m, o, cb)),
     stepDown: () => call<StepDownResponse__Output>((m, o, cb) => client.StepDown({}, m, o, cb)),
+    requestActivationKey: () => call<RequestActivationKeyResponse__Output>((m, o, cb) => client.RequestActivationKey({}, m, o, cb)),
+    activate: (key) => call<ActivateResponse__Output>((m, o, cb) => client.Activate({ activation_key: key }, m, o, cb)),
     listLeases: (feature = '') => call<ListLeasesResponse__Output>((m, o, cb) => client.ListLeases({ feature }, m, o, cb)),
     close: () => client.close(),
   };

@@ -1,4 +1,4 @@
-/** Human-readable durations for CLI output: 72h0m, 4.2s, 350ms. */
+/** Human-readable durations for CLI output: 72h 0m, 4.2s, 350ms. */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms)) return String(ms);
   const neg = ms < 0 ? '-' : '';
@@ -8,7 +8,7 @@ export function formatDuration(ms: number): string {
   const h = Math.floor(ms / 3_600_000);
   const m = Math.floor((ms % 3_600_000) / 60_000);
   const s = Math.floor((ms % 60_000) / 1_000);
-  return h > 0 ? `${neg}${h}h${m}m` : `${neg}${m}m${s}s`;
+  return h > 0 ? `${neg}${h}h ${m}m` : `${neg}${m}m ${s}s`;
 }
 
 /** Left-aligned columns, for tables in the terminal. */

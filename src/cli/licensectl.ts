@@ -7,6 +7,8 @@ import type { GetStatusResponse__Output } from '../generated/license/v1/GetStatu
 import { VERSION } from '../version';
 import { formatDuration, shortRole, shortState, table } from './format';
 import { signLicenseFile, writeVendorKeys } from './vendor';
+import { DEFAULT_KEY_VALIDITY_MS, DEFAULT_MAX_EXTENSION_MS, signActivation } from '../budget/activation-keys';
+import { loadPrivateKey } from '../license/vendor-keys';
 
 interface GlobalOptions {
   server: string;
@@ -78,8 +80,9 @@ function formatStatus(s: GetStatusResponse__Output, nowMs = Date.now()): string 
   if (b) {
     rows.push([
       'budget',
-      `${formatDuration(b.remaining_ms)} left of ${formatDuration(b.granted_ms)} (${formatDuration(b.consumed_ms)} used), ` +
-        `${b.blocked ? 'BLOCKED' : 'not blocked'}, ${b.activations} activation(s)${b.episode_id ? `, episode ${b.episode_id}` : ''}`,
+      `${formatDuration(b.remaining_ms)} left of ${formatDuration(b.granted_ms)} (${formatDuration(b.consumed_ms)} used)` +
+        `${b.blocked ? ', BLOCKED: apply an activation key' : ''}, ${b.activations} activation(s), ` +
+        `${b.episode_id ? `failover episode ${b.episode_id}` : 'no failover episode'}`,
     ]);
   }
   for (const f of s.features) {
@@ -131,6 +134,30 @@ program
     });
   });
 
+const activation = program.command('activation').description("extend the redundant's failover budget with a vendor-signed activation key");
+
+activation
+  .command('request')
+  .description('print a request key to send to the vendor (run against the redundant, during a failover)')
+  .action(async () => {
+    const r = await run((c) => c.requestActivationKey());
+    print(r, () => r.request_key);
+  });
+
+activation
+  .command('apply')
+  .description('apply the activation key the vendor sent back')
+  .argument('<key>', 'activation key (LAK1....)')
+  .action(async (key: string) => {
+    const r = await run((c) => c.activate(key));
+    const b = r.budget;
+    print(r, () =>
+      b
+        ? `activation applied: ${formatDuration(b.remaining_ms)} left of ${formatDuration(b.granted_ms)}, ${b.activations} activation(s), ${b.blocked ? 'still BLOCKED' : 'not blocked'}`
+        : 'activation applied',
+    );
+  });
+
 const vendor = program.command('vendor').description("vendor tools: keys, license files, activation keys (run at the vendor, never on a customer's node)");
 
 vendor
@@ -152,6 +179,26 @@ vendor
   .action((o: { key: string; in: string; out: string }) => {
     const signed = signLicenseFile(o.key, o.in, o.out);
     process.stdout.write(`wrote ${o.out}: ${signed.licensee}, cluster ${signed.cluster_id}, ${signed.features.map((f) => `${f.name}=${f.seats}`).join(' ')}\n`);
+  });
+
+vendor
+  .command('sign-activation')
+  .description('answer a request key: prints the activation key, on one line')
+  .requiredOption('--key <file>', 'vendor private key PEM')
+  .option('--max-extension-ms <ms>', 'cap on the extension granted', String(DEFAULT_MAX_EXTENSION_MS))
+  .option('--valid-for-ms <ms>', 'how long the customer has to apply the key', String(DEFAULT_KEY_VALIDITY_MS))
+  .argument('<request-key>', 'the request key from licensectl activation request (LRQ1....)')
+  .action((requestKey: string, o: { key: string; maxExtensionMs: string; validForMs: string }) => {
+    const positive = (v: string, flag: string): number => {
+      const n = Number(v);
+      if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${flag} must be a whole number of milliseconds above 0, got "${v}"`);
+      return n;
+    };
+    const { key } = signActivation(requestKey, loadPrivateKey(o.key), {
+      maxExtensionMs: positive(o.maxExtensionMs, '--max-extension-ms'),
+      validForMs: positive(o.validForMs, '--valid-for-ms'),
+    });
+    process.stdout.write(`${key}\n`);
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => fail(errorMessage(err)));

@@ -6,6 +6,7 @@ import type { ClusterServiceClient } from '../generated/license/v1/ClusterServic
 import type { PeerHeartbeatRequest, PeerHeartbeatRequest__Output } from '../generated/license/v1/PeerHeartbeatRequest';
 import type { Logger } from '../log';
 import type { LeaseStore } from '../store/lease-store';
+import type { Fence } from '../store/seat-store';
 import type { StateFile } from '../state-file';
 import { validatePeerMessage } from './peer-message';
 import { RoleMachine, type Transition } from './role-machine';
@@ -35,6 +36,20 @@ export interface ClusterSnapshot {
   readonly peer: PeerStatusSnapshot | undefined;
 }
 
+/**
+ * Work that rides on the lease loop (the failover budget). Every call that takes a
+ * fence runs while this node still holds the lease, so its writes can be fenced.
+ */
+export interface LeaseHooks {
+  /** While not holding the lease (each tick, and right before an acquire attempt). */
+  refresh(): Promise<void>;
+  afterAcquire(fence: Fence, attemptMono: number): Promise<void>;
+  afterRenew(fence: Fence): Promise<void>;
+  /** After granting stopped, before the key is released (planned handover, handback, step-down). */
+  beforeRelease(fence: Fence): Promise<void>;
+  onLeaseLost(): void;
+}
+
 export interface NodeControllerDeps {
   readonly config: Config;
   readonly clock: Clock;
@@ -46,6 +61,7 @@ export interface NodeControllerDeps {
   readonly licenseDigest: string;
   /** The address clients should use for this node (resolved after the server binds). */
   readonly advertiseAddr: () => string;
+  readonly hooks?: LeaseHooks;
 }
 
 /** Time allowed for the last messages of a planned handover; the node exits well within 5 s. */
@@ -231,14 +247,20 @@ export class NodeController {
     const interval = config.heartbeatIntervalMs;
     const action = this.machine.nextAction();
     const t0 = clock.monotonic();
+    const hooks = this.deps.hooks;
+    const fence = (epoch: number): Fence => ({ nodeId: config.nodeId, epoch });
     switch (action.kind) {
       case 'wait':
+        if (hooks) await this.storeCall(() => hooks.refresh());
         return interval;
       case 'handback':
         this.deps.logger.info('primary is back and healthy: handing the lease back');
         await this.releaseAndTellPeer(this.machine.giveUp('handback'), 'handback');
         return interval;
       case 'acquire': {
+        // The redundant must know whether the budget is spent before it takes the
+        // lease, so that it enters FAILOVER_BLOCKED directly, never FAILOVER_ACTIVE.
+        if (hooks && !(await this.storeCall(() => hooks.refresh().then(() => true)))) return interval;
         const r = await this.storeCall(() =>
           lease.acquire({
             nodeId: config.nodeId,
@@ -252,6 +274,7 @@ export class NodeController {
         if (r.acquired) {
           this.machine.acquired(r.epoch, t0);
           this.armDeadline();
+          if (hooks && this.machine.epoch === r.epoch) await this.storeCall(() => hooks.afterAcquire(fence(r.epoch), t0));
           this.schedulePeerHeartbeat(0);
           return interval;
         }
@@ -266,6 +289,7 @@ export class NodeController {
         if (r.renewed) {
           this.machine.renewed(t0);
           this.armDeadline();
+          if (hooks && this.machine.epoch === action.epoch) await this.storeCall(() => hooks.afterRenew(fence(action.epoch)));
         } else {
           if (r.holder) this.holderAddr = r.holder.addr;
           this.machine.leaseLost(r.holder, t0);
@@ -309,6 +333,12 @@ export class NodeController {
 
   private async releaseAndTellPeer(epoch: number, why: 'handback' | 'step-down' | 'stop'): Promise<void> {
     if (epoch > 0) {
+      const hooks = this.deps.hooks;
+      if (hooks) {
+        await withTimeout(hooks.beforeRelease({ nodeId: this.deps.config.nodeId, epoch }), STOP_STEP_TIMEOUT_MS).catch((err: unknown) =>
+          this.deps.logger.warn('could not settle the budget before releasing the lease', { why, err: errorMessage(err) }),
+        );
+      }
       try {
         const released = await withTimeout(this.deps.lease.release(this.deps.config.nodeId, epoch), STOP_STEP_TIMEOUT_MS);
         this.deps.logger.info(released ? 'lease released' : 'lease was no longer ours; nothing to release', { why, releasedEpoch: epoch });
@@ -366,8 +396,11 @@ export class NodeController {
       if (view.steppingDown || view.wantsLease) this.kick();
     } catch (err) {
       this.machine.peerMissed();
-      const refused = (err as grpc.ServiceError).code === grpc.status.FAILED_PRECONDITION || err instanceof LicenseError;
-      const reason = refused ? `refused: ${errorMessage(err).replace(/^\d+ FAILED_PRECONDITION: /, '')}` : `unreachable: ${errorMessage(err)}`;
+      const e = err as Partial<grpc.ServiceError>;
+      const refused = e.code === grpc.status.FAILED_PRECONDITION || err instanceof LicenseError;
+      // grpc-js appends resolver notes to connection errors; keep the part an operator can act on.
+      const detail = (e.details ?? errorMessage(err)).replace(/\.? ?Resolution note:.*$/s, '');
+      const reason = refused ? `refused: ${detail}` : `unreachable: ${e.code !== undefined ? `${grpc.status[e.code]}: ` : ''}${detail}`;
       this.notePeerError(reason, refused);
     } finally {
       this.persistEpoch();
@@ -419,6 +452,7 @@ export class NodeController {
     const level = failover || lost || t.to === 'FAILOVER_BLOCKED' ? 'warn' : 'info';
     this.deps.logger.log(level, `state ${t.from} -> ${t.to}: ${t.reason}`, { from: t.from, to: t.to, newEpoch: t.epoch });
     if (holdsLeaseIn(t.to)) this.persistEpoch();
+    if (holdsLeaseIn(t.from) && !holdsLeaseIn(t.to)) this.deps.hooks?.onLeaseLost();
     if (t.to === 'STANDBY' && this.running) this.schedulePeerHeartbeat(0);
     for (const l of this.listeners) l(t);
   }

@@ -4,7 +4,11 @@ import type { GetStatusResponse } from '../generated/license/v1/GetStatusRespons
 import type { ListLeasesRequest__Output } from '../generated/license/v1/ListLeasesRequest';
 import type { NodeController } from '../cluster/node-controller';
 import { toProtoState } from '../cluster/states';
+import type { BudgetKeeper } from '../budget/budget-keeper';
+import type { Budget } from '../generated/license/v1/Budget';
+import type { ActivateRequest__Output } from '../generated/license/v1/ActivateRequest';
 import type { SeatService } from '../seats/seat-service';
+import type { BudgetState } from '../store/budget-store';
 import { checkAdminToken } from './admin-auth';
 import { type UnaryContext, unary } from './unary';
 
@@ -13,11 +17,22 @@ export interface AdminServiceDeps {
   readonly controller: NodeController;
   readonly status: () => Promise<GetStatusResponse>;
   readonly seats: SeatService;
+  readonly budget: BudgetKeeper;
+}
+
+export function toProtoBudget(b: BudgetState): Budget {
+  return {
+    granted_ms: b.grantedMs,
+    consumed_ms: b.consumedMs,
+    remaining_ms: Math.max(0, b.grantedMs - b.consumedMs),
+    blocked: b.blocked,
+    activations: b.activations,
+    episode_id: b.episodeId,
+  };
 }
 
 /** Admin handlers; each checks the bearer token before doing anything. */
-/** RPCs not listed here (activation) answer UNIMPLEMENTED until the budget milestone lands. */
-export function createAdminService(ctx: UnaryContext, deps: AdminServiceDeps): grpc.UntypedServiceImplementation {
+export function createAdminService(ctx: UnaryContext, deps: AdminServiceDeps): AdminServiceHandlers {
   const guarded = <Req, Res>(
     method: string,
     fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
@@ -43,9 +58,16 @@ export function createAdminService(ctx: UnaryContext, deps: AdminServiceDeps): g
         expires_at_ms: l.expiresAtMs,
       })),
     })),
+    RequestActivationKey: guarded('RequestActivationKey', async () => ({
+      request_key: await deps.budget.requestKey(deps.controller.fence(true)),
+    })),
+    Activate: guarded('Activate', async (req: ActivateRequest__Output) => {
+      const state = await deps.budget.activate(deps.controller.fence(true), req.activation_key);
+      return { budget: toProtoBudget(state) };
+    }),
     StepDown: guarded('StepDown', async () => {
       const steppedDown = await deps.controller.stepDown();
       return { stepped_down: steppedDown, state: toProtoState(deps.controller.machine.state) };
     }),
-  } satisfies Partial<AdminServiceHandlers>;
+  } satisfies AdminServiceHandlers;
 }

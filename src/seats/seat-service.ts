@@ -21,6 +21,8 @@ export interface SeatServiceDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly sessionTtlMs: number;
+  /** While FAILOVER_BLOCKED, still renew sessions (LICENSE_BLOCKED_KEEPS_SESSIONS). */
+  readonly blockedKeepsSessions: boolean;
   /** Metrics hook, called once per checkout with its outcome. */
   readonly onCheckout?: (feature: string, result: CheckoutResult) => void;
 }
@@ -55,7 +57,7 @@ export class SeatService {
   }
 
   async heartbeat(sessionId: string): Promise<number> {
-    const fence = this.deps.cluster.fence(true);
+    const fence = this.deps.cluster.fence(this.deps.blockedKeepsSessions);
     checkId('session_id', sessionId);
     return this.write(() => this.deps.store.heartbeat(fence, sessionId, this.deps.clock.now()));
   }
@@ -116,7 +118,7 @@ export class SeatService {
         );
       }
       const r: CheckoutResult =
-        err instanceof LicenseError && (err.code === ErrorCode.INVALID_ARGUMENT || err.code === ErrorCode.NOT_FOUND || err.code === ErrorCode.FAILED_PRECONDITION)
+        err instanceof LicenseError && (err.code === ErrorCode.INVALID_ARGUMENT || err.code === ErrorCode.SESSION_NOT_FOUND || err.code === ErrorCode.FAILED_PRECONDITION)
           ? 'invalid'
           : err instanceof LicenseError && err.code === ErrorCode.STALE_EPOCH
             ? 'not_active'

@@ -15,6 +15,12 @@ export interface ClusterKeys {
   readonly sessions: string;
   /** HASH feature -> seats held by leases not yet freed. */
   readonly used: string;
+  /** HASH: the failover budget (episode_id, granted_ms, consumed_ms, activations, blocked, ...). */
+  readonly budget: string;
+  /** HASH nonce -> activation seq of request keys not yet answered. */
+  readonly activationPending: string;
+  /** SET of nonces of applied activation keys (replay guard). */
+  readonly activationUsed: string;
 }
 
 export function clusterKeys(clusterId: string): ClusterKeys {
@@ -26,5 +32,8 @@ export function clusterKeys(clusterId: string): ClusterKeys {
     leaderInfo: `${prefix}:leader_info`,
     sessions: `${prefix}:sessions`,
     used: `${prefix}:used`,
+    budget: `${prefix}:budget`,
+    activationPending: `${prefix}:activation:pending`,
+    activationUsed: `${prefix}:activation:used`,
   });
 }

@@ -9,6 +9,7 @@ import { type LocalCluster, startLocalCluster } from '../../src/local/local-clus
 import { NodeProcess } from '../../src/local/node-process';
 import { signLicense } from '../../src/license/license-file';
 import { eventually } from '../helpers/redis';
+import { createSeatProbe } from '../helpers/seat-probe';
 
 const DIST = path.resolve(__dirname, '..', '..', 'dist', 'cli');
 
@@ -113,8 +114,7 @@ describe('licensectl against a running cluster', () => {
   it('leases lists held seats (table and --json)', async () => {
     const r0 = run('licensectl', ['--server', c.addr.primary, '--token', c.token, 'leases']);
     assert.equal(r0.stdout.trim(), 'no seats in use');
-    // Hold a seat through the SDK-less raw path: the example client is covered elsewhere.
-    const { createSeatProbe } = await import('../helpers/seat-probe');
+    // Hold a seat with a bare gRPC client (the SDK is covered by its own tests).
     const probe = await createSeatProbe(c.addr.primary);
     await probe.checkout('cad-pro', 2);
     const r = run('licensectl', ['--server', c.addr.redundant, '--token', c.token, 'leases']);

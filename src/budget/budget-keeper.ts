@@ -1,0 +1,266 @@
+import { randomBytes } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import type { Clock } from '../clock';
+import type { Config } from '../config';
+import { ErrorCode, errorMessage, LicenseError } from '../errors';
+import type { Logger } from '../log';
+import type { StateFile } from '../state-file';
+import type { BudgetMirror, BudgetState, BudgetStore } from '../store/budget-store';
+import type { Fence } from '../store/seat-store';
+import { encodeRequestKey, newNonce, verifyActivationKey } from './activation-keys';
+
+export interface BudgetKeeperDeps {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly store: BudgetStore;
+  readonly stateFile: StateFile;
+  readonly vendorPublicKey: KeyObject;
+  /** Tells the role machine whether the budget is spent (FAILOVER_BLOCKED). */
+  readonly setBlocked: (blocked: boolean) => void;
+  /** Metrics hook: activation attempts by result (ok or the error code). */
+  readonly onActivation?: (result: string) => void;
+}
+
+export const EMPTY_MIRROR: BudgetMirror = Object.freeze({
+  episodeId: '',
+  grantedMs: 0,
+  consumedMs: 0,
+  activations: 0,
+  blocked: false,
+  endedEpisodeId: '',
+});
+
+/**
+ * The failover budget, node side. The redundant charges the time it serves, measured
+ * on its monotonic clock, to the episode in Redis each heartbeat (fenced) and mirrors
+ * the result on its own disk; the primary ends the episode once it has held the lease
+ * continuously for the reset period. Activation keys extend the episode.
+ */
+export class BudgetKeeper {
+  private lastChargedMono: number | undefined;
+  /** Charging point kept across a planned give-up, so the final partial interval is still charged. */
+  private finalChargeFromMono: number | undefined;
+  private primaryHeldSinceMono: number | undefined;
+  private known: BudgetState;
+
+  constructor(private readonly deps: BudgetKeeperDeps) {
+    const m = this.mirror;
+    this.known = m.episodeId ? m : this.full();
+  }
+
+  /** A redundant restarted while blocked comes back blocked, before it ever reaches Redis. */
+  startsBlocked(): boolean {
+    const m = this.mirror;
+    return this.deps.config.role === 'redundant' && m.episodeId !== '' && m.blocked;
+  }
+
+  get mirror(): BudgetMirror {
+    return this.deps.stateFile.value.budget ?? EMPTY_MIRROR;
+  }
+
+  /** What status shows: the last known budget (Redis, or the mirror when it knows more). */
+  get state(): BudgetState {
+    return this.known;
+  }
+
+  // ---- lease loop hooks (called by the node controller) -----------------------------
+
+  /** Before a redundant tries to acquire: learn whether the budget is spent, so it enters the right state. */
+  async beforeAcquire(): Promise<void> {
+    await this.refresh();
+  }
+
+  /** The lease was acquired at `attemptMono`: charging (redundant) or the reset count (primary) starts there. */
+  async afterAcquire(fence: Fence, attemptMono: number): Promise<void> {
+    if (this.deps.config.role === 'primary') {
+      this.primaryHeldSinceMono = attemptMono;
+      return;
+    }
+    this.lastChargedMono = attemptMono;
+    this.finalChargeFromMono = undefined;
+    await this.charge(fence); // opens (or restores) the episode at once
+  }
+
+  /** After each successful renewal. */
+  async afterRenew(fence: Fence): Promise<void> {
+    if (this.deps.config.role === 'redundant') {
+      await this.charge(fence);
+      return;
+    }
+    await this.maybeEndEpisode(fence);
+  }
+
+  /** Just before a planned release: charge the last partial interval. */
+  async beforeRelease(fence: Fence): Promise<void> {
+    const from = this.lastChargedMono ?? this.finalChargeFromMono;
+    this.finalChargeFromMono = undefined;
+    if (this.deps.config.role === 'redundant' && from !== undefined) {
+      this.lastChargedMono = from;
+      await this.charge(fence);
+    }
+    this.lastChargedMono = undefined;
+  }
+
+  /** The lease is gone (lost, lapsed, released): stop charging; the primary's reset count restarts. */
+  onLeaseLost(): void {
+    this.finalChargeFromMono = this.lastChargedMono;
+    this.lastChargedMono = undefined;
+    this.primaryHeldSinceMono = undefined;
+  }
+
+  /** While not holding the lease: keep the view (and the mirror's episode bookkeeping) current. */
+  async refresh(): Promise<void> {
+    const { lastEndedEpisodeId, ...r } = await this.deps.store.read();
+    const m = this.mirror;
+    if (!r.episodeId && m.episodeId && lastEndedEpisodeId === m.episodeId) {
+      // The primary ended the episode the mirror remembers: the budget is full again.
+      this.writeMirror({ ...EMPTY_MIRROR, endedEpisodeId: m.episodeId });
+    }
+    const mm = this.mirror;
+    if (r.episodeId) {
+      this.known = r.episodeId === mm.episodeId ? mergeSameEpisode(r, mm) : r;
+    } else if (mm.episodeId) {
+      // Redis has no episode but the mirror has one the primary never ended: Redis lost
+      // its data. The next charge restores it; until then, show (and obey) the mirror.
+      this.known = mm;
+    } else {
+      this.known = r;
+    }
+    if (this.deps.config.role === 'redundant') this.deps.setBlocked(this.known.episodeId !== '' && this.known.blocked);
+  }
+
+  // ---- activation ------------------------------------------------------------------
+
+  /** AdminService.RequestActivationKey: only the redundant, holding the lease, during an episode. */
+  async requestKey(fence: Fence): Promise<string> {
+    this.requireRedundant('request an activation key');
+    const nonce = newNonce();
+    const { episodeId, seq } = await this.deps.store.request(fence, nonce);
+    return encodeRequestKey({
+      cluster_id: this.deps.config.clusterId,
+      node_id: this.deps.config.nodeId,
+      episode_id: episodeId,
+      seq,
+      extension_ms: this.deps.config.activationExtensionMs,
+      nonce,
+      issued_at_ms: this.deps.clock.now(),
+    });
+  }
+
+  /**
+   * AdminService.Activate: verify signature and target, then one fenced script consumes
+   * the nonce, adds the extension and unblocks. Any refusal changes nothing.
+   */
+  async activate(fence: Fence, key: string): Promise<BudgetState> {
+    try {
+      this.requireRedundant('apply an activation key');
+      const g = verifyActivationKey(key, this.deps.vendorPublicKey);
+      const { clusterId, nodeId } = this.deps.config;
+      if (g.cluster_id !== clusterId || g.node_id !== nodeId) {
+        throw new LicenseError(
+          ErrorCode.ACTIVATION_WRONG_TARGET,
+          `this activation key is for node ${g.node_id} of cluster ${g.cluster_id}, this is node ${nodeId} of cluster ${clusterId}`,
+        );
+      }
+      if (this.deps.clock.now() >= g.expires_at_ms) {
+        throw new LicenseError(
+          ErrorCode.ACTIVATION_EXPIRED,
+          `this activation key expired at ${new Date(g.expires_at_ms).toISOString()}; request a new key (licensectl activation request)`,
+        );
+      }
+      const state = await this.deps.store.activate(fence, {
+        episodeId: g.episode_id,
+        seq: g.seq,
+        nonce: g.nonce,
+        extensionMs: g.granted_ms,
+        nowMs: this.deps.clock.now(),
+      });
+      this.adopt(state);
+      this.deps.logger.warn('activation key applied: failover budget extended', {
+        extensionMs: g.granted_ms,
+        activations: state.activations,
+        remainingMs: Math.max(0, state.grantedMs - state.consumedMs),
+        blocked: state.blocked,
+      });
+      this.deps.onActivation?.('ok');
+      return state;
+    } catch (err) {
+      this.deps.onActivation?.(err instanceof LicenseError ? err.code : 'error');
+      throw err;
+    }
+  }
+
+  // ---- internals ---------------------------------------------------------------------
+
+  private async charge(fence: Fence): Promise<void> {
+    const now = this.deps.clock.monotonic();
+    const since = this.lastChargedMono ?? now;
+    // Capped at one lease TTL: the node cannot have served longer than that without a
+    // renewal, so a stalled process or a long Redis outage is never charged in full.
+    const elapsed = Math.min(Math.max(0, now - since), this.deps.config.leaseTtlMs);
+    const wasBlocked = this.known.blocked;
+    const r = await this.deps.store.tick(fence, {
+      nowMs: this.deps.clock.now(),
+      elapsedMs: elapsed,
+      newEpisodeId: randomBytes(6).toString('hex'),
+      mirror: this.mirror,
+    });
+    this.lastChargedMono = now;
+    if (r.opened) this.deps.logger.warn('failover episode opened: the failover budget is draining', { episode: r.episodeId, grantedMs: r.grantedMs });
+    if (r.restored) this.deps.logger.warn('failover budget restored from the local mirror (Redis had lost it)', { episode: r.episodeId, consumedMs: r.consumedMs });
+    this.adopt(r);
+    if (r.blocked && !wasBlocked) {
+      this.deps.logger.error('failover budget spent: no new seats until an activation key is applied (licensectl activation request)', {
+        episode: r.episodeId,
+        grantedMs: r.grantedMs,
+        consumedMs: r.consumedMs,
+      });
+    }
+  }
+
+  private async maybeEndEpisode(fence: Fence): Promise<void> {
+    if (this.primaryHeldSinceMono === undefined) return;
+    if (this.deps.clock.monotonic() - this.primaryHeldSinceMono < this.deps.config.budgetResetAfterMs) return;
+    if (!this.known.episodeId) {
+      // Cheap check first: only the Redis view can tell whether an episode is open.
+      await this.refresh();
+      if (!this.known.episodeId) return;
+    }
+    const ended = await this.deps.store.reset(fence, this.deps.clock.now());
+    if (ended) {
+      this.deps.logger.info('failover episode ended: the primary held the lease for the reset period; the budget is full again', { episode: ended });
+    }
+    this.known = this.full();
+  }
+
+  private adopt(state: BudgetState): void {
+    this.known = state;
+    this.writeMirror({ ...state, endedEpisodeId: this.mirror.endedEpisodeId });
+    if (this.deps.config.role === 'redundant') this.deps.setBlocked(state.blocked);
+  }
+
+  private writeMirror(m: BudgetMirror): void {
+    try {
+      this.deps.stateFile.update({ budget: m });
+    } catch (err) {
+      this.deps.logger.error('cannot write the budget mirror to the state dir', { path: this.deps.stateFile.path, err: errorMessage(err) });
+    }
+  }
+
+  private full(): BudgetState {
+    return { episodeId: '', grantedMs: this.deps.config.failoverBudgetMs, consumedMs: 0, activations: 0, blocked: false };
+  }
+
+  private requireRedundant(what: string): void {
+    if (this.deps.config.role !== 'redundant') {
+      throw new LicenseError(ErrorCode.FAILED_PRECONDITION, `cannot ${what} on the primary: activation keys extend the redundant's failover budget; run it against the redundant node`);
+    }
+  }
+}
+
+function mergeSameEpisode(a: BudgetState, b: BudgetState): BudgetState {
+  const grantedMs = Math.max(a.grantedMs, b.grantedMs);
+  const consumedMs = Math.max(a.consumedMs, b.consumedMs);
+  return { episodeId: a.episodeId, grantedMs, consumedMs, activations: Math.max(a.activations, b.activations), blocked: consumedMs >= grantedMs };
+}
