@@ -164,6 +164,9 @@ describe('failover budget (BudgetKeeper + scripts, real Redis, manual clock)', (
     assert.equal(r.keeper.state.consumedMs, BUDGET);
     assert.equal(r.blocked.at(-1), true);
     assert.equal((await budgetHash(w))['blocked'], '1');
+    // Blocked time is not charged: a key applied later still buys its whole extension.
+    await r.serve(HOUR);
+    assert.equal(r.keeper.state.consumedMs, BUDGET);
   });
 
   it('a charge is capped at one lease TTL (a stalled process or a long outage is not charged in full)', async () => {

@@ -1,28 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { createAdminClient } from '../../src/admin/admin-client';
 import { loadLicenseProto } from '../../src/proto';
+import { checkHealth as check, healthClient } from '../helpers/health';
 import { bearer, type StartedNode, startTestNode, TEST_TOKEN, testConfig } from '../helpers/node';
 import { eventually, type RedisProcess, startRedis } from '../helpers/redis';
-
-type HealthClient = grpc.Client & {
-  Check(req: { service: string }, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { status: string }) => void): void;
-};
-
-function healthClient(addr: string): HealthClient {
-  const def = protoLoader.loadSync(healthProtoPath, { keepCase: true, enums: String, defaults: true });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { grpc: { health: { v1: { Health: new (a: string, c: grpc.ChannelCredentials) => HealthClient } } } };
-  return new pkg.grpc.health.v1.Health(addr, grpc.credentials.createInsecure());
-}
-
-function check(client: HealthClient, service: string): Promise<string> {
-  return new Promise((resolve, reject) =>
-    client.Check({ service }, { deadline: Date.now() + 3_000 }, (err, res) => (err ? reject(err) : resolve(res?.status ?? ''))),
-  );
-}
 
 describe('a node in process: admin auth, status and health', () => {
   let redis: RedisProcess;

@@ -12,6 +12,7 @@
     ARGV[6..9] the node's disk mirror: episode id ("" none), consumed, granted, activations
 
   Output: {episode_id, granted_ms, consumed_ms, activations, blocked (0|1), opened (0|1), restored (0|1)}
+  consumed_ms never exceeds granted_ms: nothing is charged while blocked.
   Errors: STALE_EPOCH
 
   Durability: when Redis lost the budget (no open episode, and the mirror's episode was
@@ -39,7 +40,9 @@ elseif episode == mEpisode then
   granted = math.max(granted, mGranted)
   acts = math.max(acts, mActs)
 end
-consumed = consumed + elapsed
+-- Time spent blocked is not charged (the node grants nothing new), and consumption stops
+-- at the grant: an activation key applied after a long block buys its whole extension.
+if consumed < granted then consumed = math.min(consumed + elapsed, granted) end
 local blocked = 0
 if consumed >= granted then blocked = 1 end
 redis.call('HSET', KEYS[2], 'episode_id', episode, 'granted_ms', granted, 'consumed_ms', consumed,

@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { type LocalCluster, startLocalCluster } from '../../src/local/local-cluster';
+import { LicenseClient, ServerBlockedError } from '../../src/sdk';
+import { checkOnce } from '../helpers/health';
+import { eventually } from '../helpers/redis';
+
+const DIST = path.resolve(__dirname, '..', '..', 'dist', 'cli');
+const BUDGET_MS = 3_000;
+const RESET_MS = 3_000;
+
+function ctl(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [path.join(DIST, 'licensectl.js'), ...args], { encoding: 'utf8', timeout: 20_000 });
+  return { code: r.status, stdout: r.stdout.trim(), stderr: r.stderr.trim() };
+}
+
+/**
+ * The whole budget story on real processes: kill the primary with a 3-second budget,
+ * watch the block, request a key, sign it with the vendor CLI, apply it, watch the
+ * unblock, restart the redundant while blocked, bring the primary back, watch the
+ * handback and, after the reset period, the full budget.
+ */
+describe('budget drill (real processes, 3-second budget)', () => {
+  let c: LocalCluster;
+  const clients: LicenseClient[] = [];
+  after(async () => {
+    await Promise.all(clients.map((x) => x.close().catch(() => undefined)));
+    await c?.stop();
+  });
+
+  it('blocks at exhaustion, unblocks with a vendor-signed key, refunds nothing on restarts, refills after the reset period', async () => {
+    c = await startLocalCluster({
+      leaseTtlMs: 1_500,
+      heartbeatIntervalMs: 300,
+      handbackAfterMs: 1_500,
+      env: {
+        LICENSE_FAILOVER_BUDGET_MS: String(BUDGET_MS),
+        LICENSE_BUDGET_RESET_AFTER_MS: String(RESET_MS),
+        LICENSE_ACTIVATION_EXTENSION_MS: '4000',
+        LICENSE_SESSION_TTL_MS: '60000',
+      },
+      logFiles: true,
+    });
+    const admin = ['--token', c.token, '--server'];
+    const status = (role: 'primary' | 'redundant') => c.admin(role).getStatus();
+    await c.primary.waitForState('ACTIVE');
+    await eventually(async () => (await status('redundant')).peer?.reachable || undefined);
+
+    // A client holds a seat before the failover; it must keep it through the block.
+    const client = new LicenseClient({ endpoints: [c.addr.primary, c.addr.redundant], clientId: 'worker', callTimeoutMs: 1_000, retryTimeoutMs: 10_000 });
+    clients.push(client);
+    const blockedEvents: unknown[] = [];
+    client.on('blocked', (e) => blockedEvents.push(e));
+    const seat = await client.checkout('solver');
+
+    // Before any failover: full budget, no episode.
+    const b0 = (await status('redundant')).budget;
+    assert.deepEqual(b0, { granted_ms: BUDGET_MS, consumed_ms: 0, remaining_ms: BUDGET_MS, blocked: false, activations: 0, episode_id: '' });
+
+    await c.primary.kill();
+    const failover = await c.redundant.waitForState('FAILOVER_ACTIVE', 20_000);
+    const blocked = await c.redundant.waitForState('FAILOVER_BLOCKED', 20_000);
+    const activeMs = Date.parse(String(blocked['timestamp'])) - Date.parse(String(failover['timestamp']));
+    assert.ok(activeMs >= BUDGET_MS - 300, `blocked after ${activeMs} ms of a ${BUDGET_MS} ms budget`);
+
+    const sb = await status('redundant');
+    assert.equal(sb.state, 'NODE_STATE_FAILOVER_BLOCKED');
+    assert.equal(sb.budget?.blocked, true);
+    assert.equal(sb.budget?.remaining_ms, 0);
+    assert.match(sb.budget?.episode_id ?? '', /^[0-9a-f]{12}$/);
+    assert.equal(sb.epoch > 0, true, 'a blocked redundant still holds the lease');
+
+    // New checkouts are refused with REDUNDANT_BLOCKED and a message naming the command; the held seat lives on.
+    await assert.rejects(client.checkout('solver'), (err: unknown) => {
+      assert.ok(err instanceof ServerBlockedError, String(err));
+      assert.equal(err.code, 'REDUNDANT_BLOCKED');
+      assert.match(err.message, /licensectl activation request/);
+      return true;
+    });
+    assert.ok(blockedEvents.length > 0, 'SDK emitted blocked');
+    const hb = client.lastHeartbeatAtMs ?? 0;
+    await eventually(() => ((client.lastHeartbeatAtMs ?? 0) > hb ? true : undefined), 30_000, 'heartbeat honoured while blocked');
+    assert.ok(seat.held);
+
+    // Health: SeatService NOT_SERVING on the blocked node.
+    const health = await checkOnce(c.addr.redundant, 'license.v1.SeatService');
+    assert.equal(health, 'NOT_SERVING');
+
+    // Status in the CLI says how much is left and that it is blocked.
+    const st = ctl([...admin, c.addr.redundant, 'status']);
+    assert.match(st.stdout, /^budget\s+0ms left of 3\.0s .*BLOCKED: apply an activation key/m);
+
+    // Restart the redundant while blocked: it comes back blocked, never FAILOVER_ACTIVE.
+    await c.redundant.kill();
+    const rmark = c.redundant.lines.length;
+    c.redundant.start();
+    await c.redundant.waitForState('FAILOVER_BLOCKED', 30_000, rmark);
+    assert.ok(!c.redundant.lines.slice(rmark).some((l) => l['to'] === 'FAILOVER_ACTIVE'), 'passed through FAILOVER_ACTIVE after restart');
+    const afterRestart = (await status('redundant')).budget;
+    assert.ok((afterRestart?.consumed_ms ?? 0) >= BUDGET_MS, 'restart refunded nothing');
+
+    // Activation: request (operator), sign (vendor), apply (operator).
+    const req = ctl([...admin, c.addr.redundant, 'activation', 'request']);
+    assert.equal(req.code, 0, req.stderr);
+    assert.match(req.stdout, /^LRQ1\.[A-Za-z0-9_-]+$/);
+    const signed = ctl(['vendor', 'sign-activation', '--key', c.license.privateKeyFile, req.stdout]);
+    assert.equal(signed.code, 0, signed.stderr);
+    assert.equal(signed.stdout.split('\n').length, 1, 'sign-activation prints only the key, on one line');
+    // Wrong token first: refused, nothing changes.
+    const before = (await status('redundant')).budget;
+    const wrong = ctl(['--token', 'not-the-admin-token-at-all', '--server', c.addr.redundant, 'activation', 'apply', signed.stdout]);
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /PERMISSION_DENIED/);
+    assert.deepEqual((await status('redundant')).budget, before);
+    const applied = ctl([...admin, c.addr.redundant, 'activation', 'apply', signed.stdout]);
+    assert.equal(applied.code, 0, applied.stderr);
+    assert.match(applied.stdout, /^activation applied: .* 1 activation\(s\), not blocked$/);
+    await c.redundant.waitForState('FAILOVER_ACTIVE', 10_000, rmark);
+    const replay = ctl([...admin, c.addr.redundant, 'activation', 'apply', signed.stdout]);
+    assert.equal(replay.code, 1);
+    assert.match(replay.stderr, /FAILED_PRECONDITION: this activation key was already applied/);
+    await client.checkout('solver'); // grants again
+
+    // The primary returns: handback; the episode stays open until the reset period passes.
+    const pmark = c.primary.lines.length;
+    c.primary.start();
+    await c.primary.waitForState('ACTIVE', 30_000, pmark);
+    const mid = (await status('primary')).budget;
+    assert.notEqual(mid?.episode_id, '', 'episode still open right after the handback');
+    const full = await eventually(
+      async () => {
+        const b = (await status('redundant')).budget;
+        return b?.episode_id === '' ? b : undefined;
+      },
+      30_000,
+      'budget refilled after the reset period',
+    );
+    assert.deepEqual(full, { granted_ms: BUDGET_MS, consumed_ms: 0, remaining_ms: BUDGET_MS, blocked: false, activations: 0, episode_id: '' });
+  });
+});
