@@ -19,6 +19,8 @@ import { SeatStore } from './store/seat-store';
 import { bindServer, createGrpcServer, FAST_RECONNECT_OPTIONS, shutdownServer } from './grpc/server';
 import type { UnaryContext } from './grpc/unary';
 import type { Logger } from './log';
+import { createMetrics, type NodeMetrics } from './metrics';
+import { createMetricsServer } from './metrics-server';
 import { loadLicenseProto } from './proto';
 import { StateFile } from './state-file';
 import { clusterKeys } from './store/keys';
@@ -40,7 +42,8 @@ export interface NodeDeps {
 export interface LicenseNode {
   readonly controller: NodeController;
   /** Binds the gRPC server, connects Redis, starts the loops. Resolves with the bound gRPC port. */
-  start(): Promise<{ grpcPort: number; advertiseAddr: string }>;
+  start(): Promise<{ grpcPort: number; advertiseAddr: string; metricsPort?: number }>;
+  readonly metrics: NodeMetrics;
   /** Planned handover then shutdown; safe to call twice. */
   stop(): Promise<void>;
   status(): Promise<GetStatusResponse>;
@@ -87,6 +90,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
     vendorPublicKey: vendorKey,
     // Bound late: the keeper only calls this from the lease loop, after the controller exists.
     setBlocked: (blocked) => controller.machine.setBudgetBlocked(blocked),
+    onActivation: (result) => metrics.activations.inc({ result }),
   });
   const controller = new NodeController({
     config,
@@ -97,9 +101,17 @@ export function createNode(deps: NodeDeps): LicenseNode {
     licenseDigest,
     advertiseAddr: () => advertiseAddr,
     hooks: budget,
+    observer: {
+      peerRtt: (seconds) => metrics.peerRtt.observe(seconds),
+      storeError: () => metrics.redisErrors.inc(),
+    },
     ...(peerClient ? { peerClient } : {}),
   });
   if (budget.startsBlocked()) controller.machine.setBudgetBlocked(true);
+  controller.onStateChange((t) => {
+    if (holdsLeaseIn(t.to) && !holdsLeaseIn(t.from)) metrics.leaseAcquisitions.inc();
+    if (t.to === 'FAILOVER_ACTIVE' && !holdsLeaseIn(t.from)) metrics.failovers.inc();
+  });
 
   const health = new HealthImplementation({
     '': 'SERVING',
@@ -163,7 +175,36 @@ export function createNode(deps: NodeDeps): LicenseNode {
     logger,
     sessionTtlMs: config.sessionTtlMs,
     blockedKeepsSessions: config.blockedKeepsSessions,
+    onCheckout: (feature, result) => metrics.observeCheckout(feature, result),
   });
+
+  const metrics = createMetrics({
+    state: () => controller.machine.state,
+    leaderEpoch: () => controller.machine.leaseHolder?.epoch ?? 0,
+    isLeaseHolder: () => holdsLeaseIn(controller.machine.state),
+    peer: () => {
+      const p = controller.snapshot().peer;
+      return p && { lastHeartbeatMs: p.lastHeartbeatMs, reachable: p.reachable, clockSkewMs: p.clockSkewMs };
+    },
+    budget: () => {
+      const b = budget.state;
+      return { remainingMs: Math.max(0, b.grantedMs - b.consumedMs), consumedMs: b.consumedMs, grantedMs: b.grantedMs, blocked: b.blocked };
+    },
+    licensedSeats: () => [...license.features.values()].map((f) => ({ name: f.name, total: f.seats })),
+    seatsInUse: async () => (await seats.usage()).map((f) => ({ name: f.name, inUse: f.seatsInUse })),
+  });
+  const metricsServer =
+    config.metricsAddr === undefined
+      ? undefined
+      : createMetricsServer(
+          config.metricsAddr,
+          metrics.registry,
+          {
+            alive: () => controller.machine.state !== 'STOPPING',
+            ready: () => ({ ready: controller.machine.isServing(), state: controller.machine.state }),
+          },
+          logger,
+        );
   // Expired sessions are also freed lazily inside every checkout; the sweep keeps
   // ListFeatures and memory honest when nobody checks out.
   const sweepEveryMs = Math.max(250, Math.min(Math.floor(config.sessionTtlMs / 4), 5_000));
@@ -179,7 +220,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
     }, sweepEveryMs);
   };
 
-  const rpc: UnaryContext = { logger };
+  const rpc: UnaryContext = { logger, observe: (method, code, seconds) => metrics.rpcDuration.observe({ method, code }, seconds) };
   const server = createGrpcServer();
   server.addService(proto.ClusterService.service, createClusterService(rpc, controller));
   server.addService(proto.SeatService.service, createSeatHandlers(rpc, seats, config.sessionTtlMs));
@@ -190,9 +231,11 @@ export function createNode(deps: NodeDeps): LicenseNode {
 
   return {
     controller,
+    metrics,
     status,
     async start() {
       const grpcPort = await bindServer(server, config.grpcAddr);
+      const metricsPort = await metricsServer?.start();
       const adv = parseHostPort(advertiseAddr);
       if (adv.port === 0) advertiseAddr = `${adv.host.includes(':') ? `[${adv.host}]` : adv.host}:${grpcPort}`;
       try {
@@ -207,13 +250,15 @@ export function createNode(deps: NodeDeps): LicenseNode {
         grpcAddr: config.grpcAddr,
         grpcPort,
         advertiseAddr,
+        metricsAddr: config.metricsAddr,
+        metricsPort,
         role: config.role,
         peerAddr: config.peerAddr,
         licensee: license.licensee,
         features: [...license.features.values()].map((f) => `${f.name}:${f.seats}`).join(','),
         licenseDigest: license.digest.slice(0, 16),
       });
-      return { grpcPort, advertiseAddr };
+      return { grpcPort, advertiseAddr, ...(metricsPort === undefined ? {} : { metricsPort }) };
     },
     stop() {
       stopping ??= (async () => {
@@ -223,6 +268,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
         await controller.stop();
         health.setStatus(SEAT_SERVICE_NAME, 'NOT_SERVING');
         await shutdownServer(server, 1_500);
+        await metricsServer?.stop();
         peerClient?.close();
         redis.disconnect();
         logger.info('license node stopped', { handedOver: wasActive });

@@ -88,6 +88,7 @@ export class BudgetKeeper {
       await this.charge(fence);
       return;
     }
+    await this.refresh(); // the primary shows (and exports) the episode the redundant left
     await this.maybeEndEpisode(fence);
   }
 
@@ -222,11 +223,7 @@ export class BudgetKeeper {
   private async maybeEndEpisode(fence: Fence): Promise<void> {
     if (this.primaryHeldSinceMono === undefined) return;
     if (this.deps.clock.monotonic() - this.primaryHeldSinceMono < this.deps.config.budgetResetAfterMs) return;
-    if (!this.known.episodeId) {
-      // Cheap check first: only the Redis view can tell whether an episode is open.
-      await this.refresh();
-      if (!this.known.episodeId) return;
-    }
+    if (!this.known.episodeId) return;
     const ended = await this.deps.store.reset(fence, this.deps.clock.now());
     if (ended) {
       this.deps.logger.info('failover episode ended: the primary held the lease for the reset period; the budget is full again', { episode: ended });

@@ -50,6 +50,12 @@ export interface LeaseHooks {
   onLeaseLost(): void;
 }
 
+/** Measurements the controller reports (metrics); every member optional. */
+export interface ControllerObserver {
+  peerRtt?(seconds: number): void;
+  storeError?(): void;
+}
+
 export interface NodeControllerDeps {
   readonly config: Config;
   readonly clock: Clock;
@@ -62,6 +68,7 @@ export interface NodeControllerDeps {
   /** The address clients should use for this node (resolved after the server binds). */
   readonly advertiseAddr: () => string;
   readonly hooks?: LeaseHooks;
+  readonly observer?: ControllerObserver;
 }
 
 /** Time allowed for the last messages of a planned handover; the node exits well within 5 s. */
@@ -311,6 +318,7 @@ export class NodeController {
       return r;
     } catch (err) {
       this.machine.storeFailed();
+      this.deps.observer?.storeError?.();
       if (!this.storeErrorLogged) {
         this.storeErrorLogged = true;
         this.deps.logger.error('redis call failed; the node stops acting if the lease cannot be renewed in time', {
@@ -388,10 +396,12 @@ export class NodeController {
     if (!client) return;
     const deadlineMs = steppingDown ? STOP_STEP_TIMEOUT_MS : this.deps.config.heartbeatIntervalMs;
     const req = this.ownHeartbeat(steppingDown);
+    const sent = process.hrtime.bigint();
     try {
       const res = await new Promise<PeerHeartbeatRequest__Output>((resolve, reject) => {
         client.Heartbeat(req, { deadline: Date.now() + deadlineMs }, (err, value) => (err || !value ? reject(err) : resolve(value)));
       });
+      this.deps.observer?.peerRtt?.(Number(process.hrtime.bigint() - sent) / 1e9);
       const view = this.acceptPeer(res, 'response');
       if (view.steppingDown || view.wantsLease) this.kick();
     } catch (err) {

@@ -38,13 +38,14 @@ export interface StartedNode {
   readonly addr: string;
   readonly config: Config;
   readonly logger: Logger;
+  readonly metricsPort: number | undefined;
 }
 
 export async function startTestNode(config: Config): Promise<StartedNode> {
   const logger = createLogger({ level: config.logLevel, context: { node: config.nodeId, cluster: config.clusterId } });
   const node = createNode({ config, logger });
-  const { grpcPort } = await node.start();
-  return { node, addr: `127.0.0.1:${grpcPort}`, config, logger };
+  const { grpcPort, metricsPort } = await node.start();
+  return { node, addr: `127.0.0.1:${grpcPort}`, config, logger, metricsPort };
 }
 
 export function bearer(token: string): grpc.Metadata {

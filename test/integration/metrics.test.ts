@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { createSeatProbe } from '../helpers/seat-probe';
+import { type StartedNode, startTestNode, testConfig } from '../helpers/node';
+import { eventually, type RedisProcess, startRedis } from '../helpers/redis';
+
+/** The metric names of the contract (DESIGN §11); outside dashboards and alerts use them. */
+export const CONTRACT_METRICS = [
+  'license_node_state',
+  'license_leader_epoch',
+  'license_is_active',
+  'license_failovers_total',
+  'license_peer_last_heartbeat_timestamp_seconds',
+  'license_failover_budget_remaining_seconds',
+  'license_failover_blocked',
+  'license_activations_total',
+  'license_seats_licensed',
+  'license_seats_in_use',
+  'license_checkouts_total',
+  'license_grpc_request_duration_seconds',
+];
+
+describe('metrics and health endpoints (in-process node)', () => {
+  let redis: RedisProcess;
+  let primary: StartedNode;
+  let standby: StartedNode;
+  let urls: { primary: string; standby: string };
+
+  before(async () => {
+    redis = await startRedis();
+    const pc = testConfig(redis.url, { LICENSE_METRICS_ADDR: '127.0.0.1:0' });
+    primary = await startTestNode(pc);
+    standby = await startTestNode(
+      testConfig(redis.url, {
+        LICENSE_CLUSTER_ID: pc.clusterId,
+        LICENSE_NODE_ID: 'node-b',
+        LICENSE_ROLE: 'redundant',
+        LICENSE_PEER_ADDR: primary.addr,
+        LICENSE_FILE: pc.licenseFile,
+        LICENSE_VENDOR_PUBLIC_KEY: pc.vendorPublicKeyFile,
+        LICENSE_METRICS_ADDR: '127.0.0.1:0',
+      }),
+    );
+    urls = { primary: `http://127.0.0.1:${primary.metricsPort}`, standby: `http://127.0.0.1:${standby.metricsPort}` };
+    await eventually(() => primary.node.controller.machine.isServing() || undefined);
+  });
+  after(async () => {
+    await standby.node.stop();
+    await primary.node.stop();
+    await redis.stop();
+  });
+
+  it('/healthz is 200 on both nodes; /readyz is 200 only on the active one', async () => {
+    assert.equal((await fetch(`${urls.primary}/healthz`)).status, 200);
+    assert.equal((await fetch(`${urls.standby}/healthz`)).status, 200);
+    const ready = await fetch(`${urls.primary}/readyz`);
+    assert.equal(ready.status, 200);
+    assert.match(await ready.text(), /^ready: ACTIVE/);
+    const notReady = await fetch(`${urls.standby}/readyz`);
+    assert.equal(notReady.status, 503);
+    assert.match(await notReady.text(), /^not ready: (STANDBY|STARTING)/);
+    assert.equal((await fetch(`${urls.primary}/nope`)).status, 404);
+  });
+
+  it('/metrics exports every contract metric with the node state, seats and checkout results', async () => {
+    const probe = await createSeatProbe(primary.addr);
+    await probe.checkout('cad-pro', 2);
+    await assert.rejects(probe.checkout('cad-pro', 4));
+    const text = await (await fetch(`${urls.primary}/metrics`)).text();
+    for (const name of CONTRACT_METRICS) assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), `missing ${name}`);
+    assert.match(text, /^license_node_state\{state="ACTIVE"\} 1$/m);
+    assert.match(text, /^license_node_state\{state="STANDBY"\} 0$/m);
+    assert.match(text, /^license_is_active 1$/m);
+    assert.match(text, /^license_seats_licensed\{feature="cad-pro"\} 5$/m);
+    assert.match(text, /^license_seats_in_use\{feature="cad-pro"\} 2$/m);
+    assert.match(text, /^license_checkouts_total\{feature="cad-pro",result="granted"\} 1$/m);
+    assert.match(text, /^license_checkouts_total\{feature="cad-pro",result="exhausted"\} 1$/m);
+    assert.match(text, /^license_grpc_request_duration_seconds_count\{method="Checkout",code="OK"\} 1$/m);
+    assert.match(text, /^license_grpc_request_duration_seconds_count\{method="Checkout",code="RESOURCE_EXHAUSTED"\} 1$/m);
+    assert.match(text, /^license_failover_budget_remaining_seconds 259200$/m);
+    assert.match(text, /^process_cpu_seconds_total /m, 'default process metrics');
+    const standbyText = await (await fetch(`${urls.standby}/metrics`)).text();
+    assert.match(standbyText, /^license_is_active 0$/m);
+    assert.match(standbyText, /^license_leader_epoch [1-9]/m);
+    await probe.close();
+  });
+
+  it('the exposition passes promtool check metrics', { skip: spawnSync('promtool', ['--version']).status !== 0 && 'promtool not installed' }, async () => {
+    const text = await (await fetch(`${urls.primary}/metrics`)).text();
+    const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  });
+});
