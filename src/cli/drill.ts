@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { measureFailover, summarize } from '../drills/failover-timing';
+import { runScenario, SCENARIOS, type ScenarioResult } from '../drills/scenarios';
 import { errorMessage } from '../errors';
 import { REDIS_INSTALL_HINT, redisServerAvailable } from '../local/redis-process';
 
@@ -34,6 +35,42 @@ program
         '',
       ].join('\n'),
     );
+  });
+
+program
+  .command('run', { isDefault: true })
+  .description(`run one scenario or all: ${SCENARIOS.map((s) => s.name).join(', ')}`)
+  .argument('<scenario>', 'scenario name, or "all"')
+  .option('--lease-ttl-ms <ms>', 'LICENSE_LEASE_TTL_MS', positiveInt, 2_000)
+  .option('--heartbeat-interval-ms <ms>', 'LICENSE_HEARTBEAT_INTERVAL_MS', positiveInt, 400)
+  .option('--handback-after-ms <ms>', 'LICENSE_HANDBACK_AFTER_MS', positiveInt, 2_000)
+  .option('--session-ttl-ms <ms>', 'LICENSE_SESSION_TTL_MS', positiveInt, 15_000)
+  .option('--quiet', 'print only the summary table')
+  .action(async (name: string, o: { leaseTtlMs: number; heartbeatIntervalMs: number; handbackAfterMs: number; sessionTtlMs: number; quiet?: boolean }) => {
+    if (!redisServerAvailable()) throw new Error(REDIS_INSTALL_HINT);
+    const chosen = name === 'all' ? SCENARIOS : SCENARIOS.filter((s) => s.name === name);
+    if (chosen.length === 0) throw new Error(`unknown scenario "${name}"; choose one of: all, ${SCENARIOS.map((s) => s.name).join(', ')}`);
+    const timings = { leaseTtlMs: o.leaseTtlMs, heartbeatIntervalMs: o.heartbeatIntervalMs, handbackAfterMs: o.handbackAfterMs, sessionTtlMs: o.sessionTtlMs };
+    process.stdout.write(
+      `drills on loopback (real processes, fault proxies in front of Redis and each peer link): lease TTL ${o.leaseTtlMs} ms, heartbeat ${o.heartbeatIntervalMs} ms, handback after ${o.handbackAfterMs} ms, session TTL ${o.sessionTtlMs} ms\n`,
+    );
+    const results: ScenarioResult[] = [];
+    for (const s of chosen) {
+      process.stdout.write(`\n== ${s.name}: ${s.description}\n`);
+      const r = await runScenario(s, timings, (l) => process.stdout.write(`${l}\n`));
+      results.push(r);
+      if (!o.quiet) process.stdout.write(`${r.timeline}\n`);
+      for (const n of r.notes) process.stdout.write(`  note: ${n}\n`);
+      process.stdout.write(`  verdict: ${r.ok ? 'PASS' : 'FAIL'}${r.error ? ` (${r.error})` : ''}\n`);
+    }
+    const rows = [
+      ['scenario', 'unavailable', 'over-granted', 'sessions lost', 'verdict'],
+      ...results.map((r) => [r.name, `${r.unavailabilityMs} ms`, String(r.overGranted), String(r.sessionsLost), r.ok ? 'PASS' : 'FAIL']),
+    ];
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+    process.stdout.write(`\n${rows.map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n')}\n`);
+    process.stdout.write('unavailable = longest gap between successful probe checkouts; over-granted must be 0; sessions lost must be 0\n');
+    if (results.some((r) => !r.ok)) process.exitCode = 1;
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

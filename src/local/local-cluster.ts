@@ -30,6 +30,8 @@ export interface LocalClusterOptions {
   /** Do not start the nodes (the caller starts them, e.g. in a chosen order). */
   readonly startNodes?: boolean;
   readonly logFiles?: boolean;
+  /** gRPC ports of the nodes (default: free ones), for callers that wire proxies first. */
+  readonly ports?: Readonly<Record<Role, number>>;
   /** Features of the license signed for this cluster (default: DEV_FEATURES). */
   readonly features?: UnsignedLicense['features'];
 }
@@ -68,7 +70,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
   const redisUrl = opts.redisUrl ?? (redis as RedisProcess).url;
   const token = randomBytes(16).toString('hex');
   const license = writeDevLicense(dir, clusterId, opts.features);
-  const ports = { primary: await freePort(), redundant: await freePort() };
+  const ports = opts.ports ?? { primary: await freePort(), redundant: await freePort() };
   const metrics = { primary: await freePort(), redundant: await freePort() };
   const addr = { primary: `127.0.0.1:${ports.primary}`, redundant: `127.0.0.1:${ports.redundant}` };
   const metricsAddr = { primary: `127.0.0.1:${metrics.primary}`, redundant: `127.0.0.1:${metrics.redundant}` };

@@ -21,7 +21,7 @@ export interface LicenseClientOptions {
    * Default 30000.
    */
   retryTimeoutMs?: number;
-  /** Backoff between retries: starts at `initialMs` (default 100), doubles, capped at `maxMs` (default 2000). */
+  /** Backoff between retries: starts at `initialMs` (default 100), doubles, capped at `maxMs` (default 1000: a failover should not be hidden behind a long wait). */
   backoff?: { initialMs?: number; maxMs?: number };
   /** Default: insecure (plaintext) channels. */
   credentials?: grpc.ChannelCredentials;
@@ -51,7 +51,7 @@ export const CLIENT_DEFAULTS = Object.freeze({
   callTimeoutMs: 5_000,
   retryTimeoutMs: 30_000,
   backoffInitialMs: 100,
-  backoffMaxMs: 2_000,
+  backoffMaxMs: 1_000,
 });
 
 /**
