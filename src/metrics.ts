@@ -166,7 +166,7 @@ export function createMetrics(source: MetricsSource, opts: { defaultMetrics?: bo
       name: 'license_grpc_request_duration_seconds',
       help: 'gRPC request latency by method and status code.',
       labelNames: ['method', 'code'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     }),
     peerRtt: new Histogram({

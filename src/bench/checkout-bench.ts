@@ -7,6 +7,7 @@ import type { Cleanup } from './cleanup';
 import { Histogram, type Summary } from './histogram';
 import { type MachineCpuSample, machineCpuSample, processCpuSeconds } from './proc-cpu';
 import type { LoadResult, OpName, Window, WorkerCommand } from './protocol';
+import { quantileUpperBoundMs, scrapeBuckets } from './server-histogram';
 import { WorkerPool } from './worker-pool';
 
 export const BENCH_FEATURE = 'bench';
@@ -82,6 +83,8 @@ export interface CheckoutBenchReport {
   readonly product: LoadPhase;
   readonly baseline: LoadPhase;
   readonly fixedRate: LoadPhase;
+  /** Fixed-rate Checkout latency as the node measured it (histogram bucket upper bounds). */
+  readonly serverSide: { p50: { boundMs: number; count: number }; p99: { boundMs: number; count: number } };
   readonly baselineFixedRate: LoadPhase;
   readonly heartbeat: LoadPhase;
   readonly memory: MemoryResult;
@@ -270,7 +273,14 @@ export async function runCheckoutBench(opts: CheckoutBenchOptions, cleanup: Clea
   await stopBaseline();
 
   log(`4/6 product: fixed rate ${opts.rate} checkouts/s, open loop`);
+  const metricsUrl = `http://${c.metricsAddr.primary}/metrics`;
+  const bucketsBefore = await scrapeBuckets(metricsUrl, 'Checkout');
   const fixedRate = await measure(pool, fixed, w, { server: nodePid, redis: redisPid }, rateWorkers);
+  const bucketsAfter = await scrapeBuckets(metricsUrl, 'Checkout');
+  const serverSide = {
+    p50: quantileUpperBoundMs(bucketsBefore, bucketsAfter, 0.5),
+    p99: quantileUpperBoundMs(bucketsBefore, bucketsAfter, 0.99),
+  };
 
   log('5/6 product: session heartbeats at saturation');
   const heartbeat = await measure(pool, () => ({ cmd: 'heartbeat', tag: 'load', concurrency: opts.concurrency, ...w }), w, {
@@ -311,5 +321,5 @@ export async function runCheckoutBench(opts: CheckoutBenchOptions, cleanup: Clea
 
   const { log: _log, ...rest } = opts;
   const options = { ...rest, rateWorkers };
-  return { machine, options, product, baseline, fixedRate, baselineFixedRate, heartbeat, memory };
+  return { machine, options, product, baseline, fixedRate, baselineFixedRate, heartbeat, memory, serverSide };
 }

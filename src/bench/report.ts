@@ -91,6 +91,9 @@ export function formatCheckoutReport(r: CheckoutBenchReport): string {
   out.push(
     `  fixed rate: offered ${r.fixedRate.offeredPerSecond?.toFixed(1) ?? '?'}/s, achieved ${r.fixedRate.perSecond.toFixed(1)}/s, Checkout p99 ${ms(p99)} ms from intended start (target <= ${TARGETS.maxFixedRateP99Ms} ms: ${verdict(p99 <= TARGETS.maxFixedRateP99Ms)}), p99.9 ${ms(r.fixedRate.ops.checkout?.p999Ms)} ms, at most ${r.fixedRate.maxInFlight ?? '?'} calls in flight`,
   );
+  out.push(
+    `                server side (the node's histogram, ${int(r.serverSide.p99.count)} Checkouts): p50 <= ${r.serverSide.p50.boundMs} ms, p99 <= ${r.serverSide.p99.boundMs} ms (target <= ${TARGETS.maxFixedRateP99Ms} ms: ${verdict(r.serverSide.p99.boundMs <= TARGETS.maxFixedRateP99Ms)})`,
+  );
   const bp99 = r.baselineFixedRate.ops.checkout?.p99Ms;
   out.push(`                baseline at the same rate: Checkout p99 ${ms(bp99)} ms, send lag p99 ${ms(r.baselineFixedRate.ops.sendLag?.p99Ms)} ms (product send lag p99 ${ms(r.fixedRate.ops.sendLag?.p99Ms)} ms)`);
   const mem = r.memory;
