@@ -19,6 +19,21 @@ export interface RedisConfig {
   readonly masterName?: string;
 }
 
+export interface TlsConfig {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** CA that client certificates must chain to; when set, peer and admin calls need one. */
+  readonly caFile?: string;
+}
+
+/** Limits against abusive or broken clients; each breach is refused and counted. */
+export interface Limits {
+  readonly maxSessionsPerClient: number;
+  readonly maxSeatsPerSession: number;
+  readonly maxConcurrentCalls: number;
+  readonly maxMessageBytes: number;
+}
+
 /** The whole node configuration, parsed and checked once at start, then frozen. */
 export interface Config {
   readonly clusterId: string;
@@ -47,6 +62,11 @@ export interface Config {
   readonly redundantStartupGraceMs: number;
   /** While FAILOVER_BLOCKED, keep honouring session heartbeats so running work is not killed. */
   readonly blockedKeepsSessions: boolean;
+  /** TLS for every gRPC listener (and the node's own client certificate towards its peer). */
+  readonly tls?: TlsConfig;
+  /** Shared secret that authenticates node-to-node heartbeats (HMAC); unset: rely on mTLS or nothing. */
+  readonly clusterSecret?: string;
+  readonly limits: Limits;
   readonly logLevel: LogLevel;
 }
 
@@ -66,6 +86,10 @@ export const DEFAULTS = Object.freeze({
   LICENSE_HANDBACK_AFTER_MS: 10_000,
   LICENSE_BUDGET_RESET_AFTER_MS: HOUR,
   LICENSE_LOG_LEVEL: 'info' as LogLevel,
+  LICENSE_MAX_SESSIONS_PER_CLIENT: 64,
+  LICENSE_MAX_SEATS_PER_SESSION: 1_024,
+  LICENSE_MAX_CONCURRENT_CALLS: 1_024,
+  LICENSE_MAX_MESSAGE_BYTES: 64 * 1024,
 });
 
 /** Every key a node reads. A config file may set the same keys; the environment wins. */
@@ -94,6 +118,14 @@ export const CONFIG_KEYS = [
   'LICENSE_BUDGET_RESET_AFTER_MS',
   'LICENSE_REDUNDANT_STARTUP_GRACE_MS',
   'LICENSE_BLOCKED_KEEPS_SESSIONS',
+  'LICENSE_TLS_CERT',
+  'LICENSE_TLS_KEY',
+  'LICENSE_TLS_CA',
+  'LICENSE_CLUSTER_SECRET',
+  'LICENSE_MAX_SESSIONS_PER_CLIENT',
+  'LICENSE_MAX_SEATS_PER_SESSION',
+  'LICENSE_MAX_CONCURRENT_CALLS',
+  'LICENSE_MAX_MESSAGE_BYTES',
   'LICENSE_LOG_LEVEL',
 ] as const;
 
@@ -116,6 +148,11 @@ const durationSchema = z
   .transform(Number)
   .refine((n) => Number.isSafeInteger(n) && n > 0, { message: 'must be a whole number of milliseconds above 0' });
 const boolSchema = z.enum(['true', 'false'], { message: 'must be "true" or "false"' }).transform((v) => v === 'true');
+const countSchema = z
+  .string()
+  .regex(/^\d+$/, { message: 'must be a whole number' })
+  .transform(Number)
+  .refine((n) => Number.isSafeInteger(n) && n > 0, { message: 'must be a whole number above 0' });
 const redisUrlSchema = z.string().regex(/^rediss?:\/\/\S+$/, { message: 'must be a redis:// or rediss:// URL' });
 const tokenSchema = z
   .string()
@@ -240,6 +277,20 @@ export function loadConfig(env: ConfigSource, fileValues: ConfigSource = {}): Co
     );
   }
 
+  const certFile = raw('LICENSE_TLS_CERT');
+  const keyFile = raw('LICENSE_TLS_KEY');
+  const caFile = raw('LICENSE_TLS_CA');
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw configError(certFile === undefined ? 'LICENSE_TLS_CERT' : 'LICENSE_TLS_KEY', 'LICENSE_TLS_CERT and LICENSE_TLS_KEY must be set together');
+  }
+  if (caFile !== undefined && certFile === undefined) {
+    throw configError('LICENSE_TLS_CA', 'needs LICENSE_TLS_CERT and LICENSE_TLS_KEY (client certificates are verified over TLS)');
+  }
+  const clusterSecret = raw('LICENSE_CLUSTER_SECRET');
+  if (clusterSecret !== undefined && clusterSecret.length < 16) {
+    throw configError('LICENSE_CLUSTER_SECRET', 'must be at least 16 characters (try: openssl rand -hex 32)');
+  }
+
   const config: Config = {
     clusterId,
     nodeId,
@@ -263,6 +314,14 @@ export function loadConfig(env: ConfigSource, fileValues: ConfigSource = {}): Co
     budgetResetAfterMs: get('LICENSE_BUDGET_RESET_AFTER_MS', durationSchema, DEFAULTS.LICENSE_BUDGET_RESET_AFTER_MS),
     redundantStartupGraceMs: get('LICENSE_REDUNDANT_STARTUP_GRACE_MS', durationSchema, 2 * leaseTtlMs),
     blockedKeepsSessions: get('LICENSE_BLOCKED_KEEPS_SESSIONS', boolSchema, 'true'),
+    ...(certFile !== undefined && keyFile !== undefined ? { tls: { certFile, keyFile, ...(caFile === undefined ? {} : { caFile }) } } : {}),
+    ...(clusterSecret === undefined ? {} : { clusterSecret }),
+    limits: {
+      maxSessionsPerClient: get('LICENSE_MAX_SESSIONS_PER_CLIENT', countSchema, DEFAULTS.LICENSE_MAX_SESSIONS_PER_CLIENT),
+      maxSeatsPerSession: get('LICENSE_MAX_SEATS_PER_SESSION', countSchema, DEFAULTS.LICENSE_MAX_SEATS_PER_SESSION),
+      maxConcurrentCalls: get('LICENSE_MAX_CONCURRENT_CALLS', countSchema, DEFAULTS.LICENSE_MAX_CONCURRENT_CALLS),
+      maxMessageBytes: get('LICENSE_MAX_MESSAGE_BYTES', countSchema, DEFAULTS.LICENSE_MAX_MESSAGE_BYTES),
+    },
     logLevel: get('LICENSE_LOG_LEVEL', logLevelSchema, DEFAULTS.LICENSE_LOG_LEVEL),
   };
   if (config.peerAddr !== undefined && config.peerAddr === config.grpcAddr) {

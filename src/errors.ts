@@ -11,6 +11,8 @@ export const ErrorCode = {
   NOT_ACTIVE: 'NOT_ACTIVE',
   STALE_EPOCH: 'STALE_EPOCH',
   SEATS_EXHAUSTED: 'SEATS_EXHAUSTED',
+  /** A configured limit (sessions per client, seats per session, calls in flight) was hit. */
+  LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
   FEATURE_EXPIRED: 'FEATURE_EXPIRED',
   REDUNDANT_BLOCKED: 'REDUNDANT_BLOCKED',
   UNAUTHENTICATED: 'UNAUTHENTICATED',

@@ -25,6 +25,7 @@ export interface NodeMetrics {
   readonly peerRtt: Histogram<never>;
   readonly redisErrors: Counter<never>;
   readonly leaseAcquisitions: Counter<never>;
+  readonly limitRejections: Counter<'limit'>;
   observeCheckout(feature: string, result: CheckoutResult): void;
 }
 
@@ -176,6 +177,12 @@ export function createMetrics(source: MetricsSource, opts: { defaultMetrics?: bo
       registers,
     }),
     redisErrors: new Counter({ name: 'license_redis_errors_total', help: 'Failed Redis calls of the lease loop.', registers }),
+    limitRejections: new Counter({
+      name: 'license_limit_rejections_total',
+      help: 'Calls refused by a configured limit (sessions_per_client, seats_per_session, concurrent_calls).',
+      labelNames: ['limit'],
+      registers,
+    }),
     leaseAcquisitions: new Counter({ name: 'license_lease_acquisitions_total', help: 'Times this node acquired the leader lease.', registers }),
     observeCheckout: (feature, result) => checkouts.inc({ feature, result }),
   };

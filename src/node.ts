@@ -17,7 +17,7 @@ import { loadPublicKey } from './license/vendor-keys';
 import { SeatService } from './seats/seat-service';
 import { SeatStore } from './store/seat-store';
 import { bindServer, createGrpcServer, FAST_RECONNECT_OPTIONS, shutdownServer } from './grpc/server';
-import type { UnaryContext } from './grpc/unary';
+import { CallLimiter, type UnaryContext } from './grpc/unary';
 import type { Logger } from './log';
 import { createMetrics, type NodeMetrics } from './metrics';
 import { createMetricsServer } from './metrics-server';
@@ -168,7 +168,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
   }
 
   const seats = new SeatService({
-    store: new SeatStore(scripts, keys, config.sessionTtlMs),
+    store: new SeatStore(scripts, keys, config.sessionTtlMs, config.limits),
     license,
     cluster: controller,
     clock,
@@ -176,6 +176,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
     sessionTtlMs: config.sessionTtlMs,
     blockedKeepsSessions: config.blockedKeepsSessions,
     onCheckout: (feature, result) => metrics.observeCheckout(feature, result),
+    onLimit: (limit) => metrics.limitRejections.inc({ limit }),
   });
 
   const metrics = createMetrics({
@@ -220,9 +221,14 @@ export function createNode(deps: NodeDeps): LicenseNode {
     }, sweepEveryMs);
   };
 
-  const rpc: UnaryContext = { logger, observe: (method, code, seconds) => metrics.rpcDuration.observe({ method, code }, seconds) };
-  const server = createGrpcServer();
-  server.addService(proto.ClusterService.service, createClusterService(rpc, controller));
+  const rpc: UnaryContext = {
+    logger,
+    observe: (method, code, seconds) => metrics.rpcDuration.observe({ method, code }, seconds),
+    limiter: new CallLimiter(config.limits.maxConcurrentCalls, () => metrics.limitRejections.inc({ limit: 'concurrent_calls' })),
+  };
+  const server = createGrpcServer(config.limits.maxMessageBytes);
+  // Peer heartbeats bypass the call limiter: an overloaded seat API must not cut the nodes off from each other.
+  server.addService(proto.ClusterService.service, createClusterService({ logger, observe: rpc.observe }, controller));
   server.addService(proto.SeatService.service, createSeatHandlers(rpc, seats, config.sessionTtlMs));
   server.addService(proto.AdminService.service, createAdminService(rpc, { adminToken: config.adminToken, controller, status, seats, budget }));
   health.addToServer(server);

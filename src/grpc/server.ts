@@ -10,9 +10,10 @@ export const FAST_RECONNECT_OPTIONS: grpc.ChannelOptions = {
   'grpc.min_reconnect_backoff_ms': 100,
 };
 
-export function createGrpcServer(): grpc.Server {
+/** A gRPC server; requests above `maxMessageBytes` are refused by grpc-js with RESOURCE_EXHAUSTED. */
+export function createGrpcServer(maxMessageBytes = 64 * 1024): grpc.Server {
   return new grpc.Server({
-    'grpc.max_receive_message_length': 1024 * 1024,
+    'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.keepalive_permit_without_calls': 1,
   });
 }

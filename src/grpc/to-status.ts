@@ -14,6 +14,7 @@ const STATUS_OF: Record<ErrorCode, grpc.status> = {
   // The node lost the lease between its check and the write: another node is active.
   STALE_EPOCH: grpc.status.UNAVAILABLE,
   SEATS_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
+  LIMIT_EXCEEDED: grpc.status.RESOURCE_EXHAUSTED,
   FEATURE_EXPIRED: grpc.status.FAILED_PRECONDITION,
   REDUNDANT_BLOCKED: grpc.status.FAILED_PRECONDITION,
   UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,

@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { status as Status } from '@grpc/grpc-js';
 import type { Logger } from '../log';
+import { ErrorCode, LicenseError } from '../errors';
 import { statusName, toStatus } from './to-status';
 
 /** Called once per finished RPC (metrics hook). */
@@ -9,6 +10,31 @@ export type RpcObserver = (method: string, code: string, seconds: number) => voi
 export interface UnaryContext {
   readonly logger: Logger;
   readonly observe?: RpcObserver;
+  /** Bound on calls in flight across the server; a call over it is refused at once. */
+  readonly limiter?: CallLimiter;
+}
+
+/** Counts calls in flight; refuses past `max` so overload turns into fast refusals, not a growing queue. */
+export class CallLimiter {
+  private inFlight = 0;
+
+  constructor(
+    readonly max: number,
+    private readonly onRefused: () => void = () => {},
+  ) {}
+
+  tryEnter(): boolean {
+    if (this.inFlight >= this.max) {
+      this.onRefused();
+      return false;
+    }
+    this.inFlight++;
+    return true;
+  }
+
+  leave(): void {
+    this.inFlight--;
+  }
 }
 
 /**
@@ -25,7 +51,19 @@ export function unary<Req, Res>(
     const finish = (code: Status): void => {
       ctx.observe?.(method, statusName(code), Number(process.hrtime.bigint() - started) / 1e9);
     };
-    handler(call.request, call).then(
+    const limiter = ctx.limiter;
+    if (limiter && !limiter.tryEnter()) {
+      const st = toStatus(
+        new LicenseError(ErrorCode.LIMIT_EXCEEDED, `license server busy: more than ${limiter.max} calls in flight; retry with backoff`),
+        ctx.logger,
+        method,
+      );
+      finish(st.code ?? Status.RESOURCE_EXHAUSTED);
+      callback(st as grpc.ServiceError);
+      return;
+    }
+    const done = (): void => limiter?.leave();
+    handler(call.request, call).finally(done).then(
       (res) => {
         finish(Status.OK);
         callback(null, res);

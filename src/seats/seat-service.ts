@@ -25,6 +25,8 @@ export interface SeatServiceDeps {
   readonly blockedKeepsSessions: boolean;
   /** Metrics hook, called once per checkout with its outcome. */
   readonly onCheckout?: (feature: string, result: CheckoutResult) => void;
+  /** Metrics hook, called when a per-client or per-session limit refuses a call. */
+  readonly onLimit?: (limit: 'sessions_per_client' | 'seats_per_session') => void;
 }
 
 export interface FeatureUsage {
@@ -52,8 +54,13 @@ export class SeatService {
       pid: checkPid(req.pid),
     };
     const sessionId = newId();
-    const expiresAtMs = await this.write(() => this.deps.store.openSession(fence, sessionId, info, this.deps.clock.now()));
-    return { sessionId, expiresAtMs };
+    try {
+      const expiresAtMs = await this.write(() => this.deps.store.openSession(fence, sessionId, info, this.deps.clock.now()));
+      return { sessionId, expiresAtMs };
+    } catch (err) {
+      if (err instanceof LicenseError && err.code === ErrorCode.LIMIT_EXCEEDED) this.deps.onLimit?.('sessions_per_client');
+      throw err;
+    }
   }
 
   async heartbeat(sessionId: string): Promise<number> {
@@ -110,6 +117,11 @@ export class SeatService {
       this.observe(feature, 'granted');
       return { leaseId: g.leaseId, feature, count: g.count, expiresAtMs: g.expiresAtMs };
     } catch (err) {
+      if (err instanceof LicenseError && err.code === ErrorCode.LIMIT_EXCEEDED) {
+        this.deps.onLimit?.('seats_per_session');
+        this.observe(feature, 'invalid');
+        throw err;
+      }
       if (err instanceof LicenseError && err.code === ErrorCode.SEATS_EXHAUSTED) {
         this.observe(feature, 'exhausted');
         throw new LicenseError(

@@ -46,6 +46,11 @@ export interface LeaseRow {
   readonly expiresAtMs: number;
 }
 
+export interface SeatLimits {
+  readonly maxSessionsPerClient: number;
+  readonly maxSeatsPerSession: number;
+}
+
 /** How many expired sessions one checkout or sweep call frees at most (bounds script time). */
 export const RECLAIM_BATCH = 500;
 
@@ -60,13 +65,26 @@ export class SeatStore {
     private readonly scripts: ScriptRunner,
     private readonly keys: ClusterKeys,
     private readonly sessionTtlMs: number,
+    private readonly limits: SeatLimits = { maxSessionsPerClient: 64, maxSeatsPerSession: 1_024 },
   ) {}
 
   async openSession(fence: Fence, sessionId: string, info: SessionInfo, nowMs: number): Promise<number> {
     const r = await this.scripts.run(
       'openSession',
       [this.keys.leader, this.keys.sessions],
-      [owner(fence), this.keys.prefix, sessionId, nowMs, this.sessionTtlMs, info.clientId, info.user, info.hostname, info.pid],
+      [
+        owner(fence),
+        this.keys.prefix,
+        sessionId,
+        nowMs,
+        this.sessionTtlMs,
+        info.clientId,
+        info.user,
+        info.hostname,
+        info.pid,
+        this.limits.maxSessionsPerClient,
+        RECLAIM_BATCH,
+      ],
     );
     return Number(r);
   }
@@ -96,6 +114,7 @@ export class SeatStore {
         a.requestId,
         a.newLeaseId,
         RECLAIM_BATCH,
+        this.limits.maxSeatsPerSession,
       ],
     )) as [string, number, number, number, number];
     return { leaseId: String(r[0]), count: Number(r[1]), expiresAtMs: Number(r[2]), reused: r[3] === 1, seatsInUse: Number(r[4]) };

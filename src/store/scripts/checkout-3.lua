@@ -7,10 +7,12 @@
     ARGV[1] owner (fencing)   ARGV[2] prefix   ARGV[3] session id   ARGV[4] now ms
     ARGV[5] session ttl ms    ARGV[6] feature  ARGV[7] count        ARGV[8] seats licensed
     ARGV[9] request id ("" = not idempotent)  ARGV[10] new lease id  ARGV[11] reclaim limit
+    ARGV[12] max seats per session
 
   Output: {lease_id, count, expires_at_ms, reused (0|1), seats_in_use_after}
   Errors: STALE_EPOCH; NOT_FOUND (session unknown/expired);
           SEATS_EXHAUSTED <in_use> (not enough free seats now);
+          LIMIT_EXCEEDED (the session would hold more seats than allowed);
           INVALID_ARGUMENT (request id reused for another feature or count);
           FAILED_PRECONDITION (request id already used for a lease since released).
 
@@ -51,6 +53,11 @@ end
 
 reclaimExpired(p, KEYS[2], KEYS[3], now, tonumber(ARGV[11]))
 
+local held = tonumber(redis.call('HGET', sessionKey, 'seats') or '0')
+if held + count > tonumber(ARGV[12]) then
+  return redis.error_reply('LIMIT_EXCEEDED session ' .. sid .. ' holds ' .. held .. ' seat(s); ' .. count .. ' more would pass the limit of ' .. ARGV[12] .. ' per session')
+end
+
 local used = tonumber(redis.call('HGET', KEYS[3], feature) or '0')
 if used + count > seats then
   return redis.error_reply('SEATS_EXHAUSTED ' .. used)
@@ -59,6 +66,7 @@ end
 redis.call('HSET', p .. ':lease:' .. lid, 'session_id', sid, 'feature', feature, 'count', count, 'granted_ms', now)
 redis.call('SADD', sessionKey .. ':leases', lid)
 local after = redis.call('HINCRBY', KEYS[3], feature, count)
+redis.call('HINCRBY', sessionKey, 'seats', count)
 if rid ~= '' then redis.call('HSET', reqsKey, rid, lid) end
 redis.call('ZADD', KEYS[2], expires, sid)
 redis.call('HSET', sessionKey, 'expires_ms', expires)

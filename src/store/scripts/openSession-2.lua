@@ -6,14 +6,24 @@
     ARGV[1] owner <node>:<epoch> (fencing)
     ARGV[2] key prefix {lic:<c>} ARGV[3] session id   ARGV[4] now ms   ARGV[5] session ttl ms
     ARGV[6] client_id  ARGV[7] user  ARGV[8] hostname  ARGV[9] pid
+    ARGV[10] max open sessions per client id   ARGV[11] reclaim limit
 
   Output: expires_at_ms
-  Errors: STALE_EPOCH
+  Errors: STALE_EPOCH; LIMIT_EXCEEDED (the client id has too many open sessions)
 ]]
 --@include fence
+--@include sessions
 if not holdsLease(KEYS[1], ARGV[1]) then return redis.error_reply('STALE_EPOCH this node no longer holds the lease') end
 local p, sid, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local expires = now + tonumber(ARGV[5])
+local clientKey = p .. ':client:' .. ARGV[6]
+-- Expired sessions must not count against the limit.
+reclaimExpired(p, KEYS[2], p .. ':used', now, tonumber(ARGV[11]))
+local open = redis.call('SCARD', clientKey)
+if open >= tonumber(ARGV[10]) then
+  return redis.error_reply('LIMIT_EXCEEDED client_id ' .. ARGV[6] .. ' already has ' .. open .. ' open sessions (limit ' .. ARGV[10] .. '); close unused sessions or reuse one')
+end
+redis.call('SADD', clientKey, sid)
 redis.call('HSET', p .. ':session:' .. sid, 'client_id', ARGV[6], 'user', ARGV[7], 'hostname', ARGV[8],
   'pid', ARGV[9], 'created_ms', now, 'expires_ms', expires)
 redis.call('ZADD', KEYS[2], expires, sid)

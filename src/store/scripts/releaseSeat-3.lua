@@ -25,4 +25,5 @@ local left = redis.call('HINCRBY', KEYS[3], l[2], -tonumber(l[3]))
 if left <= 0 then redis.call('HDEL', KEYS[3], l[2]) end
 redis.call('DEL', leaseKey)
 redis.call('SREM', p .. ':session:' .. sid .. ':leases', lid)
+redis.call('HINCRBY', p .. ':session:' .. sid, 'seats', -tonumber(l[3]))
 return 1

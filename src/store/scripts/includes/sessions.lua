@@ -6,6 +6,7 @@
 --   <p>:session:<sid>:reqs       HASH  request_id -> lease id (idempotent checkouts)
 --   <p>:lease:<lid>              HASH  session_id, feature, count, granted_ms
 --   <p>:used                     HASH  feature -> seats held by leases not yet freed
+--   <p>:client:<client_id>       SET   open session ids of one client id (the per-client limit)
 
 -- Frees every lease of a session and deletes it. Returns the number of leases freed.
 local function dropSession(p, sessionsKey, usedKey, sid)
@@ -20,6 +21,8 @@ local function dropSession(p, sessionsKey, usedKey, sid)
     end
     redis.call('DEL', leaseKey)
   end
+  local clientId = redis.call('HGET', p .. ':session:' .. sid, 'client_id')
+  if clientId then redis.call('SREM', p .. ':client:' .. clientId, sid) end
   redis.call('DEL', p .. ':session:' .. sid, leasesKey, p .. ':session:' .. sid .. ':reqs')
   redis.call('ZREM', sessionsKey, sid)
   return #lids
