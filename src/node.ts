@@ -17,6 +17,8 @@ import { loadPublicKey } from './license/vendor-keys';
 import { SeatService } from './seats/seat-service';
 import { SeatStore } from './store/seat-store';
 import { bindServer, createGrpcServer, FAST_RECONNECT_OPTIONS, shutdownServer } from './grpc/server';
+import { channelCredentials, serverCredentials } from './grpc/tls';
+import { PeerAuthenticator } from './cluster/peer-auth';
 import { CallLimiter, type UnaryContext } from './grpc/unary';
 import type { Logger } from './log';
 import { createMetrics, type NodeMetrics } from './metrics';
@@ -78,7 +80,12 @@ export function createNode(deps: NodeDeps): LicenseNode {
   const peerClient =
     config.peerAddr === undefined
       ? undefined
-      : new proto.ClusterService(config.peerAddr, grpc.credentials.createInsecure(), FAST_RECONNECT_OPTIONS);
+      : new proto.ClusterService(
+          config.peerAddr,
+          channelCredentials(config.tls && { ...(config.tls.caFile ? { caFile: config.tls.caFile } : {}), certFile: config.tls.certFile, keyFile: config.tls.keyFile }),
+          FAST_RECONNECT_OPTIONS,
+        );
+  const serverCreds = serverCredentials(config.tls);
 
   const licenseDigest = license.digest;
   const budget = new BudgetKeeper({
@@ -101,6 +108,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
     licenseDigest,
     advertiseAddr: () => advertiseAddr,
     hooks: budget,
+    ...(config.clusterSecret ? { peerAuth: new PeerAuthenticator(config.clusterSecret) } : {}),
     observer: {
       peerRtt: (seconds) => metrics.peerRtt.observe(seconds),
       storeError: () => metrics.redisErrors.inc(),
@@ -228,9 +236,9 @@ export function createNode(deps: NodeDeps): LicenseNode {
   };
   const server = createGrpcServer(config.limits.maxMessageBytes);
   // Peer heartbeats bypass the call limiter: an overloaded seat API must not cut the nodes off from each other.
-  server.addService(proto.ClusterService.service, createClusterService({ logger, observe: rpc.observe }, controller));
+  server.addService(proto.ClusterService.service, createClusterService({ logger, observe: rpc.observe }, controller, config.tls));
   server.addService(proto.SeatService.service, createSeatHandlers(rpc, seats, config.sessionTtlMs));
-  server.addService(proto.AdminService.service, createAdminService(rpc, { adminToken: config.adminToken, controller, status, seats, budget }));
+  server.addService(proto.AdminService.service, createAdminService(rpc, { adminToken: config.adminToken, controller, status, seats, budget, ...(config.tls ? { tls: config.tls } : {}) }));
   health.addToServer(server);
 
   let stopping: Promise<void> | undefined;
@@ -240,7 +248,10 @@ export function createNode(deps: NodeDeps): LicenseNode {
     metrics,
     status,
     async start() {
-      const grpcPort = await bindServer(server, config.grpcAddr);
+      const grpcPort = await bindServer(server, config.grpcAddr, serverCreds);
+      if (config.peerAddr !== undefined && !config.clusterSecret && !config.tls?.caFile) {
+        logger.warn('peer heartbeats are not authenticated: set LICENSE_CLUSTER_SECRET (or LICENSE_TLS_CA for mutual TLS) so no other process can pose as a cluster node');
+      }
       const metricsPort = await metricsServer?.start();
       const adv = parseHostPort(advertiseAddr);
       if (adv.port === 0) advertiseAddr = `${adv.host.includes(':') ? `[${adv.host}]` : adv.host}:${grpcPort}`;

@@ -6,6 +6,7 @@ import type { RequestActivationKeyResponse__Output } from '../generated/license/
 import type { ListLeasesResponse__Output } from '../generated/license/v1/ListLeasesResponse';
 import type { StepDownResponse__Output } from '../generated/license/v1/StepDownResponse';
 import { FAST_RECONNECT_OPTIONS } from '../grpc/server';
+import { type ClientTlsOptions, channelCredentials } from '../grpc/tls';
 import { loadLicenseProto } from '../proto';
 
 export interface AdminClient {
@@ -20,12 +21,14 @@ export interface AdminClient {
 export interface AdminClientOptions {
   /** Per-call deadline. */
   readonly timeoutMs?: number;
+  /** TLS towards the node; unset: plaintext. */
+  readonly tls?: ClientTlsOptions;
 }
 
 /** A typed AdminService client that sends the bearer token on every call (licensectl, drills, tests). */
 export function createAdminClient(addr: string, token: string, opts: AdminClientOptions = {}): AdminClient {
   const proto = loadLicenseProto();
-  const client: AdminServiceClient = new proto.AdminService(addr, grpc.credentials.createInsecure(), FAST_RECONNECT_OPTIONS);
+  const client: AdminServiceClient = new proto.AdminService(addr, channelCredentials(opts.tls), FAST_RECONNECT_OPTIONS);
   const timeoutMs = opts.timeoutMs ?? 5_000;
   const md = (): grpc.Metadata => {
     const m = new grpc.Metadata();

@@ -15,6 +15,10 @@ interface GlobalOptions {
   token?: string;
   json?: boolean;
   timeout: string;
+  tls?: boolean;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 const program = new Command('licensectl')
@@ -23,7 +27,11 @@ const program = new Command('licensectl')
   .option('--server <addr>', 'node gRPC address host:port', process.env['LICENSE_SERVER'] ?? '127.0.0.1:7400')
   .option('--token <token>', 'admin token (default: $LICENSE_ADMIN_TOKEN)')
   .option('--json', 'print JSON instead of text')
-  .option('--timeout <ms>', 'deadline for each call, ms', '5000');
+  .option('--timeout <ms>', 'deadline for each call, ms', '5000')
+  .option('--tls', 'connect with TLS (server verified with the system roots, or --tls-ca)')
+  .option('--tls-ca <file>', 'CA certificate to verify the node with (implies --tls)')
+  .option('--tls-cert <file>', 'client certificate, when the node verifies clients (LICENSE_TLS_CA)')
+  .option('--tls-key <file>', 'client private key for --tls-cert');
 
 function admin(): { client: AdminClient; opts: GlobalOptions } {
   const opts = program.opts<GlobalOptions>();
@@ -31,7 +39,16 @@ function admin(): { client: AdminClient; opts: GlobalOptions } {
   if (!token) fail('no admin token: pass --token or set LICENSE_ADMIN_TOKEN');
   const timeoutMs = Number(opts.timeout);
   if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) fail(`--timeout must be a whole number of milliseconds, got "${opts.timeout}"`);
-  return { client: createAdminClient(opts.server, token, { timeoutMs }), opts };
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) fail('--tls-cert and --tls-key go together');
+  const useTls = opts.tls || opts.tlsCa !== undefined || opts.tlsCert !== undefined;
+  const tls = useTls
+    ? {
+        ...(opts.tlsCa === undefined ? {} : { caFile: opts.tlsCa }),
+        ...(opts.tlsCert === undefined ? {} : { certFile: opts.tlsCert }),
+        ...(opts.tlsKey === undefined ? {} : { keyFile: opts.tlsKey }),
+      }
+    : undefined;
+  return { client: createAdminClient(opts.server, token, { timeoutMs, ...(tls ? { tls } : {}) }), opts };
 }
 
 function fail(message: string): never {

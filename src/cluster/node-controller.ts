@@ -8,6 +8,7 @@ import type { Logger } from '../log';
 import type { LeaseStore } from '../store/lease-store';
 import type { Fence } from '../store/seat-store';
 import type { StateFile } from '../state-file';
+import type { PeerAuthenticator } from './peer-auth';
 import { validatePeerMessage } from './peer-message';
 import { RoleMachine, type Transition } from './role-machine';
 import { holdsLeaseIn, type NodeState, toProtoRole, toProtoState } from './states';
@@ -69,6 +70,8 @@ export interface NodeControllerDeps {
   readonly advertiseAddr: () => string;
   readonly hooks?: LeaseHooks;
   readonly observer?: ControllerObserver;
+  /** Signs and checks heartbeats with LICENSE_CLUSTER_SECRET. */
+  readonly peerAuth?: PeerAuthenticator;
 }
 
 /** Time allowed for the last messages of a planned handover; the node exits well within 5 s. */
@@ -374,7 +377,7 @@ export class NodeController {
     const { config, clock } = this.deps;
     const m = this.machine;
     const state = m.state;
-    return {
+    const msg: PeerHeartbeatRequest = {
       cluster_id: config.clusterId,
       node_id: config.nodeId,
       role: toProtoRole(config.role),
@@ -389,6 +392,7 @@ export class NodeController {
       store_ok: m.storeOk(),
       highest_epoch: m.highestEpoch,
     };
+    return this.deps.peerAuth ? this.deps.peerAuth.sign(msg) : msg;
   }
 
   private async sendPeerHeartbeat(steppingDown: boolean): Promise<void> {
@@ -407,7 +411,11 @@ export class NodeController {
     } catch (err) {
       this.machine.peerMissed();
       const e = err as Partial<grpc.ServiceError>;
-      const refused = e.code === grpc.status.FAILED_PRECONDITION || err instanceof LicenseError;
+      const refused =
+        e.code === grpc.status.FAILED_PRECONDITION ||
+        e.code === grpc.status.UNAUTHENTICATED ||
+        e.code === grpc.status.PERMISSION_DENIED ||
+        err instanceof LicenseError;
       // grpc-js appends resolver notes to connection errors; keep the part an operator can act on.
       const detail = (e.details ?? errorMessage(err)).replace(/\.? ?Resolution note:.*$/s, '');
       const reason = refused ? `refused: ${detail}` : `unreachable: ${e.code !== undefined ? `${grpc.status[e.code]}: ` : ''}${detail}`;
@@ -420,6 +428,7 @@ export class NodeController {
   private acceptPeer(msg: PeerHeartbeatRequest__Output, direction: 'request' | 'response'): ReturnType<typeof validatePeerMessage> {
     let view;
     try {
+      this.deps.peerAuth?.verify(msg, this.deps.clock.now());
       view = validatePeerMessage(msg, this.deps.config);
     } catch (err) {
       this.notePeerError(`refused: ${errorMessage(err)}`, true, direction);

@@ -9,7 +9,9 @@ import type { Budget } from '../generated/license/v1/Budget';
 import type { ActivateRequest__Output } from '../generated/license/v1/ActivateRequest';
 import type { SeatService } from '../seats/seat-service';
 import type { BudgetState } from '../store/budget-store';
+import type { TlsConfig } from '../config';
 import { checkAdminToken } from './admin-auth';
+import { requireClientCertificate } from './tls';
 import { type UnaryContext, unary } from './unary';
 
 export interface AdminServiceDeps {
@@ -18,6 +20,7 @@ export interface AdminServiceDeps {
   readonly status: () => Promise<GetStatusResponse>;
   readonly seats: SeatService;
   readonly budget: BudgetKeeper;
+  readonly tls?: TlsConfig;
 }
 
 export function toProtoBudget(b: BudgetState): Budget {
@@ -38,6 +41,7 @@ export function createAdminService(ctx: UnaryContext, deps: AdminServiceDeps): A
     fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
   ): grpc.handleUnaryCall<Req, Res> =>
     unary<Req, Res>(ctx, method, async (req, call) => {
+      requireClientCertificate(call as grpc.ServerUnaryCall<unknown, unknown>, deps.tls, 'an admin call');
       checkAdminToken(call.metadata, deps.adminToken);
       return fn(req, call);
     });

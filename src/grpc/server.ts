@@ -19,11 +19,11 @@ export function createGrpcServer(maxMessageBytes = 64 * 1024): grpc.Server {
 }
 
 /** Binds `host:port` (port 0 = any free one) and returns the port actually bound. */
-export function bindServer(server: grpc.Server, addr: string): Promise<number> {
+export function bindServer(server: grpc.Server, addr: string, credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()): Promise<number> {
   const { host, port } = parseHostPort(addr);
   const target = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   return new Promise((resolve, reject) => {
-    server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+    server.bindAsync(target, credentials, (err, bound) =>
       err ? reject(new Error(`cannot listen on ${addr} (LICENSE_GRPC_ADDR): ${err.message}`)) : resolve(bound),
     );
   });

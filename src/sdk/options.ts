@@ -26,6 +26,12 @@ export interface LicenseClientOptions {
   /** Default: insecure (plaintext) channels. */
   credentials?: grpc.ChannelCredentials;
   /**
+   * TLS without touching grpc-js: PEM contents (not paths) of the CA that signed the
+   * servers' certificates (default: the system roots) and, when the servers verify
+   * clients, a client certificate and key. Ignored when `credentials` is given.
+   */
+  tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
+  /**
    * Overrides the heartbeat interval the server suggests (ttl/3). Capped at half the
    * session TTL, so that one late heartbeat never costs the seats.
    */
@@ -118,7 +124,15 @@ export function resolveOptions(o: LicenseClientOptions): ResolvedOptions {
     retryTimeoutMs: positive('retryTimeoutMs', o.retryTimeoutMs, CLIENT_DEFAULTS.retryTimeoutMs),
     backoffInitialMs,
     backoffMaxMs,
-    credentials: o.credentials ?? grpc.credentials.createInsecure(),
+    credentials:
+      o.credentials ??
+      (o.tls
+        ? grpc.credentials.createSsl(
+            o.tls.ca === undefined ? null : Buffer.from(o.tls.ca),
+            o.tls.key === undefined ? null : Buffer.from(o.tls.key),
+            o.tls.cert === undefined ? null : Buffer.from(o.tls.cert),
+          )
+        : grpc.credentials.createInsecure()),
     heartbeatIntervalMs: o.heartbeatIntervalMs === undefined ? undefined : positive('heartbeatIntervalMs', o.heartbeatIntervalMs, 0),
   });
 }

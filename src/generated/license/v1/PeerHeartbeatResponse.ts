@@ -18,6 +18,7 @@ export interface PeerHeartbeatResponse {
   'advertise_addr'?: (string);
   'store_ok'?: (boolean);
   'highest_epoch'?: (number | string | Long);
+  'auth_tag'?: (string);
 }
 
 export interface PeerHeartbeatResponse__Output {
@@ -34,4 +35,5 @@ export interface PeerHeartbeatResponse__Output {
   'advertise_addr': (string);
   'store_ok': (boolean);
   'highest_epoch': (number);
+  'auth_tag': (string);
 }
