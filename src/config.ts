@@ -17,6 +17,8 @@ export interface RedisConfig {
   readonly url?: string;
   readonly sentinels?: readonly HostPort[];
   readonly masterName?: string;
+  /** CA file to verify Redis with, for rediss:// (default: the system roots). */
+  readonly tlsCaFile?: string;
 }
 
 export interface TlsConfig {
@@ -100,6 +102,7 @@ export const CONFIG_KEYS = [
   'LICENSE_REDIS_URL',
   'LICENSE_REDIS_SENTINELS',
   'LICENSE_REDIS_MASTER_NAME',
+  'LICENSE_REDIS_TLS_CA',
   'LICENSE_GRPC_ADDR',
   'LICENSE_PEER_ADDR',
   'LICENSE_ADVERTISE_ADDR',
@@ -255,6 +258,8 @@ export function loadConfig(env: ConfigSource, fileValues: ConfigSource = {}): Co
   } else {
     redis = { url: get('LICENSE_REDIS_URL', redisUrlSchema, DEFAULTS.LICENSE_REDIS_URL) };
   }
+  const redisCa = raw('LICENSE_REDIS_TLS_CA');
+  if (redisCa !== undefined) redis = { ...redis, tlsCaFile: redisCa };
 
   const grpcAddr = addr('LICENSE_GRPC_ADDR', DEFAULTS.LICENSE_GRPC_ADDR) as string;
   const peerAddr = addr('LICENSE_PEER_ADDR');

@@ -28,6 +28,8 @@ export interface StartRedisOptions {
   appendOnly?: boolean;
   /** Reuse a data directory (restart drills). Default: a new temporary one, removed on stop. */
   dir?: string;
+  /** More redis-server arguments (ACL users, TLS); later ones override earlier ones. */
+  extraArgs?: readonly string[];
 }
 
 /**
@@ -42,6 +44,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisPro
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no', '--loglevel', 'warning'];
   args.push('--appendonly', opts.appendOnly ? 'yes' : 'no');
   if (opts.appendOnly) args.push('--appendfsync', 'always');
+  args.push(...(opts.extraArgs ?? []));
   const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));

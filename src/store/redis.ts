@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import type { RedisConfig } from '../config';
 
@@ -24,13 +25,24 @@ export function createRedis(cfg: RedisConfig, opts: CreateRedisOptions): Redis {
     retryStrategy: (times: number) => Math.min(50 * times, 1_000),
     ...(opts.connectionName === undefined ? {} : { connectionName: opts.connectionName }),
   };
+  // rediss:// turns TLS on by itself (ioredis); a private CA is added here. Passwords and
+  // ACL users come in the URL (redis://user:password@host:port) and are never logged.
+  let tls: { ca: Buffer } | undefined;
+  if (cfg.tlsCaFile !== undefined) {
+    try {
+      tls = { ca: readFileSync(cfg.tlsCaFile) };
+    } catch (err) {
+      throw new Error(`LICENSE_REDIS_TLS_CA: cannot read ${cfg.tlsCaFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
   if (cfg.sentinels !== undefined && cfg.masterName !== undefined) {
     return new Redis({
       ...common,
       sentinels: cfg.sentinels.map((s) => ({ host: s.host, port: s.port })),
       name: cfg.masterName,
       sentinelRetryStrategy: (times: number) => Math.min(100 * times, 1_000),
+      ...(tls ? { tls, sentinelTLS: tls, enableTLSForSentinelMode: true } : {}),
     });
   }
-  return new Redis(cfg.url ?? 'redis://127.0.0.1:6379', common);
+  return new Redis(cfg.url ?? 'redis://127.0.0.1:6379', { ...common, ...(tls && cfg.url?.startsWith('rediss://') ? { tls } : {}) });
 }

@@ -109,6 +109,10 @@ describe('licensectl against a running cluster', () => {
     assert.match(bad.stderr, /PERMISSION_DENIED: admin token rejected/);
     const none = run('licensectl', ['--server', c.addr.primary, 'status']);
     assert.match(none.stderr, /no admin token: pass --token or set LICENSE_ADMIN_TOKEN/);
+    // Neither the real token nor the wrong one ever reaches a log line.
+    const logged = [...c.primary.lines, ...c.redundant.lines].map((l) => JSON.stringify(l));
+    assert.ok(logged.length > 3);
+    assert.ok(!logged.some((l) => l.includes(c.token) || l.includes('wrong-token-wrong-token')), 'an admin token was logged');
   });
 
   it('leases lists held seats (table and --json)', async () => {
