@@ -25,7 +25,7 @@ import {
   isServiceError,
   leaderHint,
   licenseErrorCode,
-  type LicenseClientError,
+  LicenseClientError,
   NoActiveServerError,
   ServerBlockedError,
   SessionLostError,
@@ -70,8 +70,13 @@ export interface LicenseClientEvents {
   seatLost: { seat: Seat; reason: SeatLostReason; error: LicenseClientError };
   /** A server refused a new session or seat because its failover budget is spent (emitted on every refusal). */
   blocked: { endpoint: string; error: ServerBlockedError };
-  /** A new session replaced one that was lost; seats of the old one were reported by `seatLost`. */
+  /** A new session replaced one that was lost; its seats are being re-checked-out (`seatRecovered` / `seatLost`). */
   sessionReopened: { previousSessionId: string; sessionId: string; endpoint: string };
+  /**
+   * A seat whose session was lost (e.g. Redis lost its data) was checked out again in
+   * the new session; the same Seat object now carries the new lease id.
+   */
+  seatRecovered: { seat: Seat; previousLeaseId: string };
   /** A heartbeat renewed the session and all its seats. */
   heartbeat: { sessionId: string; expiresAtMs: number; endpoint: string };
 }
@@ -156,6 +161,8 @@ export class LicenseClient extends TypedEmitter<LicenseClientEvents> {
   readonly #seats = new Map<string, SeatHandle>();
   #session: SessionState | undefined;
   #opening: Promise<SessionState> | undefined;
+  /** Seats of a lost session waiting to be checked out again in the next one. */
+  readonly #recovering = new Map<SeatHandle, { reason: SeatLostReason; error: LicenseClientError }>();
   /** Set when a session was lost, until a new one is open (for `sessionReopened`). */
   #lostSession: { id: string; reason: SeatLostReason } | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
@@ -340,21 +347,53 @@ export class LicenseClient extends TypedEmitter<LicenseClientEvents> {
         this.#fireAndForget('CloseSession', { session_id: lost.id });
       }
       this.emit('sessionReopened', { previousSessionId: lost.id, sessionId: session.id, endpoint: this.#active ?? '' });
+      if (this.#recovering.size > 0) void this.#recoverSeats(session);
     }
     this.#scheduleHeartbeat(session.heartbeatIntervalMs);
     return session;
   }
 
-  /** Forgets a lost session and reports each of its seats; a no-op if it was already replaced. */
+  /**
+   * Forgets a lost session; a no-op if it was already replaced. Its seats are checked out
+   * again in the next session (`recoverSeats`, the default) or reported lost at once.
+   */
   #sessionLost(session: SessionState, reason: SeatLostReason, error: LicenseClientError): void {
     if (this.#session !== session) return;
     this.#session = undefined;
     this.#lostSession = { id: session.id, reason };
     for (const seat of [...this.#seats.values()]) {
       if (seat.sessionId !== session.id) continue;
-      seat.markLost();
       this.#seats.delete(seat.leaseId);
-      this.emit('seatLost', { seat, reason, error });
+      if (this.#opts.recoverSeats) {
+        this.#recovering.set(seat, { reason, error });
+      } else {
+        seat.markLost();
+        this.emit('seatLost', { seat, reason, error });
+      }
+    }
+  }
+
+  /** Re-checks-out the seats of a lost session in the new one; what cannot be had again is lost. */
+  async #recoverSeats(session: SessionState): Promise<void> {
+    const pending = [...this.#recovering.entries()];
+    this.#recovering.clear();
+    for (const [seat, lost] of pending) {
+      if (!seat.held) continue; // released meanwhile
+      const previousLeaseId = seat.leaseId;
+      try {
+        if (this.#session !== session) throw lost.error;
+        const res = await this.#invoke(
+          'Checkout',
+          { session_id: session.id, feature: seat.feature, count: seat.count, request_id: randomUUID() },
+          { op: `recover ${seat.feature}`, deadline: monotonic() + this.#opts.retryTimeoutMs },
+        );
+        seat.rebind(res.lease_id, session.id, res.expires_at_ms);
+        this.#seats.set(seat.leaseId, seat);
+        this.emit('seatRecovered', { seat, previousLeaseId });
+      } catch (err) {
+        seat.markLost();
+        this.emit('seatLost', { seat, reason: lost.reason, error: err instanceof LicenseClientError ? err : lost.error });
+      }
     }
   }
 

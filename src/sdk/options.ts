@@ -32,6 +32,12 @@ export interface LicenseClientOptions {
    */
   tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
   /**
+   * When a session is lost (it expired, or the server lost its store), check its seats
+   * out again in the new session (`seatRecovered`) and report only those that cannot be
+   * had (`seatLost`). Default true; false reports every seat of the session lost.
+   */
+  recoverSeats?: boolean;
+  /**
    * Overrides the heartbeat interval the server suggests (ttl/3). Capped at half the
    * session TTL, so that one late heartbeat never costs the seats.
    */
@@ -50,6 +56,7 @@ export interface ResolvedOptions {
   readonly backoffInitialMs: number;
   readonly backoffMaxMs: number;
   readonly credentials: grpc.ChannelCredentials;
+  readonly recoverSeats: boolean;
   readonly heartbeatIntervalMs: number | undefined;
 }
 
@@ -124,6 +131,7 @@ export function resolveOptions(o: LicenseClientOptions): ResolvedOptions {
     retryTimeoutMs: positive('retryTimeoutMs', o.retryTimeoutMs, CLIENT_DEFAULTS.retryTimeoutMs),
     backoffInitialMs,
     backoffMaxMs,
+    recoverSeats: o.recoverSeats ?? true,
     credentials:
       o.credentials ??
       (o.tls

@@ -1,6 +1,9 @@
 /** A leased seat (or `count` seats) of one feature, renewed by the client's session heartbeat. */
 export interface Seat {
-  /** Server-made id of the lease; stays valid across failovers. */
+  /**
+   * Server-made id of the lease; stays valid across failovers. Changes only when the
+   * client re-checked the seat out after its session was lost (`seatRecovered`).
+   */
   readonly leaseId: string;
   readonly feature: string;
   /** Seats this lease holds. */
@@ -31,14 +34,34 @@ export class SeatHandle implements Seat {
   #expiresAtMs: number;
   #releasing: Promise<void> | undefined;
 
+  #leaseId: string;
+  #sessionId: string;
+
   constructor(
-    readonly leaseId: string,
+    leaseId: string,
     readonly feature: string,
     readonly count: number,
-    readonly sessionId: string,
+    sessionId: string,
     expiresAtMs: number,
     private readonly doRelease: (seat: SeatHandle) => Promise<void>,
   ) {
+    this.#leaseId = leaseId;
+    this.#sessionId = sessionId;
+    this.#expiresAtMs = expiresAtMs;
+  }
+
+  get leaseId(): string {
+    return this.#leaseId;
+  }
+
+  get sessionId(): string {
+    return this.#sessionId;
+  }
+
+  /** The seat was checked out again in a new session after the old one was lost. */
+  rebind(leaseId: string, sessionId: string, expiresAtMs: number): void {
+    this.#leaseId = leaseId;
+    this.#sessionId = sessionId;
     this.#expiresAtMs = expiresAtMs;
   }
 

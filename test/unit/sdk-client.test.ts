@@ -263,11 +263,11 @@ describe('LicenseClient: failover and session loss', () => {
     assert.equal(store.leases.size, 0);
   });
 
-  it('reports seatLost for each seat and reopens the session when heartbeat gets NOT_FOUND', async (t) => {
+  it('with recoverSeats off: reports seatLost for each seat and reopens the session when heartbeat gets NOT_FOUND', async (t) => {
     const h = harness(t);
     const store = h.store();
     const a = await h.server(store);
-    const c = h.client([a.addr]);
+    const c = h.client([a.addr], { recoverSeats: false });
     const lost = record(c, 'seatLost');
     const reopened = record(c, 'sessionReopened');
     await c.connect();
@@ -292,6 +292,36 @@ describe('LicenseClient: failover and session loss', () => {
     // The new session works.
     const s3 = await c.checkout('solo');
     assert.equal(s3.sessionId, c.sessionId);
+  });
+
+  it('recovers seats after the session is lost: same Seat objects, new leases; what cannot be had again is seatLost', async (t) => {
+    const h = harness(t);
+    const store = h.store();
+    const a = await h.server(store);
+    const c = h.client([a.addr]);
+    const recovered = record(c, 'seatRecovered');
+    const lost = record(c, 'seatLost');
+    await c.connect();
+    const oldSession = c.sessionId ?? '';
+    const s1 = await c.checkout('cad-pro');
+    const s2 = await c.checkout('solo');
+    const [old1, old2] = [s1.leaseId, s2.leaseId];
+    // The store lost the session; meanwhile someone else took the only 'solo' seat.
+    store.dropSession(oldSession);
+    const other = h.client([a.addr], { clientId: 'other' });
+    await other.checkout('solo');
+
+    await waitFor('recovery', () => recovered.length + lost.length === 2);
+    assert.deepEqual(recovered.map((e) => e.previousLeaseId), [old1]);
+    assert.equal(recovered[0]?.seat, s1, 'the same Seat object');
+    assert.notEqual(s1.leaseId, old1);
+    assert.equal(s1.sessionId, c.sessionId);
+    assert.ok(s1.held);
+    assert.deepEqual(lost.map((e) => e.seat.leaseId), [old2]);
+    assert.ok(s2.lost);
+    assert.deepEqual(c.heldSeats.map((s) => s.leaseId), [s1.leaseId]);
+    await s1.release();
+    assert.equal(c.heldSeats.length, 0);
   });
 
   it('reopens once when a checkout finds its session gone, with a fresh request_id', async (t) => {
@@ -322,7 +352,7 @@ describe('LicenseClient: failover and session loss', () => {
     const store = h.store(800, 100);
     const a = await h.server(store);
     const b = await h.server(store);
-    const c = h.client([a.addr, b.addr], { callTimeoutMs: 200 });
+    const c = h.client([a.addr, b.addr], { callTimeoutMs: 200, recoverSeats: false });
     const lost = record(c, 'seatLost');
     const reopened = record(c, 'sessionReopened');
     const seat = await c.checkout('cad-pro');

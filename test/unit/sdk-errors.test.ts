@@ -76,7 +76,8 @@ describe('sdk options', () => {
     assert.equal(o.callTimeoutMs, 5_000);
     assert.equal(o.retryTimeoutMs, 30_000);
     assert.equal(o.backoffInitialMs, 100);
-    assert.equal(o.backoffMaxMs, 2_000);
+    assert.equal(o.backoffMaxMs, 1_000);
+    assert.equal(o.recoverSeats, true);
     assert.equal(o.pid, process.pid);
     assert.equal(o.heartbeatIntervalMs, undefined);
   });
