@@ -1,6 +1,7 @@
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { Redis } from 'ioredis';
+import { createDevPki } from '../local/dev-pki';
 import { startLocalCluster } from '../local/local-cluster';
 import { startBaselineProcess } from './baseline-process';
 import type { Cleanup } from './cleanup';
@@ -24,6 +25,8 @@ export interface CheckoutBenchOptions {
   readonly rateWorkers: number;
   readonly seatsHeld: number;
   readonly holdSessions: number;
+  /** Run the product node with TLS (a throwaway CA); the baseline stays plaintext. */
+  readonly tls?: boolean;
   readonly log: (line: string) => void;
 }
 
@@ -206,15 +209,23 @@ export async function runCheckoutBench(opts: CheckoutBenchOptions, cleanup: Clea
   const { log } = opts;
   const w: Window = { warmupMs: opts.warmupMs, durationMs: opts.durationMs };
 
-  log('starting redis-server and one licensed node (primary, no peer)');
+  log(`starting redis-server and one licensed node (primary, no peer${opts.tls ? ', TLS' : ''})`);
+  const pki = opts.tls ? createDevPki('bench') : undefined;
+  const serverCert = pki?.issue('node');
   const c = await startLocalCluster({
     clusterId: 'bench',
     startNodes: false,
     logFiles: true,
     features: [{ name: BENCH_FEATURE, seats: 1_000_000 }],
     env: { LICENSE_SESSION_TTL_MS: '600000' },
-    roleEnv: { primary: { LICENSE_PEER_ADDR: '' } },
+    roleEnv: {
+      primary: {
+        LICENSE_PEER_ADDR: '',
+        ...(serverCert ? { LICENSE_TLS_CERT: serverCert.certFile, LICENSE_TLS_KEY: serverCert.keyFile } : {}),
+      },
+    },
   });
+  if (pki) cleanup.add('bench pki', async () => rmSync(pki.dir, { recursive: true, force: true }));
   cleanup.add('local cluster', async () => {
     await c.stop();
     rmSync(c.dir, { recursive: true, force: true });
@@ -241,7 +252,7 @@ export async function runCheckoutBench(opts: CheckoutBenchOptions, cleanup: Clea
   };
 
   log(`starting ${opts.workers} load workers against the node at ${c.addr.primary}`);
-  const pool = await WorkerPool.start(opts.workers, c.addr.primary);
+  const pool = await WorkerPool.start(opts.workers, c.addr.primary, pki ? readFileSync(pki.caFile, 'utf8') : undefined);
   const stopPool = cleanup.add('product load workers', () => pool.stop());
   await pool.all(() => ({ cmd: 'openSessions', tag: 'load', count: opts.concurrency }));
 

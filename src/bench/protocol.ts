@@ -14,7 +14,7 @@ export interface Window {
 }
 
 export type WorkerCommand =
-  | { readonly cmd: 'connect'; readonly addr: string; readonly workerId: number }
+  | { readonly cmd: 'connect'; readonly addr: string; readonly workerId: number; /** PEM of the CA, for a TLS run. */ readonly caPem?: string }
   /** Opens `count` sessions kept under `tag` (load loops use 'load', the memory probe 'hold'). */
   | { readonly cmd: 'openSessions'; readonly tag: string; readonly count: number }
   /** Closed loop: `concurrency` loops, each Checkout then Release, back to back. */

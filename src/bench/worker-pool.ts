@@ -55,13 +55,13 @@ class WorkerHandle {
 export class WorkerPool {
   private constructor(private readonly workers: readonly WorkerHandle[]) {}
 
-  static async start(count: number, addr: string): Promise<WorkerPool> {
+  static async start(count: number, addr: string, caPem?: string): Promise<WorkerPool> {
     const workers: WorkerHandle[] = [];
     const pool = new WorkerPool(workers);
     try {
       for (let i = 0; i < count; i++) workers.push(new WorkerHandle(i, forkCompiled(WORKER_JS)));
       await Promise.all(workers.map((w) => firstMessage(w.child, (m): m is WorkerToParent => isWorkerToParent(m) && m.type === 'ready', `worker ${w.index}`)));
-      await pool.all((i) => ({ cmd: 'connect', addr, workerId: i }));
+      await pool.all((i) => ({ cmd: 'connect', addr, workerId: i, ...(caPem === undefined ? {} : { caPem }) }));
     } catch (err) {
       await pool.stop();
       throw err;

@@ -284,7 +284,8 @@ async function handle(command: WorkerCommand): Promise<CommandResults[CommandNam
       workerId = command.workerId;
       const proto = loadLicenseProto();
       client?.close();
-      client = new proto.SeatService(command.addr, grpc.credentials.createInsecure());
+      const creds = command.caPem === undefined ? grpc.credentials.createInsecure() : grpc.credentials.createSsl(Buffer.from(command.caPem));
+      client = new proto.SeatService(command.addr, creds);
       const c = client;
       await new Promise<void>((resolve, reject) => c.waitForReady(Date.now() + SETUP_DEADLINE_MS, (err) => (err ? reject(err) : resolve())));
       return { pid: process.pid };

@@ -29,6 +29,7 @@ interface CheckoutFlags {
   rate: number;
   rateWorkers?: number;
   seatsHeld: number;
+  tls?: boolean;
 }
 
 /**
@@ -77,6 +78,7 @@ program
   .option('--rate <n>', 'checkouts per second of the fixed-rate run (all workers together)', positiveInt('--rate'), 1_000)
   .option('--rate-workers <n>', `workers driving the fixed-rate run (default: one per ${PAIRS_PER_RATE_WORKER}/s of --rate, at most --workers)`, positiveInt('--rate-workers'))
   .option('--seats-held <n>', 'seats held (checked out, not released) for the memory figure', positiveInt('--seats-held'), 10_000)
+  .option('--tls', 'run the product node with TLS (throwaway CA; needs openssl); compare with a run without')
   .action(checkout);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
