@@ -2,6 +2,6 @@
 import { chmodSync, cpSync, existsSync } from 'node:fs';
 
 cpSync('src/store/scripts', 'dist/store/scripts', { recursive: true });
-for (const bin of ['dist/cli/licensed.js', 'dist/cli/licensectl.js', 'dist/cli/dev.js', 'dist/cli/drill.js', 'dist/cli/bench.js']) {
+for (const bin of ['dist/cli/licensed.js', 'dist/cli/licensectl.js', 'dist/cli/dev.js', 'dist/cli/drill.js', 'dist/cli/bench.js', 'dist/cli/loadgen.js']) {
   if (existsSync(bin)) chmodSync(bin, 0o755);
 }

@@ -1,18 +1,49 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { describe, it } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { CONFIG_KEYS, loadConfig } from '../../src/config';
+import { LOADGEN_ENV_KEYS } from '../../src/loadgen/options';
+import { createMetrics } from '../../src/metrics';
 
 /**
- * No Docker engine runs in CI, so the compose file and Dockerfile are checked by
- * reading them against the configuration contract.
+ * No Docker engine runs in CI, so the compose file, Dockerfile, Prometheus, Grafana and
+ * drill files are checked by reading them against the contracts they depend on: the
+ * configuration keys, the metric names the node exports, the runbook anchors.
  */
-type Service = { environment?: Record<string, string>; ports?: string[]; image?: string; command?: string[]; init?: boolean; build?: { dockerfile: string } };
-const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true }) as { services: Record<string, Service> };
+type Healthcheck = { test?: string[] | string; disable?: boolean };
+type Service = {
+  environment?: Record<string, string>;
+  ports?: string[];
+  image?: string;
+  command?: string[];
+  entrypoint?: string[];
+  init?: boolean;
+  user?: string;
+  build?: { dockerfile: string };
+  volumes?: string[];
+  healthcheck?: Healthcheck;
+  depends_on?: Record<string, { condition: string }> | string[];
+};
+const composeText = readFileSync('docker-compose.yml', 'utf8');
+const compose = parse(composeText, { merge: true }) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
+const svc = (name: string): Service => {
+  const s = compose.services[name];
+  assert.ok(s, `service ${name}`);
+  return s;
+};
 
 /** Resolves compose's ${VAR:-default} to the default. */
 const resolve = (v: string): string => v.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1');
+const dependsOn = (s: Service): string[] => (Array.isArray(s.depends_on) ? s.depends_on : Object.keys(s.depends_on ?? {}));
+/** "7401:7400" -> { host: 7401, container: 7400 }; a bare "7400" publishes nothing fixed. */
+const portMap = (p: string): { host: number | undefined; container: number } => {
+  const parts = p.split(':');
+  const container = Number(parts.at(-1)?.split('/')[0]);
+  return { host: parts.length >= 2 ? Number(parts.at(-2)) : undefined, container };
+};
 
 describe('docker-compose.yml', () => {
   it('has redis (AOF on), vendor-init, primary and redundant', () => {
@@ -50,6 +81,117 @@ describe('docker-compose.yml', () => {
     assert.equal(resolve(String(p['LICENSE_CLUSTER_ID'])), resolve(String(r['LICENSE_CLUSTER_ID'])));
     assert.notEqual(p['LICENSE_NODE_ID'], r['LICENSE_NODE_ID']);
   });
+
+  it('runs the whole stack: redis, vendor-init, primary, redundant, prometheus, grafana, loadgen', () => {
+    assert.deepEqual(Object.keys(compose.services).sort(), ['grafana', 'loadgen', 'primary', 'prometheus', 'redis', 'redundant', 'vendor-init']);
+  });
+
+  it('every LICENSE_* key of every service is a contract key; the loadgen reads only LOADGEN_* keys it knows', () => {
+    for (const [name, s] of Object.entries(compose.services)) {
+      for (const k of Object.keys(s.environment ?? {})) {
+        if (k.startsWith('LICENSE_')) assert.ok((CONFIG_KEYS as readonly string[]).includes(k), `${name}: unknown key ${k}`);
+      }
+    }
+    const env = Object.keys(svc('loadgen').environment ?? {});
+    assert.ok(env.length > 0);
+    for (const k of env) assert.ok((LOADGEN_ENV_KEYS as readonly string[]).includes(k), `loadgen: unknown key ${k}`);
+  });
+
+  it('publishes the documented ports, each once', () => {
+    const published = new Map<number, string>();
+    for (const [name, s] of Object.entries(compose.services)) {
+      for (const p of s.ports ?? []) {
+        const { host, container } = portMap(p);
+        assert.ok(host !== undefined, `${name}: publish a fixed host port (${p})`);
+        assert.ok(!published.has(host), `host port ${host} published by ${published.get(host)} and ${name}`);
+        published.set(host, `${name}:${container}`);
+      }
+    }
+    assert.deepEqual(
+      Object.fromEntries([...published].sort(([a], [b]) => a - b)),
+      { 3000: 'grafana:3000', 7400: 'primary:7400', 7401: 'redundant:7400', 9090: 'prometheus:9090', 9464: 'primary:9464', 9465: 'redundant:9464' },
+    );
+    // The comment block at the top names every published port.
+    const header = composeText.split('\n').filter((l, i, all) => all.slice(0, i + 1).every((x) => x.startsWith('#') || x.trim() === '')).join('\n');
+    for (const [host, target] of published) assert.match(header, new RegExp(`^#\\s+${host} -> ${target}\\b`, 'm'), `header documents ${host} -> ${target}`);
+    assert.deepEqual(svc('redis').ports ?? [], [], 'redis stays private to the stack');
+    assert.deepEqual(svc('loadgen').ports ?? [], []);
+  });
+
+  it('redis keeps an fsync-every-second AOF on a named volume', () => {
+    const cmd = svc('redis').command ?? [];
+    const arg = (flag: string): string | undefined => cmd[cmd.indexOf(flag) + 1];
+    assert.equal(arg('--appendonly'), 'yes');
+    assert.equal(arg('--appendfsync'), 'everysec');
+    assert.ok(svc('redis').volumes?.includes('redis-data:/data'));
+    assert.ok(compose.volumes && 'redis-data' in compose.volumes);
+  });
+
+  it('each node keeps its own state dir on its own volume; every named volume is declared', () => {
+    const mounts: string[] = [];
+    for (const role of ['primary', 'redundant']) {
+      const s = svc(role);
+      const dir = String(s.environment?.['LICENSE_STATE_DIR']);
+      const m = (s.volumes ?? []).find((v) => v.split(':')[1] === dir);
+      assert.ok(m, `${role}: a volume at LICENSE_STATE_DIR ${dir}`);
+      assert.ok(!m.startsWith('.') && !m.startsWith('/'), `${role}: a named volume, not a bind mount`);
+      mounts.push(m.split(':')[0] ?? '');
+      assert.ok((s.volumes ?? []).includes('vendor:/vendor:ro'), `${role}: vendor files read-only`);
+    }
+    assert.notEqual(mounts[0], mounts[1], 'primary and redundant must not share a state dir');
+    for (const [name, s] of Object.entries(compose.services)) {
+      for (const v of s.volumes ?? []) {
+        const source = v.split(':')[0] ?? '';
+        if (source.startsWith('.') || source.startsWith('/')) {
+          assert.ok(existsSync(source), `${name}: bind mount source ${source} exists`);
+        } else {
+          assert.ok(compose.volumes && source in compose.volumes, `${name}: volume ${source} declared`);
+        }
+      }
+    }
+  });
+
+  it('healthchecks: redis pings, nodes probe /healthz on their metrics port without curl, one-shot jobs have none', () => {
+    assert.ok(svc('redis').healthcheck?.test?.includes('ping'));
+    for (const role of ['primary', 'redundant']) {
+      const s = svc(role);
+      const test = s.healthcheck?.test;
+      assert.ok(Array.isArray(test) && test[0] === 'CMD' && test[1] === 'node', `${role}: exec-form node probe (the image has no curl)`);
+      const metricsPort = String(s.environment?.['LICENSE_METRICS_ADDR']).split(':').at(-1);
+      assert.ok(test.join(' ').includes(`http://127.0.0.1:${metricsPort}/healthz`), `${role}: probes /healthz on ${metricsPort}`);
+    }
+    // They run the node image, whose HEALTHCHECK would probe a node that is not there.
+    for (const name of ['loadgen', 'vendor-init']) assert.equal(svc(name).healthcheck?.disable, true, `${name}: healthcheck disabled`);
+  });
+
+  it('loadgen runs the node image with node directly, against both nodes, after they are healthy', () => {
+    const s = svc('loadgen');
+    assert.equal(s.image, svc('primary').image);
+    assert.deepEqual(s.entrypoint, ['node', 'dist/cli/loadgen.js']);
+    assert.ok(s.init);
+    assert.deepEqual(String(s.environment?.['LOADGEN_ENDPOINTS']).split(','), ['primary:7400', 'redundant:7400']);
+    assert.deepEqual(dependsOn(s).sort(), ['primary', 'redundant']);
+    assert.ok(existsSync('src/cli/loadgen.ts'));
+  });
+
+  it('prometheus mounts deploy/prometheus and loads its config; grafana gets anonymous viewers and the provisioning', () => {
+    const p = svc('prometheus');
+    assert.match(String(p.image), /^prom\/prometheus:/);
+    const mount = (p.volumes ?? []).find((v) => v.startsWith('./deploy/prometheus:'));
+    assert.ok(mount, 'deploy/prometheus mounted');
+    const dir = mount.split(':')[1] ?? '';
+    assert.ok((p.command ?? []).includes(`--config.file=${dir}/prometheus.yml`));
+    const g = svc('grafana');
+    assert.match(String(g.image), /^grafana\/grafana:/);
+    assert.equal(String(g.environment?.['GF_AUTH_ANONYMOUS_ENABLED']), 'true');
+    assert.equal(g.environment?.['GF_AUTH_ANONYMOUS_ORG_ROLE'], 'Viewer');
+    assert.ok((g.volumes ?? []).some((v) => v.startsWith('./deploy/grafana/provisioning:/etc/grafana/provisioning')));
+    const providers = parse(readFileSync('deploy/grafana/provisioning/dashboards/dashboards.yml', 'utf8')) as { providers: { options: { path: string } }[] };
+    const dashPath = providers.providers[0]?.options.path ?? '';
+    assert.ok((g.volumes ?? []).some((v) => v.startsWith(`./deploy/grafana/dashboards:${dashPath}`)), `dashboards mounted at ${dashPath}`);
+    const home = String(g.environment?.['GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH']);
+    assert.ok(home.startsWith(dashPath) && existsSync(path.join('deploy/grafana/dashboards', path.basename(home))), 'home dashboard exists');
+  });
 });
 
 describe('deploy/Dockerfile', () => {
@@ -61,4 +203,242 @@ describe('deploy/Dockerfile', () => {
   it('ships dist, proto and production node_modules', () => {
     for (const p of ['/app/dist', '/app/proto', '/app/node_modules']) assert.ok(text.includes(p), p);
   });
+  it('keeps ENTRYPOINT and CMD exactly, multi-stage, non-root, with a /healthz HEALTHCHECK in exec form', () => {
+    const lines = text.split('\n');
+    assert.ok(lines.includes('ENTRYPOINT ["node", "dist/cli/licensed.js"]'));
+    assert.ok(lines.includes('CMD ["serve"]'));
+    assert.ok(lines.filter((l) => l.startsWith('FROM ')).length >= 2, 'multi-stage');
+    const finalStage = text.slice(text.lastIndexOf('\nFROM '));
+    assert.match(finalStage, /^USER node$/m);
+    const hc = /^HEALTHCHECK (?:--\S+ +)*\\\n\s*CMD (\[.*\])$/m.exec(text) ?? /^HEALTHCHECK .*CMD (\[.*\])$/m.exec(text);
+    assert.ok(hc?.[1], 'HEALTHCHECK ... CMD [...]');
+    const argv = JSON.parse(hc[1]) as string[];
+    assert.equal(argv[0], 'node');
+    assert.match(argv.join(' '), /\/healthz/);
+  });
+});
+
+// ------------------------------------------------------------------ metric names
+
+/** Names the node exports: its registry (with a stub source), histogram series, Prometheus' own `up`. */
+async function exportedMetricNames(): Promise<Set<string>> {
+  const m = createMetrics({
+    state: () => 'ACTIVE',
+    leaderEpoch: () => 1,
+    isLeaseHolder: () => true,
+    peer: () => ({ lastHeartbeatMs: 1, reachable: true, clockSkewMs: 0 }),
+    budget: () => ({ remainingMs: 1, consumedMs: 0, grantedMs: 1, blocked: false }),
+    licensedSeats: () => [{ name: 'f', total: 1 }],
+    seatsInUse: async () => [{ name: 'f', inUse: 0 }],
+  });
+  const names = new Set<string>(['up', 'scrape_duration_seconds', 'scrape_samples_scraped']);
+  for (const metric of await m.registry.getMetricsAsJSON()) {
+    names.add(metric.name);
+    if (String(metric.type) === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(`${metric.name}${s}`);
+    if (String(metric.type) === 'summary') for (const s of ['_sum', '_count']) names.add(`${metric.name}${s}`);
+  }
+  return names;
+}
+
+const PROMQL_WORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan']);
+
+/**
+ * Metric names in a PromQL expression: identifiers left after dropping strings, label
+ * matchers, ranges, grouping label lists, function calls and keywords.
+ */
+function promqlMetricNames(expr: string): string[] {
+  const s = expr
+    .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, '""')
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ');
+  const names = new Set<string>();
+  for (const m of s.matchAll(/(?<![\w:.$])([A-Za-z_:][\w:]*)(?![\w:])(?!\s*\()/g)) {
+    const id = m[1] ?? '';
+    if (!PROMQL_WORDS.has(id.toLowerCase())) names.add(id);
+  }
+  return [...names];
+}
+
+type Rule = { alert?: string; record?: string; expr: string; for?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+const rules = (parse(readFileSync('deploy/prometheus/alerts.yml', 'utf8')) as { groups: { name: string; rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
+type Panel = { id: number; type: string; title: string; gridPos: { x: number; y: number; w: number; h: number }; datasource?: { uid: string }; targets?: { expr: string; refId: string }[] };
+const dashboard = JSON.parse(readFileSync('deploy/grafana/dashboards/license-cluster.json', 'utf8')) as {
+  uid: string;
+  title: string;
+  schemaVersion: number;
+  panels: Panel[];
+  annotations: { list: { expr?: string }[] };
+  templating: { list: { name: string; type: string; current?: { value: string } }[] };
+};
+const dashboardExprs = [...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)), ...dashboard.annotations.list.flatMap((a) => (a.expr ? [a.expr] : []))];
+
+describe('metric names used by alerts and the dashboard', () => {
+  let exported: Set<string>;
+  before(async () => {
+    exported = await exportedMetricNames();
+  });
+
+  it('the name parser finds metric names and skips functions, keywords and labels', () => {
+    assert.deepEqual(
+      promqlMetricNames('histogram_quantile(0.99, sum by (job, le) (rate(license_grpc_request_duration_seconds_bucket{job="license", method=~"A|B"}[5m]))) > 0.25').sort(),
+      ['license_grpc_request_duration_seconds_bucket'],
+    );
+    assert.deepEqual(promqlMetricNames('(sum(license_is_active{job="license"}) or vector(0)) < 1 and on (instance) up == 1e3').sort(), ['license_is_active', 'up']);
+    assert.deepEqual(promqlMetricNames('time() - foo_seconds and foo_seconds > 0 unless bar offset 5m'), ['foo_seconds', 'bar']);
+  });
+
+  it('knows what the node exports (contract names, histogram series, default process metrics)', () => {
+    for (const n of ['license_node_state', 'license_lease_acquisitions_total', 'license_grpc_request_duration_seconds_bucket', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_p99_seconds']) {
+      assert.ok(exported.has(n), n);
+    }
+    assert.ok(!exported.has('license_grpc_request_duration_seconds_total'));
+  });
+
+  it('every metric in alerts.yml is one the node exports', () => {
+    const used = new Set(rules.flatMap((r) => promqlMetricNames(r.expr)));
+    assert.ok(used.size >= 10, `found only ${[...used].join(', ')}`);
+    for (const n of used) assert.ok(exported.has(n), `alerts.yml uses ${n}, which the node does not export`);
+  });
+
+  it('every metric in the Grafana dashboard is one the node exports', () => {
+    const used = new Set(dashboardExprs.flatMap(promqlMetricNames));
+    assert.ok(used.size >= 15, `found only ${[...used].join(', ')}`);
+    for (const n of used) assert.ok(exported.has(n), `license-cluster.json uses ${n}, which the node does not export`);
+  });
+});
+
+// ------------------------------------------------------------------ prometheus
+
+describe('deploy/prometheus', () => {
+  const cfg = parse(readFileSync('deploy/prometheus/prometheus.yml', 'utf8')) as {
+    rule_files: string[];
+    scrape_configs: { job_name: string; metrics_path?: string; static_configs: { targets: string[] }[] }[];
+  };
+
+  it('prometheus.yml scrapes both nodes as job "license" on their metrics port and loads the alert rules', () => {
+    const job = cfg.scrape_configs.find((j) => j.job_name === 'license');
+    assert.ok(job, 'job license');
+    assert.equal(job.metrics_path ?? '/metrics', '/metrics');
+    const targets = job.static_configs.flatMap((s) => s.targets).sort();
+    const expected = ['primary', 'redundant'].map((role) => `${role}:${String(svc(role).environment?.['LICENSE_METRICS_ADDR']).split(':').at(-1)}`);
+    assert.deepEqual(targets, expected.sort());
+    assert.ok(cfg.rule_files.includes('alerts.yml'));
+    for (const f of cfg.rule_files) assert.ok(existsSync(path.join('deploy/prometheus', f)), f);
+  });
+
+  it('has the contract alerts, each with a severity, a summary, a description and a runbook anchor that exists', () => {
+    const names = rules.map((r) => r.alert);
+    for (const a of ['RedundantActive', 'FailoverBudgetLow', 'RedundantBlocked', 'NoActiveNode', 'LeaderFlapping', 'PeerUnreachable', 'ClockSkew']) {
+      assert.ok(names.includes(a), `alert ${a}`);
+    }
+    assert.equal(new Set(names).size, names.length, 'alert names unique');
+    const runbook = readFileSync('docs/RUNBOOK.md', 'utf8');
+    // GitHub's heading anchors: lower case, punctuation dropped, spaces to dashes.
+    const anchors = new Set(
+      [...runbook.matchAll(/^#{1,6}\s+(.+)$/gm)].map((m) =>
+        (m[1] ?? '')
+          .trim()
+          .toLowerCase()
+          .replace(/[^\w\- ]/g, '')
+          .replace(/ /g, '-'),
+      ),
+    );
+    for (const r of rules) {
+      assert.match(String(r.labels?.['severity']), /^(critical|warning|info)$/, `${r.alert}: severity`);
+      assert.ok(r.annotations?.['summary'], `${r.alert}: summary`);
+      assert.ok(r.annotations?.['description'], `${r.alert}: description`);
+      const url = String(r.annotations?.['runbook_url']);
+      const m = /^docs\/RUNBOOK\.md#([\w-]+)$/.exec(url);
+      assert.ok(m?.[1], `${r.alert}: runbook_url ${url}`);
+      assert.ok(anchors.has(m[1]), `${r.alert}: docs/RUNBOOK.md has no heading for #${m[1]}`);
+    }
+  });
+
+  it('NoActiveNode also fires when no node can be scraped (absent series)', () => {
+    const expr = rules.find((r) => r.alert === 'NoActiveNode')?.expr ?? '';
+    assert.match(expr, /license_is_active/);
+    assert.match(expr, /or\s+vector\(0\)|absent\(/);
+  });
+
+  it('alerts.test.yml unit-tests the alerts that matter most', () => {
+    const t = parse(readFileSync('deploy/prometheus/alerts.test.yml', 'utf8')) as { rule_files: string[]; tests: { alert_rule_test?: { alertname: string }[] }[] };
+    assert.deepEqual(t.rule_files, ['alerts.yml']);
+    const tested = new Set(t.tests.flatMap((x) => (x.alert_rule_test ?? []).map((a) => a.alertname)));
+    for (const a of ['NoActiveNode', 'RedundantBlocked', 'FailoverBudgetLow', 'LeaderFlapping', 'RedundantActive']) assert.ok(tested.has(a), `${a} tested`);
+  });
+});
+
+// ------------------------------------------------------------------ grafana
+
+describe('deploy/grafana', () => {
+  it('provisions the prometheus service as a datasource and loads dashboards from a file provider', () => {
+    const ds = parse(readFileSync('deploy/grafana/provisioning/datasources/prometheus.yml', 'utf8')) as { datasources: { type: string; uid: string; url: string }[] };
+    const prom = ds.datasources.find((d) => d.type === 'prometheus');
+    assert.ok(prom);
+    assert.equal(prom.url, 'http://prometheus:9090');
+    const variable = dashboard.templating.list.find((v) => v.type === 'datasource');
+    assert.equal(variable?.current?.value, prom.uid, 'the dashboard defaults to the provisioned datasource');
+    const providers = parse(readFileSync('deploy/grafana/provisioning/dashboards/dashboards.yml', 'utf8')) as { providers: { type: string }[] };
+    assert.equal(providers.providers[0]?.type, 'file');
+  });
+
+  it('the dashboard has a uid, a recent schema, unique panel ids, a sane layout and queries on every panel', () => {
+    assert.equal(dashboard.uid, 'license-cluster');
+    assert.ok(dashboard.schemaVersion >= 36 && dashboard.schemaVersion <= 41, `schemaVersion ${dashboard.schemaVersion}`);
+    const ids = dashboard.panels.map((p) => p.id);
+    assert.equal(new Set(ids).size, ids.length);
+    for (const p of dashboard.panels) {
+      assert.ok(p.gridPos.x >= 0 && p.gridPos.x + p.gridPos.w <= 24, `${p.title}: fits the 24-column grid`);
+      if (p.type === 'row') continue;
+      assert.ok((p.targets ?? []).length > 0, `${p.title}: has queries`);
+      assert.equal(p.datasource?.uid, '${datasource}', `${p.title}: uses the datasource variable`);
+      const refs = (p.targets ?? []).map((t) => t.refId);
+      assert.equal(new Set(refs).size, refs.length, `${p.title}: unique refIds`);
+    }
+  });
+
+  it('shows what an SRE needs: state, epoch, budget, blocked, seats, checkouts, latency, peers, Redis', () => {
+    const used = new Set(dashboardExprs.flatMap(promqlMetricNames));
+    for (const n of [
+      'license_node_state',
+      'license_leader_epoch',
+      'license_failover_budget_remaining_seconds',
+      'license_failover_blocked',
+      'license_seats_in_use',
+      'license_seats_licensed',
+      'license_checkouts_total',
+      'license_grpc_request_duration_seconds_bucket',
+      'license_peer_reachable',
+      'license_peer_last_heartbeat_timestamp_seconds',
+      'license_redis_errors_total',
+    ]) {
+      assert.ok(used.has(n), `dashboard shows ${n}`);
+    }
+    assert.ok(dashboardExprs.some((e) => /histogram_quantile\(0\.5,/.test(e)) && dashboardExprs.some((e) => /histogram_quantile\(0\.99,/.test(e)), 'p50 and p99');
+  });
+});
+
+// ------------------------------------------------------------------ drills
+
+describe('deploy/drills', () => {
+  const dir = 'deploy/drills';
+  const scripts = readdirSync(dir).filter((f) => f.endsWith('.sh'));
+
+  it('has the compose drills and a README naming each', () => {
+    for (const s of ['kill-primary.sh', 'pause-primary.sh', 'stop-redis.sh', 'disconnect-node.sh', 'budget-exhaust-and-activate.sh']) assert.ok(scripts.includes(s), s);
+    const readme = readFileSync(path.join(dir, 'README.md'), 'utf8');
+    for (const s of scripts.filter((f) => f !== 'lib.sh')) assert.ok(readme.includes(s), `README mentions ${s}`);
+  });
+
+  for (const f of scripts) {
+    it(`${f}: bash, strict mode, parses (bash -n), only contract LICENSE_* names`, () => {
+      const text = readFileSync(path.join(dir, f), 'utf8');
+      if (f !== 'lib.sh') assert.match(text, /^#!\/usr\/bin\/env bash\n/);
+      assert.match(text, /^set -euo pipefail$/m);
+      const r = spawnSync('bash', ['-n', path.join(dir, f)], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      for (const m of text.matchAll(/\bLICENSE_[A-Z_]+\b/g)) assert.ok((CONFIG_KEYS as readonly string[]).includes(m[0]), `${f}: ${m[0]} is not a config key`);
+    });
+  }
 });
