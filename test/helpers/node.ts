@@ -53,3 +53,37 @@ export function bearer(token: string): grpc.Metadata {
   md.set('authorization', `Bearer ${token}`);
   return md;
 }
+
+export interface TestPair {
+  readonly primary: StartedNode;
+  readonly redundant: StartedNode;
+}
+
+/**
+ * A primary and a redundant in process, sharing one cluster id and one license; the
+ * redundant heartbeats the primary. `env` applies to both, `roleEnv` to one.
+ */
+export async function startTestPair(
+  redisUrl: string,
+  opts: {
+    env?: Record<string, string>;
+    roleEnv?: Partial<Record<'primary' | 'redundant', Record<string, string>>>;
+    features?: UnsignedLicense['features'];
+  } = {},
+): Promise<TestPair> {
+  const pc = testConfig(redisUrl, { ...opts.env, ...opts.roleEnv?.primary }, opts.features);
+  const primary = await startTestNode(pc);
+  const redundant = await startTestNode(
+    testConfig(redisUrl, {
+      LICENSE_CLUSTER_ID: pc.clusterId,
+      LICENSE_NODE_ID: 'node-b',
+      LICENSE_ROLE: 'redundant',
+      LICENSE_PEER_ADDR: primary.addr,
+      LICENSE_FILE: pc.licenseFile,
+      LICENSE_VENDOR_PUBLIC_KEY: pc.vendorPublicKeyFile,
+      ...opts.env,
+      ...opts.roleEnv?.redundant,
+    }),
+  );
+  return { primary, redundant };
+}

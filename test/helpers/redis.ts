@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { after, before } from 'node:test';
 import { Redis } from 'ioredis';
 import { type RedisProcess, startRedis } from '../../src/local/redis-process';
+import { ScriptRunner } from '../../src/store/scripts';
 
 export { startRedis };
 export type { RedisProcess };
@@ -28,4 +30,28 @@ export async function eventually<T>(fn: () => Promise<T | undefined> | T | undef
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+export interface ScriptFixture {
+  readonly server: RedisProcess;
+  readonly redis: Redis;
+  readonly scripts: ScriptRunner;
+}
+
+/**
+ * Registers before/after hooks in the current suite: a real redis-server, a client and
+ * the product's scripts on it. Read the fields inside tests (they exist after `before`).
+ */
+export function useScriptFixture(): ScriptFixture {
+  const f = {} as { server: RedisProcess; redis: Redis; scripts: ScriptRunner };
+  before(async () => {
+    f.server = await startRedis();
+    f.redis = connect(f.server);
+    f.scripts = new ScriptRunner(f.redis);
+  });
+  after(async () => {
+    f.redis.disconnect();
+    await f.server.stop();
+  });
+  return f;
 }

@@ -3,8 +3,7 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
+import { describe, it } from 'node:test';
 import { signActivation } from '../../src/budget/activation-keys';
 import { BudgetKeeper } from '../../src/budget/budget-keeper';
 import { ManualClock } from '../../src/clock';
@@ -17,8 +16,7 @@ import { BudgetStore } from '../../src/store/budget-store';
 import { type ClusterKeys, clusterKeys } from '../../src/store/keys';
 import { LeaseStore } from '../../src/store/lease-store';
 import type { Fence } from '../../src/store/seat-store';
-import { ScriptRunner } from '../../src/store/scripts';
-import { connect, type RedisProcess, startRedis, uniqueClusterId } from '../helpers/redis';
+import { uniqueClusterId, useScriptFixture } from '../helpers/redis';
 
 const HOUR = 3_600_000;
 const BUDGET = 72 * HOUR;
@@ -33,20 +31,8 @@ const vendorPriv = createPrivateKey(vendor.privateKeyPem);
  * The failover budget against a real Redis, with a ManualClock: 72 hours run in
  * milliseconds. Fencing is real (a lease is acquired for each node).
  */
-describe('failover budget (BudgetKeeper + scripts, real Redis, manual clock)', () => {
-  let server: RedisProcess;
-  let redis: Redis;
-  let scripts: ScriptRunner;
-
-  before(async () => {
-    server = await startRedis();
-    redis = connect(server);
-    scripts = new ScriptRunner(redis);
-  });
-  after(async () => {
-    redis.disconnect();
-    await server.stop();
-  });
+describe('failover budget (BudgetKeeper + fx.scripts, real Redis, manual clock)', () => {
+  const fx = useScriptFixture();
 
   interface World {
     keys: ClusterKeys;
@@ -87,12 +73,12 @@ describe('failover budget (BudgetKeeper + scripts, real Redis, manual clock)', (
       config: cfg,
       clock: w.clock,
       logger: createSilentLogger(),
-      store: new BudgetStore(scripts, w.keys, BUDGET),
+      store: new BudgetStore(fx.scripts, w.keys, BUDGET),
       stateFile: new StateFile(w.dirs[role], cfg.nodeId),
       vendorPublicKey: createPublicKey(vendor.publicKeyPem),
       setBlocked: (b) => blocked.push(b),
     });
-    const lease = new LeaseStore(scripts, w.keys, 10 * 60_000);
+    const lease = new LeaseStore(fx.scripts, w.keys, 10 * 60_000);
     let fence: Fence | undefined;
     return {
       keeper,
@@ -121,17 +107,17 @@ describe('failover budget (BudgetKeeper + scripts, real Redis, manual clock)', (
         fence = undefined;
       },
       async crash(): Promise<void> {
-        await redis.del(w.keys.leader);
+        await fx.redis.del(w.keys.leader);
         fence = undefined;
       },
     };
   }
 
-  const budgetHash = (w: World) => redis.hgetall(w.keys.budget);
+  const budgetHash = (w: World) => fx.redis.hgetall(w.keys.budget);
   const everything = async (w: World) => ({
-    budget: await redis.hgetall(w.keys.budget),
-    pending: await redis.hgetall(w.keys.activationPending),
-    used: (await redis.smembers(w.keys.activationUsed)).sort(),
+    budget: await fx.redis.hgetall(w.keys.budget),
+    pending: await fx.redis.hgetall(w.keys.activationPending),
+    used: (await fx.redis.smembers(w.keys.activationUsed)).sort(),
   });
 
   it('before any failover the budget reads full, with no episode', async () => {
@@ -241,7 +227,7 @@ describe('failover budget (BudgetKeeper + scripts, real Redis, manual clock)', (
     await r.acquire();
     await r.serve(5 * HOUR);
     const episode = r.keeper.state.episodeId;
-    await redis.del(w.keys.budget, w.keys.leader); // what FLUSHALL does to this cluster
+    await fx.redis.del(w.keys.budget, w.keys.leader); // what FLUSHALL does to this cluster
     await r.keeper.refresh();
     assert.equal(r.keeper.state.consumedMs, 5 * HOUR, 'status shows the mirror while Redis is empty');
     await r.acquire();
@@ -269,7 +255,7 @@ describe('failover budget (BudgetKeeper + scripts, real Redis, manual clock)', (
     const r = node(w, 'redundant');
     await r.acquire();
     await r.serve(4 * HOUR);
-    await redis.hset(w.keys.budget, 'consumed_ms', String(HOUR)); // Redis rolled back (restored an old snapshot)
+    await fx.redis.hset(w.keys.budget, 'consumed_ms', String(HOUR)); // Redis rolled back (restored an old snapshot)
     await r.serve(1_000);
     assert.equal(r.keeper.state.consumedMs, 4 * HOUR + 1_000);
   });

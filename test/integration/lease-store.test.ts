@@ -1,40 +1,26 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
+import { describe, it } from 'node:test';
 import { clusterKeys } from '../../src/store/keys';
 import { LeaseStore } from '../../src/store/lease-store';
-import { ScriptRunner } from '../../src/store/scripts';
-import { connect, eventually, type RedisProcess, startRedis, uniqueClusterId } from '../helpers/redis';
+import { eventually, uniqueClusterId, useScriptFixture } from '../helpers/redis';
 
 describe('leader lease scripts against a real redis-server', () => {
-  let server: RedisProcess;
-  let redis: Redis;
-  let scripts: ScriptRunner;
-
-  before(async () => {
-    server = await startRedis();
-    redis = connect(server);
-    scripts = new ScriptRunner(redis);
-  });
-  after(async () => {
-    redis.disconnect();
-    await server.stop();
-  });
+  const fx = useScriptFixture();
 
   const setup = (ttlMs = 5_000) => {
     const keys = clusterKeys(uniqueClusterId());
-    return { keys, lease: new LeaseStore(scripts, keys, ttlMs) };
+    return { keys, lease: new LeaseStore(fx.scripts, keys, ttlMs) };
   };
   const acquireArgs = (nodeId: string, knownEpoch = 0) => ({ nodeId, knownEpoch, addr: `${nodeId}:7400`, role: 'primary' as const, nowMs: 1_000 });
 
   it('acquire on a free key: SET NX PX plus a new epoch, and the holder info', async () => {
     const { keys, lease } = setup();
     assert.deepEqual(await lease.acquire(acquireArgs('a')), { acquired: true, epoch: 1 });
-    assert.equal(await redis.get(keys.leader), 'a:1');
-    assert.equal(await redis.get(keys.epoch), '1');
-    const pttl = await redis.pttl(keys.leader);
+    assert.equal(await fx.redis.get(keys.leader), 'a:1');
+    assert.equal(await fx.redis.get(keys.epoch), '1');
+    const pttl = await fx.redis.pttl(keys.leader);
     assert.ok(pttl > 4_000 && pttl <= 5_000, `pttl ${pttl}`);
-    assert.equal(await redis.hget(keys.leaderInfo, 'addr'), 'a:7400');
+    assert.equal(await fx.redis.hget(keys.leaderInfo, 'addr'), 'a:7400');
   });
 
   it('acquire while held is refused with the holder, its address and remaining TTL', async () => {
@@ -45,16 +31,16 @@ describe('leader lease scripts against a real redis-server', () => {
     if (r.acquired) return;
     assert.deepEqual(r.holder, { nodeId: 'a', epoch: 1, addr: 'a:7400' });
     assert.ok(r.pttlMs > 0 && r.pttlMs <= 5_000);
-    assert.equal(await redis.get(keys.leader), 'a:1');
-    assert.equal(await redis.get(keys.epoch), '1', 'a refused acquire burns no epoch');
+    assert.equal(await fx.redis.get(keys.leader), 'a:1');
+    assert.equal(await fx.redis.get(keys.epoch), '1', 'a refused acquire burns no epoch');
   });
 
   it('renew extends the TTL only for the holder', async () => {
     const { keys, lease } = setup(2_000);
     await lease.acquire(acquireArgs('a'));
-    await redis.pexpire(keys.leader, 500);
+    await fx.redis.pexpire(keys.leader, 500);
     assert.deepEqual(await lease.renew('a', 1), { renewed: true });
-    assert.ok((await redis.pttl(keys.leader)) > 1_500);
+    assert.ok((await fx.redis.pttl(keys.leader)) > 1_500);
     const other = await lease.renew('b', 1);
     assert.equal(other.renewed, false);
     const stale = await lease.renew('a', 0);
@@ -65,7 +51,7 @@ describe('leader lease scripts against a real redis-server', () => {
   it('expiry: the key lapses after the TTL and the next node takes over with epoch + 1', async () => {
     const { keys, lease } = setup(150);
     assert.deepEqual(await lease.acquire(acquireArgs('a')), { acquired: true, epoch: 1 });
-    await eventually(async () => (await redis.exists(keys.leader)) === 0 || undefined, 5_000, 'lease expiry');
+    await eventually(async () => (await fx.redis.exists(keys.leader)) === 0 || undefined, 5_000, 'lease expiry');
     const renew = await lease.renew('a', 1);
     assert.deepEqual(renew, { renewed: false, holder: undefined });
     assert.deepEqual(await lease.acquire(acquireArgs('b')), { acquired: true, epoch: 2 });
@@ -74,15 +60,15 @@ describe('leader lease scripts against a real redis-server', () => {
   it('a write with a stale epoch is refused and changes nothing (the paused ex-leader)', async () => {
     const { keys, lease } = setup(150);
     await lease.acquire(acquireArgs('a'));
-    await eventually(async () => (await redis.exists(keys.leader)) === 0 || undefined, 5_000, 'lease expiry');
+    await eventually(async () => (await fx.redis.exists(keys.leader)) === 0 || undefined, 5_000, 'lease expiry');
     await lease.acquire(acquireArgs('b'));
-    const pttlBefore = await redis.pttl(keys.leader);
+    const pttlBefore = await fx.redis.pttl(keys.leader);
     const r = await lease.renew('a', 1);
     assert.equal(r.renewed, false);
     if (!r.renewed) assert.equal(r.holder?.nodeId, 'b');
     assert.equal(await lease.release('a', 1), false);
-    assert.equal(await redis.get(keys.leader), 'b:2');
-    assert.ok((await redis.pttl(keys.leader)) <= pttlBefore);
+    assert.equal(await fx.redis.get(keys.leader), 'b:2');
+    assert.ok((await fx.redis.pttl(keys.leader)) <= pttlBefore);
   });
 
   it('release is compare-and-delete', async () => {
@@ -90,9 +76,9 @@ describe('leader lease scripts against a real redis-server', () => {
     await lease.acquire(acquireArgs('a'));
     assert.equal(await lease.release('b', 1), false);
     assert.equal(await lease.release('a', 2), false);
-    assert.equal(await redis.get(keys.leader), 'a:1');
+    assert.equal(await fx.redis.get(keys.leader), 'a:1');
     assert.equal(await lease.release('a', 1), true);
-    assert.equal(await redis.exists(keys.leader), 0);
+    assert.equal(await fx.redis.exists(keys.leader), 0);
     assert.equal(await lease.release('a', 1), false);
   });
 
@@ -100,7 +86,7 @@ describe('leader lease scripts against a real redis-server', () => {
     const { keys, lease } = setup();
     assert.deepEqual(await lease.acquire(acquireArgs('a')), { acquired: true, epoch: 1 });
     await lease.release('a', 1);
-    await redis.del(keys.epoch, keys.leaderInfo); // as after a restart without data
+    await fx.redis.del(keys.epoch, keys.leaderInfo); // as after a restart without data
     assert.deepEqual(await lease.acquire(acquireArgs('b', 41)), { acquired: true, epoch: 42 });
     await lease.release('b', 42);
     assert.deepEqual(await lease.acquire(acquireArgs('a', 3)), { acquired: true, epoch: 43 });
@@ -108,7 +94,7 @@ describe('leader lease scripts against a real redis-server', () => {
 
   it('every key of one cluster shares the {lic:<cluster>} hash tag (one slot)', async () => {
     const { keys } = setup();
-    const slots = await Promise.all([keys.leader, keys.epoch, keys.leaderInfo].map((k) => redis.call('CLUSTER', 'KEYSLOT', k).catch(() => k.match(/^\{[^}]+\}/)?.[0])));
+    const slots = await Promise.all([keys.leader, keys.epoch, keys.leaderInfo].map((k) => fx.redis.call('CLUSTER', 'KEYSLOT', k).catch(() => k.match(/^\{[^}]+\}/)?.[0])));
     assert.equal(new Set(slots).size, 1);
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { createSeatProbe } from '../helpers/seat-probe';
-import { type StartedNode, startTestNode, testConfig } from '../helpers/node';
+import { type StartedNode, startTestPair } from '../helpers/node';
 import { eventually, type RedisProcess, startRedis } from '../helpers/redis';
 
 /** The metric names of the contract (DESIGN §11); outside dashboards and alerts use them. */
@@ -29,19 +29,7 @@ describe('metrics and health endpoints (in-process node)', () => {
 
   before(async () => {
     redis = await startRedis();
-    const pc = testConfig(redis.url, { LICENSE_METRICS_ADDR: '127.0.0.1:0' });
-    primary = await startTestNode(pc);
-    standby = await startTestNode(
-      testConfig(redis.url, {
-        LICENSE_CLUSTER_ID: pc.clusterId,
-        LICENSE_NODE_ID: 'node-b',
-        LICENSE_ROLE: 'redundant',
-        LICENSE_PEER_ADDR: primary.addr,
-        LICENSE_FILE: pc.licenseFile,
-        LICENSE_VENDOR_PUBLIC_KEY: pc.vendorPublicKeyFile,
-        LICENSE_METRICS_ADDR: '127.0.0.1:0',
-      }),
-    );
+    ({ primary, redundant: standby } = await startTestPair(redis.url, { env: { LICENSE_METRICS_ADDR: '127.0.0.1:0' } }));
     urls = { primary: `http://127.0.0.1:${primary.metricsPort}`, standby: `http://127.0.0.1:${standby.metricsPort}` };
     await eventually(() => primary.node.controller.machine.isServing() || undefined);
   });

@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createAdminClient } from '../../src/admin/admin-client';
 import { loadLicenseProto } from '../../src/proto';
 import { checkHealth as check, healthClient } from '../helpers/health';
-import { bearer, type StartedNode, startTestNode, TEST_TOKEN, testConfig } from '../helpers/node';
+import { bearer, type StartedNode, startTestPair, TEST_TOKEN } from '../helpers/node';
 import { eventually, type RedisProcess, startRedis } from '../helpers/redis';
 
 describe('a node in process: admin auth, status and health', () => {
@@ -15,18 +15,7 @@ describe('a node in process: admin auth, status and health', () => {
 
   before(async () => {
     redis = await startRedis();
-    const pc = testConfig(redis.url);
-    primary = await startTestNode(pc);
-    redundant = await startTestNode(
-      testConfig(redis.url, {
-        LICENSE_CLUSTER_ID: pc.clusterId,
-        LICENSE_NODE_ID: 'node-b',
-        LICENSE_ROLE: 'redundant',
-        LICENSE_PEER_ADDR: primary.addr,
-        LICENSE_FILE: pc.licenseFile,
-        LICENSE_VENDOR_PUBLIC_KEY: pc.vendorPublicKeyFile,
-      }),
-    );
+    ({ primary, redundant } = await startTestPair(redis.url));
   });
   after(async () => {
     for (const c of closers) c();

@@ -1,39 +1,25 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
+import { describe, it } from 'node:test';
 import { ErrorCode, LicenseError } from '../../src/errors';
 import { type ClusterKeys, clusterKeys } from '../../src/store/keys';
 import { LeaseStore } from '../../src/store/lease-store';
 import { type Fence, SeatStore } from '../../src/store/seat-store';
-import { ScriptRunner } from '../../src/store/scripts';
-import { connect, type RedisProcess, startRedis, uniqueClusterId } from '../helpers/redis';
+import { uniqueClusterId, useScriptFixture } from '../helpers/redis';
 
 const TTL = 60_000;
 const T0 = 1_800_000_000_000;
 const INFO = { clientId: 'app-1', user: 'alice', hostname: 'ws-1', pid: 42 };
 
 describe('seat scripts against a real redis-server', () => {
-  let server: RedisProcess;
-  let redis: Redis;
-  let scripts: ScriptRunner;
-
-  before(async () => {
-    server = await startRedis();
-    redis = connect(server);
-    scripts = new ScriptRunner(redis);
-  });
-  after(async () => {
-    redis.disconnect();
-    await server.stop();
-  });
+  const fx = useScriptFixture();
 
   /** A fresh cluster whose lease is held by node "a"; returns its fence and store. */
   async function setup(): Promise<{ keys: ClusterKeys; seats: SeatStore; fence: Fence; lease: LeaseStore }> {
     const keys = clusterKeys(uniqueClusterId());
-    const lease = new LeaseStore(scripts, keys, 60_000);
+    const lease = new LeaseStore(fx.scripts, keys, 60_000);
     const r = await lease.acquire({ nodeId: 'a', knownEpoch: 0, addr: 'a:1', role: 'primary', nowMs: T0 });
     assert.ok(r.acquired);
-    return { keys, lease, seats: new SeatStore(scripts, keys, TTL), fence: { nodeId: 'a', epoch: r.epoch } };
+    return { keys, lease, seats: new SeatStore(fx.scripts, keys, TTL), fence: { nodeId: 'a', epoch: r.epoch } };
   }
 
   async function rejects(p: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<void> {
@@ -58,11 +44,11 @@ describe('seat scripts against a real redis-server', () => {
   it('openSession creates a session expiring one TTL later; fenced', async () => {
     const { keys, seats, fence } = await setup();
     assert.equal(await seats.openSession(fence, 's1', INFO, T0), T0 + TTL);
-    assert.equal(Number(await redis.zscore(keys.sessions, 's1')), T0 + TTL);
-    assert.equal(await redis.hget(`${keys.prefix}:session:s1`, 'user'), 'alice');
+    assert.equal(Number(await fx.redis.zscore(keys.sessions, 's1')), T0 + TTL);
+    assert.equal(await fx.redis.hget(`${keys.prefix}:session:s1`, 'user'), 'alice');
     await rejects(seats.openSession({ nodeId: 'a', epoch: fence.epoch - 1 }, 's2', INFO, T0), ErrorCode.STALE_EPOCH);
     await rejects(seats.openSession({ nodeId: 'b', epoch: fence.epoch }, 's2', INFO, T0), ErrorCode.STALE_EPOCH);
-    assert.equal(await redis.zscore(keys.sessions, 's2'), null);
+    assert.equal(await fx.redis.zscore(keys.sessions, 's2'), null);
   });
 
   it('heartbeatSession renews; unknown or expired sessions are NOT_FOUND and an expired one frees its seats', async () => {
@@ -72,8 +58,8 @@ describe('seat scripts against a real redis-server', () => {
     await rejects(seats.heartbeat(fence, 'nope', T0), ErrorCode.SESSION_NOT_FOUND, /unknown or expired/);
     await seats.checkout(fence, co('s1', 'f', 2, 5));
     await rejects(seats.heartbeat(fence, 's1', T0 + 1_000 + TTL), ErrorCode.SESSION_NOT_FOUND, /expired/);
-    assert.equal(await redis.hget(keys.used, 'f'), null);
-    assert.equal(await redis.exists(`${keys.prefix}:session:s1`), 0);
+    assert.equal(await fx.redis.hget(keys.used, 'f'), null);
+    assert.equal(await fx.redis.exists(`${keys.prefix}:session:s1`), 0);
   });
 
   it('checkout grants until the seats are used, then SEATS_EXHAUSTED; it renews the session', async () => {
@@ -81,10 +67,10 @@ describe('seat scripts against a real redis-server', () => {
     await seats.openSession(fence, 's1', INFO, T0);
     const g = await seats.checkout(fence, co('s1', 'f', 3, 5, '', 'l1', T0 + 10));
     assert.deepEqual(g, { leaseId: 'l1', count: 3, expiresAtMs: T0 + 10 + TTL, reused: false, seatsInUse: 3 });
-    assert.equal(Number(await redis.zscore(keys.sessions, 's1')), T0 + 10 + TTL);
+    assert.equal(Number(await fx.redis.zscore(keys.sessions, 's1')), T0 + 10 + TTL);
     await seats.checkout(fence, co('s1', 'f', 2, 5));
     await rejects(seats.checkout(fence, co('s1', 'f', 1, 5)), ErrorCode.SEATS_EXHAUSTED, /^5$/);
-    assert.equal(await redis.hget(keys.used, 'f'), '5');
+    assert.equal(await fx.redis.hget(keys.used, 'f'), '5');
   });
 
   it('checkout is idempotent by request id within the session', async () => {
@@ -96,7 +82,7 @@ describe('seat scripts against a real redis-server', () => {
     assert.equal(b.leaseId, 'l1');
     assert.equal(b.reused, true);
     assert.equal(a.leaseId, b.leaseId);
-    assert.equal(await redis.hget(keys.used, 'f'), '2', 'one lease, not two');
+    assert.equal(await fx.redis.hget(keys.used, 'f'), '2', 'one lease, not two');
     // The same request id in another session is another request.
     const c = await seats.checkout(fence, co('s2', 'f', 2, 5, 'req-1', 'l3'));
     assert.equal(c.leaseId, 'l3');
@@ -109,8 +95,8 @@ describe('seat scripts against a real redis-server', () => {
     const { keys, seats, fence } = await setup();
     await seats.openSession(fence, 's1', INFO, T0);
     await rejects(seats.checkout({ ...fence, epoch: fence.epoch + 1 }, co('s1', 'f', 1, 5)), ErrorCode.STALE_EPOCH);
-    assert.equal(await redis.hget(keys.used, 'f'), null);
-    assert.equal(await redis.scard(`${keys.prefix}:session:s1:leases`), 0);
+    assert.equal(await fx.redis.hget(keys.used, 'f'), null);
+    assert.equal(await fx.redis.scard(`${keys.prefix}:session:s1:leases`), 0);
   });
 
   it('checkout reclaims expired sessions first, so their seats are free again', async () => {
@@ -134,9 +120,9 @@ describe('seat scripts against a real redis-server', () => {
     await seats.openSession(fence, 's2', INFO, T0);
     await seats.checkout(fence, co('s1', 'f', 2, 5, '', 'l1'));
     assert.equal(await seats.release(fence, 's2', 'l1', T0), false);
-    assert.equal(await redis.hget(keys.used, 'f'), '2');
+    assert.equal(await fx.redis.hget(keys.used, 'f'), '2');
     assert.equal(await seats.release(fence, 's1', 'l1', T0), true);
-    assert.equal(await redis.hget(keys.used, 'f'), null);
+    assert.equal(await fx.redis.hget(keys.used, 'f'), null);
     assert.equal(await seats.release(fence, 's1', 'l1', T0), false);
     await rejects(seats.release(fence, 'ghost', 'l1', T0), ErrorCode.SESSION_NOT_FOUND);
     await rejects(seats.release({ ...fence, epoch: 999 }, 's1', 'l1', T0), ErrorCode.STALE_EPOCH);
@@ -148,10 +134,10 @@ describe('seat scripts against a real redis-server', () => {
     await seats.checkout(fence, co('s1', 'f', 2, 5));
     await seats.checkout(fence, co('s1', 'g', 1, 5));
     assert.equal(await seats.closeSession(fence, 's1'), 2);
-    assert.equal(await redis.hlen(keys.used), 0);
+    assert.equal(await fx.redis.hlen(keys.used), 0);
     assert.equal(await seats.closeSession(fence, 's1'), 0);
-    assert.deepEqual(await redis.keys(`${keys.prefix}:session:*`), []);
-    assert.deepEqual(await redis.keys(`${keys.prefix}:lease:*`), []);
+    assert.deepEqual(await fx.redis.keys(`${keys.prefix}:session:*`), []);
+    assert.deepEqual(await fx.redis.keys(`${keys.prefix}:lease:*`), []);
   });
 
   it('reclaimExpired frees only expired sessions, in bounded batches', async () => {
@@ -165,8 +151,8 @@ describe('seat scripts against a real redis-server', () => {
     assert.deepEqual(await seats.reclaimExpired(fence, now, 3), { sessions: 3, leases: 3 });
     assert.deepEqual(await seats.reclaimExpired(fence, now, 3), { sessions: 2, leases: 2 });
     assert.deepEqual(await seats.reclaimExpired(fence, now, 3), { sessions: 0, leases: 0 });
-    assert.equal(await redis.hget(keys.used, 'f'), '2');
-    assert.equal(await redis.zcard(keys.sessions), 2);
+    assert.equal(await fx.redis.hget(keys.used, 'f'), '2');
+    assert.equal(await fx.redis.zcard(keys.sessions), 2);
   });
 
   it('featureUsage never counts leases of expired sessions, even before a sweep', async () => {
@@ -215,6 +201,6 @@ describe('seat scripts against a real redis-server', () => {
     const exhausted = results.filter((r) => r.status === 'rejected' && (r.reason as LicenseError).code === ErrorCode.SEATS_EXHAUSTED).length;
     assert.equal(granted, 50);
     assert.equal(exhausted, 150);
-    assert.equal(await redis.hget(keys.used, 'f'), '50');
+    assert.equal(await fx.redis.hget(keys.used, 'f'), '50');
   });
 });

@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createAdminClient } from '../../src/admin/admin-client';
 import type { SeatServiceClient } from '../../src/generated/license/v1/SeatService';
 import { loadLicenseProto } from '../../src/proto';
-import { type StartedNode, startTestNode, TEST_TOKEN, testConfig } from '../helpers/node';
+import { type StartedNode, startTestPair, TEST_TOKEN } from '../helpers/node';
 import { eventually, type RedisProcess, startRedis } from '../helpers/redis';
 
 type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => unknown;
@@ -50,23 +50,14 @@ describe('SeatService over gRPC (in-process nodes, real Redis)', () => {
 
   before(async () => {
     redis = await startRedis();
-    const pc = testConfig(redis.url, { LICENSE_SESSION_TTL_MS: String(SESSION_TTL) }, [
-      { name: 'cad-pro', seats: 5 },
-      { name: 'solver', seats: 50 },
-      { name: 'old-tool', seats: 5, expires_at: '2020-01-01' },
-    ]);
-    primary = await startTestNode(pc);
-    standby = await startTestNode(
-      testConfig(redis.url, {
-        LICENSE_CLUSTER_ID: pc.clusterId,
-        LICENSE_NODE_ID: 'node-b',
-        LICENSE_ROLE: 'redundant',
-        LICENSE_PEER_ADDR: primary.addr,
-        LICENSE_FILE: pc.licenseFile,
-        LICENSE_VENDOR_PUBLIC_KEY: pc.vendorPublicKeyFile,
-        LICENSE_SESSION_TTL_MS: String(SESSION_TTL),
-      }),
-    );
+    ({ primary, redundant: standby } = await startTestPair(redis.url, {
+      env: { LICENSE_SESSION_TTL_MS: String(SESSION_TTL) },
+      features: [
+        { name: 'cad-pro', seats: 5 },
+        { name: 'solver', seats: 50 },
+        { name: 'old-tool', seats: 5, expires_at: '2020-01-01' },
+      ],
+    }));
     s = seatClient(primary.addr);
     onStandby = seatClient(standby.addr);
     await eventually(() => primary.node.controller.machine.isServing() || undefined);

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { createAdminClient } from '../../src/admin/admin-client';
 import { LicenseClient } from '../../src/sdk';
-import { type StartedNode, startTestNode, TEST_TOKEN, testConfig } from '../helpers/node';
+import { type StartedNode, startTestNode, startTestPair, TEST_TOKEN, testConfig } from '../helpers/node';
 import { eventually, type RedisProcess, startRedis } from '../helpers/redis';
 import { createTestPki, type TestPki } from '../helpers/tls';
 
@@ -36,22 +36,9 @@ describe('TLS and authenticated peers (in-process nodes, real Redis)', () => {
   });
 
   async function pair(over: (role: 'primary' | 'redundant') => Record<string, string>) {
-    const pc = testConfig(redis.url, over('primary'));
-    const p = await startTestNode(pc);
-    nodes.push(p);
-    const r = await startTestNode(
-      testConfig(redis.url, {
-        LICENSE_CLUSTER_ID: pc.clusterId,
-        LICENSE_NODE_ID: 'node-b',
-        LICENSE_ROLE: 'redundant',
-        LICENSE_PEER_ADDR: p.addr,
-        LICENSE_FILE: pc.licenseFile,
-        LICENSE_VENDOR_PUBLIC_KEY: pc.vendorPublicKeyFile,
-        ...over('redundant'),
-      }),
-    );
-    nodes.push(r);
-    return { p, r, clusterId: pc.clusterId };
+    const started = await startTestPair(redis.url, { roleEnv: { primary: over('primary'), redundant: over('redundant') } });
+    nodes.push(started.primary, started.redundant);
+    return { p: started.primary, r: started.redundant, clusterId: started.primary.config.clusterId };
   }
 
   it('TLS on: the SDK connects with the CA; a plaintext client cannot', async () => {
