@@ -17,6 +17,8 @@ export interface RedisConfig {
   readonly url?: string;
   readonly sentinels?: readonly HostPort[];
   readonly masterName?: string;
+  /** Seed nodes of a Redis Cluster (LICENSE_REDIS_CLUSTER_NODES). */
+  readonly clusterNodes?: readonly HostPort[];
   /** CA file to verify Redis with, for rediss:// (default: the system roots). */
   readonly tlsCaFile?: string;
 }
@@ -102,6 +104,7 @@ export const CONFIG_KEYS = [
   'LICENSE_REDIS_URL',
   'LICENSE_REDIS_SENTINELS',
   'LICENSE_REDIS_MASTER_NAME',
+  'LICENSE_REDIS_CLUSTER_NODES',
   'LICENSE_REDIS_TLS_CA',
   'LICENSE_GRPC_ADDR',
   'LICENSE_PEER_ADDR',
@@ -242,7 +245,21 @@ export function loadConfig(env: ConfigSource, fileValues: ConfigSource = {}): Co
 
   let redis: RedisConfig;
   const sentinels = raw('LICENSE_REDIS_SENTINELS');
-  if (sentinels !== undefined) {
+  const clusterNodes = raw('LICENSE_REDIS_CLUSTER_NODES');
+  if (sentinels !== undefined && clusterNodes !== undefined) {
+    throw configError('LICENSE_REDIS_CLUSTER_NODES', 'cannot be combined with LICENSE_REDIS_SENTINELS: choose one topology');
+  }
+  if (clusterNodes !== undefined) {
+    redis = {
+      clusterNodes: clusterNodes.split(',').map((n, i) => {
+        try {
+          return parseHostPort(n.trim());
+        } catch (err) {
+          throw configError('LICENSE_REDIS_CLUSTER_NODES', `entry ${i + 1} ${(err as Error).message}`);
+        }
+      }),
+    };
+  } else if (sentinels !== undefined) {
     const list = sentinels.split(',').map((s, i) => {
       try {
         return parseHostPort(s.trim());

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { type Clock, systemClock } from './clock';
 import { NodeController } from './cluster/node-controller';
 import { holdsLeaseIn, toProtoRole, toProtoState } from './cluster/states';
@@ -38,7 +38,7 @@ export interface NodeDeps {
   readonly logger: Logger;
   readonly clock?: Clock;
   /** Supplied by tests that want to share or inspect the connection; otherwise made from config. */
-  readonly redis?: Redis;
+  readonly redis?: Redis | Cluster;
 }
 
 export interface LicenseNode {

@@ -34,7 +34,8 @@ const newId = (): string => randomBytes(16).toString('base64url');
  * Redis round trip.
  */
 export async function createBaselineServer(opts: BaselineServerOptions): Promise<BaselineServer> {
-  const redis: Redis = createRedis({ url: opts.redisUrl }, { commandTimeoutMs: 1_000, connectionName: 'bench-baseline' });
+  // A URL config always yields a single-node client.
+  const redis = createRedis({ url: opts.redisUrl }, { commandTimeoutMs: 1_000, connectionName: 'bench-baseline' }) as Redis;
   await redis.connect();
   const [incrSha, decrSha] = (await Promise.all([redis.script('LOAD', INCR_LUA), redis.script('LOAD', DECR_LUA)])) as [string, string];
 

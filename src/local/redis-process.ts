@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort, waitForPort } from './ports';
@@ -41,6 +41,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisPro
   const port = opts.port ?? (await freePort());
   const ownDir = opts.dir === undefined;
   const dir = opts.dir ?? mkdtempSync(path.join(tmpdir(), 'licensed-redis-'));
+  mkdirSync(dir, { recursive: true });
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no', '--loglevel', 'warning'];
   args.push('--appendonly', opts.appendOnly ? 'yes' : 'no');
   if (opts.appendOnly) args.push('--appendfsync', 'always');

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { RedisConfig } from '../config';
 
 export interface CreateRedisOptions {
@@ -14,7 +14,7 @@ export interface CreateRedisOptions {
  * deadline check decides what that costs. Reconnects are quick and capped at 1 s
  * because every second without Redis counts against the lease.
  */
-export function createRedis(cfg: RedisConfig, opts: CreateRedisOptions): Redis {
+export function createRedis(cfg: RedisConfig, opts: CreateRedisOptions): Redis | Cluster {
   const common = {
     lazyConnect: true,
     enableOfflineQueue: false,
@@ -34,6 +34,25 @@ export function createRedis(cfg: RedisConfig, opts: CreateRedisOptions): Redis {
     } catch (err) {
       throw new Error(`LICENSE_REDIS_TLS_CA: cannot read ${cfg.tlsCaFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
+  }
+  if (cfg.clusterNodes !== undefined) {
+    // Every key of one license cluster shares the {lic:<cluster>} hash tag, so each
+    // script runs on one shard; several license clusters spread over the shards.
+    const { lazyConnect, maxRetriesPerRequest, commandTimeout, connectTimeout, retryStrategy, enableAutoPipelining, ...rest } = common;
+    void retryStrategy;
+    return new Cluster(
+      cfg.clusterNodes.map((n) => ({ host: n.host, port: n.port })),
+      {
+        lazyConnect,
+        enableOfflineQueue: false,
+        enableAutoPipelining,
+        maxRedirections: 8,
+        retryDelayOnFailover: 100,
+        retryDelayOnClusterDown: 100,
+        clusterRetryStrategy: (times: number) => Math.min(50 * times, 1_000),
+        redisOptions: { ...rest, maxRetriesPerRequest, commandTimeout, connectTimeout, ...(tls ? { tls } : {}) },
+      },
+    );
   }
   if (cfg.sentinels !== undefined && cfg.masterName !== undefined) {
     return new Redis({
