@@ -84,6 +84,27 @@ describe('loadConfig', () => {
     assert.deepEqual(c.redis, { sentinels: [{ host: 'a', port: 26379 }, { host: 'b', port: 26380 }], masterName: 'lic' });
   });
 
+  it('Redis Cluster seed nodes; not together with Sentinel', () => {
+    const c = loadConfig({ ...BASE, LICENSE_REDIS_CLUSTER_NODES: 'r1:7000,r2:7001' });
+    assert.deepEqual(c.redis.clusterNodes, [
+      { host: 'r1', port: 7000 },
+      { host: 'r2', port: 7001 },
+    ]);
+    assert.match(configError({ ...BASE, LICENSE_REDIS_CLUSTER_NODES: 'r1:7000', LICENSE_REDIS_SENTINELS: 's:1' }), /^LICENSE_REDIS_CLUSTER_NODES: cannot be combined/);
+    assert.match(configError({ ...BASE, LICENSE_REDIS_CLUSTER_NODES: 'r1' }), /^LICENSE_REDIS_CLUSTER_NODES: entry 1 must be host:port/);
+  });
+
+  it('TLS files go together; the cluster secret has a minimum length; limits are whole numbers', () => {
+    assert.match(configError({ ...BASE, LICENSE_TLS_CERT: 'c.pem' }), /^LICENSE_TLS_KEY: LICENSE_TLS_CERT and LICENSE_TLS_KEY must be set together/);
+    assert.match(configError({ ...BASE, LICENSE_TLS_CA: 'ca.pem' }), /^LICENSE_TLS_CA: needs LICENSE_TLS_CERT/);
+    assert.match(configError({ ...BASE, LICENSE_CLUSTER_SECRET: 'short' }), /^LICENSE_CLUSTER_SECRET: must be at least 16/);
+    assert.match(configError({ ...BASE, LICENSE_MAX_SEATS_PER_SESSION: '0' }), /^LICENSE_MAX_SEATS_PER_SESSION: must be a whole number above 0/);
+    assert.match(configError({ ...BASE, LICENSE_BLOCKED_KEEPS_SESSIONS: 'yes' }), /^LICENSE_BLOCKED_KEEPS_SESSIONS: must be "true" or "false"/);
+    const c = loadConfig({ ...BASE, LICENSE_TLS_CERT: 'c.pem', LICENSE_TLS_KEY: 'k.pem', LICENSE_TLS_CA: 'ca.pem' });
+    assert.deepEqual(c.tls, { certFile: 'c.pem', keyFile: 'k.pem', caFile: 'ca.pem' });
+    assert.deepEqual(c.limits, { maxSessionsPerClient: 64, maxSeatsPerSession: 1024, maxConcurrentCalls: 1024, maxMessageBytes: 65536 });
+  });
+
   it('advertise address defaults to the gRPC address, with the host name for a wildcard bind', () => {
     assert.equal(loadConfig({ ...BASE, LICENSE_GRPC_ADDR: '10.0.0.5:7400' }).advertiseAddr, '10.0.0.5:7400');
     assert.doesNotMatch(loadConfig(BASE).advertiseAddr, /^0\.0\.0\.0:/);
