@@ -92,7 +92,8 @@ export function createNode(deps: NodeDeps): LicenseNode {
     config,
     clock,
     logger,
-    store: new BudgetStore(scripts, keys, config.failoverBudgetMs),
+    // Sentinel means replicas: budget writes wait (briefly) for one to acknowledge.
+    store: new BudgetStore(scripts, keys, config.failoverBudgetMs, config.redis.sentinels ? Math.floor(config.heartbeatIntervalMs / 2) : 0),
     stateFile,
     vendorPublicKey: vendorKey,
     // Bound late: the keeper only calls this from the lease loop, after the controller exists.

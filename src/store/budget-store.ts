@@ -40,7 +40,19 @@ export class BudgetStore {
     private readonly scripts: ScriptRunner,
     private readonly keys: ClusterKeys,
     private readonly budgetMs: number,
+    /**
+     * With replicas (Sentinel), wait up to this long for one replica to acknowledge each
+     * budget write, so a master failover loses at most the charge in flight (and the
+     * redundant's disk mirror restores even that). 0: do not wait.
+     */
+    private readonly replicaAckTimeoutMs = 0,
   ) {}
+
+  /** WAIT for one replica; an answer of 0 (none acked in time) is tolerated, not an error. */
+  private async replicate(): Promise<void> {
+    if (this.replicaAckTimeoutMs <= 0) return;
+    await (this.redis as Redis).wait(1, this.replicaAckTimeoutMs);
+  }
 
   private get redis(): RedisClient {
     return this.scripts.redis;
@@ -75,6 +87,7 @@ export class BudgetStore {
         a.mirror.activations,
       ],
     )) as unknown[];
+    await this.replicate();
     return { ...toState(r), opened: Number(r[5]) === 1, restored: Number(r[6]) === 1 };
   }
 
@@ -99,6 +112,7 @@ export class BudgetStore {
       [this.keys.leader, this.keys.budget, this.keys.activationPending, this.keys.activationUsed],
       [owner(fence), a.episodeId, a.seq, a.nonce, a.extensionMs, a.nowMs],
     )) as unknown[];
+    await this.replicate();
     return toState(r);
   }
 }

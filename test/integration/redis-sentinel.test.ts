@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { type SentinelSetup, startSentinelSetup } from '../../src/local/redis-sentinel';
+import { LicenseClient, SeatsExhaustedError } from '../../src/sdk';
+import { type StartedNode, startTestNode, testConfig } from '../helpers/node';
+import { eventually } from '../helpers/redis';
+
+const SEATS = 3;
+
+/**
+ * Sentinel (master + replica + 3 sentinels, real processes): a master failover while a
+ * client checks seats in and out. Grants may pause; a seat is never granted twice, and
+ * the service comes back by itself.
+ */
+describe('Redis Sentinel topology', () => {
+  let s: SentinelSetup;
+  let node: StartedNode;
+  let sampler: Redis;
+  const clients: LicenseClient[] = [];
+
+  before(async () => {
+    s = await startSentinelSetup({ downAfterMs: 1_000, failoverTimeoutMs: 5_000 });
+    node = await startTestNode(
+      testConfig('redis://unused:1', { LICENSE_REDIS_SENTINELS: s.sentinels, LICENSE_REDIS_MASTER_NAME: s.masterName }, [
+        { name: 'cad-pro', seats: SEATS },
+        { name: 'probe', seats: 1 },
+      ]),
+    );
+    sampler = new Redis({ sentinels: s.sentinelPorts.map((port) => ({ host: '127.0.0.1', port })), name: s.masterName, maxRetriesPerRequest: 1 });
+    sampler.on('error', () => {});
+    await eventually(() => node.node.controller.machine.isServing() || undefined, 20_000, 'serving through sentinel');
+  });
+  after(async () => {
+    for (const c of clients) await c.close().catch(() => undefined);
+    sampler.disconnect();
+    await node.node.stop();
+    await s.stop();
+  });
+
+  const masterPort = (): number => {
+    const out = execFileSync('redis-cli', ['-p', String(s.sentinelPorts[0]), 'SENTINEL', 'get-master-addr-by-name', s.masterName], { encoding: 'utf8' });
+    return Number(out.trim().split('\n')[1]);
+  };
+
+  for (const how of ['SENTINEL FAILOVER', 'kill -9 of the master'] as const) {
+    it(`${how} under load: service back by itself, no seat granted twice`, async () => {
+      const holder = new LicenseClient({ endpoints: [node.addr], clientId: `holder-${how}`, callTimeoutMs: 1_000, retryTimeoutMs: 60_000 });
+      const greedy = new LicenseClient({ endpoints: [node.addr], clientId: `greedy-${how}`, callTimeoutMs: 1_000, retryTimeoutMs: 60_000 });
+      clients.push(holder, greedy);
+      const held = await holder.checkout('cad-pro');
+      let running = true;
+      let maxUsed = 0;
+      let lastOk = 0;
+      const sample = (async () => {
+        while (running) {
+          maxUsed = Math.max(maxUsed, Number((await sampler.hget(`{lic:${node.config.clusterId}}:used`, 'cad-pro').catch(() => '0')) ?? 0));
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      const greedyLoop = (async () => {
+        while (running) {
+          try {
+            await greedy.checkout('cad-pro');
+          } catch (err) {
+            if (!(err instanceof SeatsExhaustedError)) await new Promise((r) => setTimeout(r, 100));
+          }
+          try {
+            const p = await greedy.checkout('probe');
+            await p.release();
+            lastOk = Date.now();
+          } catch {
+            // during the Redis failover
+          }
+          await new Promise((r) => setTimeout(r, 30));
+        }
+      })();
+      await eventually(() => (lastOk > 0 ? true : undefined), 20_000, 'probe working');
+      const before = masterPort();
+      const t0 = Date.now();
+      if (how === 'SENTINEL FAILOVER') {
+        execFileSync('redis-cli', ['-p', String(s.sentinelPorts[0]), 'SENTINEL', 'FAILOVER', s.masterName]);
+      } else {
+        const master = s.data.find((d) => d.port === before);
+        assert.ok(master, 'master process known');
+        await master.kill();
+      }
+      await eventually(() => (masterPort() !== before ? true : undefined), 60_000, 'sentinel switched the master');
+      await eventually(() => (lastOk > t0 ? true : undefined), 60_000, 'a checkout after the Redis failover');
+      const backAfterMs = lastOk - t0;
+      running = false;
+      await Promise.all([sample, greedyLoop]);
+      console.log(`# ${how}: next successful checkout ${backAfterMs} ms after the master loss (down-after 1000 ms)`);
+      assert.ok(maxUsed <= SEATS, `seats in use peaked at ${maxUsed} of ${SEATS}`);
+      assert.ok(held.held || held.lost, 'the held seat is either held or reported lost, never silently gone');
+      await holder.close();
+      await greedy.close();
+    });
+  }
+});
