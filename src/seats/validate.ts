@@ -14,9 +14,12 @@ function invalid(field: string, problem: string): LicenseError {
 
 export function checkText(field: string, value: string, max: number, required: boolean): string {
   if (required && value.length === 0) throw invalid(field, 'is required');
-  if (value.length > max) throw invalid(field, `must be at most ${max} characters, got ${value.length}`);
-  // Control characters would corrupt log lines and CLI tables.
-  if (/[\u0000-\u001f\u007f]/.test(value)) throw invalid(field, 'must not contain control characters');
+  // Characters are Unicode code points, not UTF-16 units: 200 emoji are 200 characters.
+  const length = [...value].length;
+  if (length > max) throw invalid(field, `must be at most ${max} characters, got ${length}`);
+  if (/\p{Surrogate}/u.test(value)) throw invalid(field, 'must be valid Unicode (it has a lone surrogate)');
+  // Control characters (C0, DEL, C1) would corrupt log lines and CLI tables.
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(value)) throw invalid(field, 'must not contain control characters');
   return value;
 }
 

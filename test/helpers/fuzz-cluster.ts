@@ -23,22 +23,31 @@ export const FUZZ_FEATURES = [
 ] as const;
 export const SEATS: ReadonlyMap<string, number> = new Map(FUZZ_FEATURES.map((f) => [f.name, f.seats]));
 
-/** Short timings, so failovers, handbacks, session expiry, budget blocks and episode ends all happen in a minute. */
-export const FUZZ_TIMING = Object.freeze({
+/**
+ * Short timings, so failovers, handbacks, session expiry, budget blocks and episode
+ * ends all happen in a minute; low per-client and per-session limits, so they bite.
+ */
+export const FUZZ_ENV = Object.freeze({
   LICENSE_LEASE_TTL_MS: '1500',
   LICENSE_HEARTBEAT_INTERVAL_MS: '300',
   LICENSE_HANDBACK_AFTER_MS: '1000',
   LICENSE_SESSION_TTL_MS: '4000',
   LICENSE_FAILOVER_BUDGET_MS: '5000',
   LICENSE_ACTIVATION_EXTENSION_MS: '2000',
-  LICENSE_BUDGET_RESET_AFTER_MS: '4000',
+  LICENSE_BUDGET_RESET_AFTER_MS: '3000',
+  LICENSE_MAX_SESSIONS_PER_CLIENT: '12',
+  LICENSE_MAX_SEATS_PER_SESSION: '8',
 });
+const MAX_SESSIONS_PER_CLIENT = Number(FUZZ_ENV.LICENSE_MAX_SESSIONS_PER_CLIENT);
+const MAX_SEATS_PER_SESSION = Number(FUZZ_ENV.LICENSE_MAX_SEATS_PER_SESSION);
 
 export interface Outcome {
   readonly code: grpc.status;
   readonly details: string;
   /** Trailing `license-error`, when the server sent one. */
   readonly licenseError: string | undefined;
+  /** Trailing `license-leader`, when the server sent one. */
+  readonly leader: string | undefined;
   readonly res: unknown;
 }
 
@@ -68,10 +77,13 @@ export class RawClient {
         { deadline: Date.now() + timeoutMs },
         (err: grpc.ServiceError | null, res?: unknown) => {
           if (err) {
-            const le = err.metadata?.get('license-error')[0];
-            resolve({ code: err.code, details: err.details, licenseError: typeof le === 'string' ? le : undefined, res: undefined });
+            const str = (key: string): string | undefined => {
+              const v = err.metadata?.get(key)[0];
+              return typeof v === 'string' ? v : undefined;
+            };
+            resolve({ code: err.code, details: err.details, licenseError: str('license-error'), leader: str('license-leader'), res: undefined });
           } else {
-            resolve({ code: grpc.status.OK, details: '', licenseError: undefined, res });
+            resolve({ code: grpc.status.OK, details: '', licenseError: undefined, leader: undefined, res });
           }
         },
       );
@@ -109,12 +121,12 @@ export async function startFuzzCluster(closers: (() => Promise<void> | void)[]):
   const [pPort, rPort] = [await freePort(), await freePort()];
   const pAddr = `127.0.0.1:${pPort}`;
   const rAddr = `127.0.0.1:${rPort}`;
-  const pc = testConfig(redis.url, { ...FUZZ_TIMING, LICENSE_GRPC_ADDR: pAddr, LICENSE_PEER_ADDR: rAddr }, [...FUZZ_FEATURES]);
+  const pc = testConfig(redis.url, { ...FUZZ_ENV, LICENSE_GRPC_ADDR: pAddr, LICENSE_PEER_ADDR: rAddr }, [...FUZZ_FEATURES]);
   const primary = await startTestNode(pc);
   closers.push(() => primary.node.stop());
   const redundant = await startTestNode(
     testConfig(redis.url, {
-      ...FUZZ_TIMING,
+      ...FUZZ_ENV,
       LICENSE_CLUSTER_ID: pc.clusterId,
       LICENSE_NODE_ID: 'node-b',
       LICENSE_ROLE: 'redundant',
@@ -212,30 +224,50 @@ export class Loop {
 }
 
 /**
- * Read-only and atomic (one script): the per-feature `used` counters, the seats held by
- * the leases of every session still in the sessions zset, lease ids whose lease is
- * gone, and the epoch counter.
+ * Read-only and atomic (one script), over every session in the sessions zset: the
+ * per-feature `used` counters against the leases that exist, lease ids whose lease is
+ * gone, each session's `seats` counter against its leases, each session in its client
+ * id's set, the largest client set, and the epoch counter.
  */
 const SEAT_AUDIT_LUA = `
 local p = ARGV[1]
 local used = redis.call('HGETALL', KEYS[1])
 local sids = redis.call('ZRANGE', KEYS[2], 0, -1)
-local sum, dangling = {}, 0
+local sum, dangling, badSeats, maxSeats, noClient, clients = {}, 0, {}, 0, 0, {}
 for _, sid in ipairs(sids) do
+  local own = 0
   for _, lid in ipairs(redis.call('SMEMBERS', p .. ':session:' .. sid .. ':leases')) do
     local l = redis.call('HMGET', p .. ':lease:' .. lid, 'feature', 'count')
-    if l[1] then sum[l[1]] = (sum[l[1]] or 0) + tonumber(l[2]) else dangling = dangling + 1 end
+    if l[1] then
+      sum[l[1]] = (sum[l[1]] or 0) + tonumber(l[2])
+      own = own + tonumber(l[2])
+    else
+      dangling = dangling + 1
+    end
   end
+  local h = redis.call('HMGET', p .. ':session:' .. sid, 'seats', 'client_id')
+  local counted = tonumber(h[1] or '0')
+  if counted ~= own and #badSeats < 10 then badSeats[#badSeats + 1] = sid .. ' counts ' .. counted .. ', holds ' .. own end
+  if own > maxSeats then maxSeats = own end
+  if not h[2] or redis.call('SISMEMBER', p .. ':client:' .. h[2], sid) == 0 then noClient = noClient + 1 end
+  if h[2] then clients[h[2]] = true end
+end
+local maxClient = 0
+for cid in pairs(clients) do
+  local n = redis.call('SCARD', p .. ':client:' .. cid)
+  if n > maxClient then maxClient = n end
 end
 local flat = {}
 for f, n in pairs(sum) do flat[#flat + 1] = f; flat[#flat + 1] = n end
-return {used, flat, dangling, #sids, redis.call('GET', KEYS[3]) or '0'}
+return {used, flat, dangling, #sids, redis.call('GET', KEYS[3]) or '0', badSeats, maxSeats, noClient, maxClient}
 `;
 
 export interface SeatAuditStats {
   samples: number;
   maxUsed: Map<string, number>;
   maxSessions: number;
+  maxSeatsPerSession: number;
+  maxSessionsPerClient: number;
 }
 
 /**
@@ -248,9 +280,25 @@ export function startSeatAudit(cluster: FuzzCluster, findings: Findings, stats: 
   let lastEpoch = 0;
   return new Loop(
     async () => {
-      const r = (await cluster.probe.eval(SEAT_AUDIT_LUA, 3, keys.used, keys.sessions, keys.epoch, keys.prefix)) as [string[], (string | number)[], number, number, string];
+      const r = (await cluster.probe.eval(SEAT_AUDIT_LUA, 3, keys.used, keys.sessions, keys.epoch, keys.prefix)) as [
+        string[],
+        (string | number)[],
+        number,
+        number,
+        string,
+        string[],
+        number,
+        number,
+        number,
+      ];
       stats.samples++;
-      const [usedFlat, sumFlat, dangling, sessions, epochRaw] = r;
+      const [usedFlat, sumFlat, dangling, sessions, epochRaw, badSeats, maxSeats, noClient, maxClient] = r;
+      stats.maxSeatsPerSession = Math.max(stats.maxSeatsPerSession, maxSeats);
+      stats.maxSessionsPerClient = Math.max(stats.maxSessionsPerClient, maxClient);
+      for (const b of badSeats) findings.violation(`redis: session ${b} seat(s) in its leases (the per-session seat counter drifted)`);
+      if (maxSeats > MAX_SEATS_PER_SESSION) findings.violation(`redis: a session holds ${maxSeats} seats, the limit is ${MAX_SEATS_PER_SESSION}`);
+      if (maxClient > MAX_SESSIONS_PER_CLIENT) findings.violation(`redis: a client id has ${maxClient} sessions, the limit is ${MAX_SESSIONS_PER_CLIENT}`);
+      if (noClient > 0) findings.violation(`redis: ${noClient} session(s) missing from their client id's session set`);
       stats.maxSessions = Math.max(stats.maxSessions, sessions);
       const used = new Map<string, number>();
       for (let i = 0; i + 1 < usedFlat.length; i += 2) used.set(String(usedFlat[i]), Number(usedFlat[i + 1]));
@@ -286,11 +334,14 @@ export interface StatusStats {
   episodes: Map<string, { consumedMs: number; grantedMs: number }>;
   blockedSeen: number;
   listFeatures: Map<string, number>;
+  /** The node last seen holding the lease (0 primary, 1 redundant). */
+  lastHolder: 0 | 1;
 }
 
 /** Checks one GetStatus answer on its own and against what was seen before. */
 function checkStatus(s: GetStatusResponse__Output, who: string, stats: StatusStats, lastHighest: number[], ix: number, findings: Findings): void {
   stats.states.set(`${who}:${s.state}`, (stats.states.get(`${who}:${s.state}`) ?? 0) + 1);
+  if (HOLDING.has(s.state)) stats.lastHolder = ix === 0 ? 0 : 1;
   const b = s.budget;
   if (!b) {
     findings.violation(`${who} GetStatus without a budget`);
@@ -387,7 +438,7 @@ export function prng(seed: number): () => number {
 
 /**
  * Every 1.5-3 s steps down whichever node holds the lease (AdminService.StepDown with
- * the token). One time in five it lets the holder be, so the primary sometimes holds
+ * the token). About one time in three it lets the holder be, so the primary sometimes holds
  * long enough to end the failover episode.
  */
 export function startFailoverLoop(cluster: FuzzCluster, findings: Findings, stats: FailoverStats, seed: number): Loop {
@@ -395,7 +446,7 @@ export function startFailoverLoop(cluster: FuzzCluster, findings: Findings, stat
   return new Loop(
     async () => {
       const wait = 1_500 + Math.floor(rnd() * 1_500);
-      if (rnd() < 0.2) {
+      if (rnd() < 0.3) {
         stats.skipped++;
         return wait;
       }

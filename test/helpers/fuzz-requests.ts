@@ -16,7 +16,8 @@ export const REQUEST_ID_MAX = 128;
 export const OVERSIZE_CHARS = 100_000;
 const OVERSIZE = 'x'.repeat(OVERSIZE_CHARS);
 
-export type NodeIx = 0 | 1;
+/** A node by index (0 primary, 1 redundant), or whichever the monitors last saw holding the lease. */
+export type NodeIx = 0 | 1 | 'leader';
 export type SessRef = { t: 'live'; i: number } | { t: 'closed'; i: number } | { t: 'raw'; v: string };
 export type LeaseRef = { t: 'own'; i: number } | { t: 'any'; i: number } | { t: 'released'; i: number } | { t: 'raw'; v: string };
 /** `shared` request ids come from a tiny set, so sessions reuse them and collide on purpose. */
@@ -193,7 +194,8 @@ const ridArb: fc.Arbitrary<RidRef> = fc.oneof(
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 150 }).map((v): RidRef => ({ t: 'raw', v })) },
 );
 
-const nodeArb: fc.Arbitrary<NodeIx> = fc.constantFrom<NodeIx>(0, 1);
+// Mostly the leader, so most calls are served; the rest go to either node, whatever its state.
+const nodeArb: fc.Arbitrary<NodeIx> = fc.constantFrom<NodeIx>('leader', 'leader', 'leader', 0, 1);
 
 /** Header values grpc-js accepts (printable ASCII), none of them the right token. */
 const badHeaderArb: fc.Arbitrary<string> = fc.oneof(

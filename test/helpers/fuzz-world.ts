@@ -2,7 +2,7 @@ import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
 import { signActivation } from '../../src/budget/activation-keys';
 import { canonicalJson } from '../../src/license/canonical-json';
-import { codeName, type FuzzCluster, listFeaturesProblem, type Outcome, SEATS, tokenMetadata } from './fuzz-cluster';
+import { codeName, type FuzzCluster, FUZZ_ENV, listFeaturesProblem, type Outcome, SEATS, tokenMetadata } from './fuzz-cluster';
 import {
   type Action,
   type AdminCall,
@@ -15,6 +15,7 @@ import {
   int32,
   type KeyKind,
   type LeaseRef,
+  type NodeIx,
   REQUEST_ID_MAX,
   type SessRef,
   show,
@@ -76,8 +77,9 @@ const ACTIVATION_REFUSALS: Allow[] = [
   NOT_SERVING,
 ];
 
+const SESSION_TTL_MS = Number(FUZZ_ENV.LICENSE_SESSION_TTL_MS);
 /** How often the fuzzer applies a real activation key at most. */
-const ACTIVATION_EVERY_MS = 6_000;
+const ACTIVATION_EVERY_MS = 10_000;
 
 export interface WorldStats {
   calls: number;
@@ -85,6 +87,8 @@ export interface WorldStats {
   steps: number;
   histogram: Map<string, number>;
   byMethod: Map<string, number>;
+  /** By method, status code and `license-error` (FUZZ_VERBOSE=1 prints it). */
+  detailed: Map<string, number>;
   granted: number;
   activationsApplied: number;
 }
@@ -109,13 +113,15 @@ export class FuzzWorld {
   private lastActivationMs = 0;
   private readonly vendorKey: KeyObject;
   private readonly foreignKey: KeyObject;
-  readonly stats: WorldStats = { calls: 0, actions: 0, steps: 0, histogram: new Map(), byMethod: new Map(), granted: 0, activationsApplied: 0 };
+  readonly stats: WorldStats = { calls: 0, actions: 0, steps: 0, histogram: new Map(), byMethod: new Map(), detailed: new Map(), granted: 0, activationsApplied: 0 };
 
   constructor(
     private readonly cluster: FuzzCluster,
     vendorPrivateKey: KeyObject,
     /** The failover episode the monitors saw last ("" before any), for keys aimed at it. */
     private readonly currentEpisode: () => string,
+    /** The node the monitors last saw holding the lease. */
+    private readonly leader: () => 0 | 1,
   ) {
     this.vendorKey = vendorPrivateKey;
     this.foreignKey = generateKeyPairSync('ed25519').privateKey;
@@ -163,11 +169,12 @@ export class FuzzWorld {
 
   // ---- calls ------------------------------------------------------------------------
 
-  private async seatCall(node: 0 | 1, method: string, req: object) {
+  private async seatCall(node: NodeIx, method: string, req: object) {
     return this.call(node, 'seat', method, req, undefined);
   }
 
-  private async call(node: 0 | 1, svc: 'seat' | 'admin', method: string, req: object, auth: string | undefined, noAuth = false) {
+  private async call(sel: NodeIx, svc: 'seat' | 'admin', method: string, req: object, auth: string | undefined, noAuth = false) {
+    const node = sel === 'leader' ? this.leader() : sel;
     const sentAt = ++this.op;
     const md = svc === 'admin' && !noAuth ? tokenMetadata(auth) : undefined;
     const client = svc === 'seat' ? this.cluster.seat[node] : this.cluster.admin[node];
@@ -176,6 +183,8 @@ export class FuzzWorld {
     this.stats.calls++;
     this.stats.histogram.set(name, (this.stats.histogram.get(name) ?? 0) + 1);
     this.stats.byMethod.set(method, (this.stats.byMethod.get(method) ?? 0) + 1);
+    const detail = `${method} ${name}${o.licenseError ? `/${o.licenseError}` : ''}`;
+    this.stats.detailed.set(detail, (this.stats.detailed.get(detail) ?? 0) + 1);
     const authShown = svc === 'admin' ? ` auth=${show(auth ?? null, 24)}` : '';
     const line = `#${sentAt} ${node === 0 ? 'primary' : 'redundant'} ${method} ${show(req)}${authShown} -> ${name}${o.licenseError ? ` ${o.licenseError}` : ''}${o.code === status.OK ? ` ${show(o.res, 30).slice(0, 200)}` : ` "${o.details.slice(0, 120)}"`}`;
     this.recent.push(line);
@@ -183,6 +192,12 @@ export class FuzzWorld {
     const fail = (problem: string): never => {
       throw new FuzzViolation(`${problem}\n  request: ${line}`);
     };
+    if (o.leader !== undefined) {
+      // `license-leader` sends the client to the active node: one of the two, and not back to the one that refused.
+      const addrs = this.cluster.nodes.map((n) => n.addr);
+      if (!addrs.includes(o.leader)) fail(`license-leader ${show(o.leader)} is neither node (${addrs.join(', ')})`);
+      if (o.leader === addrs[node]) fail(`license-leader names the node that refused the call (${o.leader})`);
+    }
     return { o, sentAt, fail };
   }
 
@@ -253,7 +268,7 @@ export class FuzzWorld {
     const r = o.res as { session_id: string; ttl_ms: number };
     if (!ID_RE.test(r.session_id)) fail(`OpenSession returned a session id outside the contract: ${show(r.session_id)}`);
     if (this.sessions.has(r.session_id)) fail(`OpenSession returned a session id twice: ${r.session_id}`);
-    if (r.ttl_ms !== 4_000) fail(`OpenSession ttl_ms ${r.ttl_ms}, configured 4000`);
+    if (r.ttl_ms !== SESSION_TTL_MS) fail(`OpenSession ttl_ms ${r.ttl_ms}, configured ${SESSION_TTL_MS}`);
     const rec: SessionRec = { id: r.session_id, leases: [] };
     this.sessions.set(rec.id, rec);
     this.live = FuzzWorld.keep(this.live, rec, 40);
@@ -374,7 +389,7 @@ export class FuzzWorld {
     }
   }
 
-  private async admin(node: 0 | 1, token: Token, call: AdminCall): Promise<void> {
+  private async admin(node: NodeIx, token: Token, call: AdminCall): Promise<void> {
     const auth = this.authHeader(token);
     let req: object = {};
     let key: { key: string; mayApply: boolean } | undefined;
@@ -429,7 +444,8 @@ export class FuzzWorld {
   }
 
   /** RequestActivationKey, sign it with the vendor's key, Activate, then replay it: the replay must fail. */
-  private async validActivation(node: 0 | 1): Promise<void> {
+  private async validActivation(sel: NodeIx): Promise<void> {
+    const node = sel === 'leader' ? this.leader() : sel;
     const good = `Bearer ${TEST_TOKEN}`;
     const r = await this.call(node, 'admin', 'RequestActivationKey', {}, good);
     this.expect(r.o, [{ code: status.OK }, { code: status.FAILED_PRECONDITION, errors: ['FAILED_PRECONDITION'] }, NOT_SERVING], r.fail);

@@ -159,6 +159,8 @@ describe('SeatService over gRPC (in-process nodes, real Redis)', () => {
       [s.open({ client_id: 'ok', user: 'u'.repeat(257) }), 'user'],
       [s.open({ client_id: 'ok', hostname: 'h'.repeat(257) }), 'hostname'],
       [s.open({ client_id: '' }), 'client_id'],
+      [s.open({ client_id: 'next\u0085line' }), 'client_id'],
+      [s.open({ client_id: 'ok', hostname: '\u{1F600}'.repeat(257) }), 'hostname'],
       [s.release({ session_id: sid, lease_id: '' }), 'lease_id'],
     ];
     for (const [p, field] of cases) {
@@ -166,6 +168,9 @@ describe('SeatService over gRPC (in-process nodes, real Redis)', () => {
       assert.equal(err.code, grpc.status.INVALID_ARGUMENT, `${field}: ${err.details}`);
       assert.ok(err.details.startsWith(`${field}: `), err.details);
     }
+    // Lengths count characters (code points): 256 emoji are fine.
+    const emoji = await s.open({ client_id: '\u{1F600}'.repeat(256) });
+    await s.close({ session_id: emoji.session_id });
     const f = (await s.features({})).features;
     assert.ok(f.every((x) => x.seats_in_use === 0 || x.name !== 'cad-pro'));
     await s.close({ session_id: sid });
