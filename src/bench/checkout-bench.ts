@@ -221,6 +221,7 @@ export async function runCheckoutBench(opts: CheckoutBenchOptions, cleanup: Clea
     roleEnv: {
       primary: {
         LICENSE_PEER_ADDR: '',
+        ...(process.env['BENCH_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_NODE_OPTIONS'] } : {}),
         ...(serverCert ? { LICENSE_TLS_CERT: serverCert.certFile, LICENSE_TLS_KEY: serverCert.keyFile } : {}),
       },
     },
