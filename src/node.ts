@@ -1,4 +1,3 @@
-import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Cluster, Redis } from 'ioredis';
 import { type Clock, systemClock } from './clock';
