@@ -4,6 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { type SentinelSetup, startSentinelSetup } from '../../src/local/redis-sentinel';
 import { LicenseClient, SeatsExhaustedError } from '../../src/sdk';
+import { createAdminClient } from '../../src/admin/admin-client';
+import * as helpers from '../helpers/node';
 import { type StartedNode, startTestNode, testConfig } from '../helpers/node';
 import { eventually } from '../helpers/redis';
 
@@ -44,7 +46,7 @@ describe('Redis Sentinel topology', () => {
     return Number(out.trim().split('\n')[1]);
   };
 
-  for (const how of ['SENTINEL FAILOVER', 'kill -9 of the master'] as const) {
+  const failoverUnderLoad = (how: 'SENTINEL FAILOVER' | 'kill -9 of the master') =>
     it(`${how} under load: service back by itself, no seat granted twice`, async () => {
       const holder = new LicenseClient({ endpoints: [node.addr], clientId: `holder-${how}`, callTimeoutMs: 1_000, retryTimeoutMs: 60_000 });
       const greedy = new LicenseClient({ endpoints: [node.addr], clientId: `greedy-${how}`, callTimeoutMs: 1_000, retryTimeoutMs: 60_000 });
@@ -97,5 +99,52 @@ describe('Redis Sentinel topology', () => {
       await holder.close();
       await greedy.close();
     });
-  }
+
+  failoverUnderLoad('SENTINEL FAILOVER');
+
+  it('budget charged correctly across a Redis master failover: never refunded, lag within one lease TTL', async () => {
+    const { startTestPair, TEST_TOKEN } = helpers;
+    const pair = await startTestPair('redis://unused:1', {
+      env: { LICENSE_REDIS_SENTINELS: s.sentinels, LICENSE_REDIS_MASTER_NAME: s.masterName, LICENSE_HANDBACK_AFTER_MS: '600000' },
+    });
+    try {
+      await eventually(() => pair.primary.node.controller.machine.isServing() || undefined, 20_000, 'primary active');
+      await eventually(() => (pair.redundant.node.controller.snapshot().peer?.reachable ? true : undefined), 20_000, 'peers');
+      const admin = createAdminClient(pair.redundant.addr, TEST_TOKEN);
+      await createAdminClient(pair.primary.addr, TEST_TOKEN).stepDown();
+      await eventually(() => (pair.redundant.node.controller.machine.state === 'FAILOVER_ACTIVE' ? true : undefined), 20_000, 'failover');
+      const servingSince = Date.now();
+      const consumed: number[] = [];
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          const b = await admin.getStatus().then((st) => st.budget?.consumed_ms ?? 0, () => undefined);
+          if (b !== undefined) consumed.push(b);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 1_500));
+      const before = masterPort();
+      execFileSync('redis-cli', ['-p', String(s.sentinelPorts[0]), 'SENTINEL', 'FAILOVER', s.masterName]);
+      await eventually(() => (masterPort() !== before ? true : undefined), 60_000, 'sentinel switched the master');
+      await new Promise((r) => setTimeout(r, 2_000));
+      sampling = false;
+      await sampler;
+      const served = Date.now() - servingSince;
+      const last = consumed[consumed.length - 1] ?? 0;
+      for (let i = 1; i < consumed.length; i++) assert.ok((consumed[i] ?? 0) >= (consumed[i - 1] ?? 0), `budget went back: ${consumed.join(',')}`);
+      const cfg = pair.redundant.config;
+      assert.ok(pair.redundant.node.controller.machine.state === 'FAILOVER_ACTIVE', 'still serving after the Redis failover');
+      assert.ok(last <= served + cfg.heartbeatIntervalMs, `charged ${last} ms for ${served} ms served`);
+      assert.ok(last >= served - cfg.leaseTtlMs - cfg.heartbeatIntervalMs, `charged ${last} ms for ${served} ms served`);
+      console.log(`# budget across a Redis failover: charged ${last} ms for ${served} ms served`);
+      admin.close();
+    } finally {
+      await pair.redundant.node.stop();
+      await pair.primary.node.stop();
+    }
+  });
+
+  // Last: after a kill -9 only one data node is left, so no further failover is possible.
+  failoverUnderLoad('kill -9 of the master');
 });
