@@ -83,7 +83,27 @@ describe('docker-compose.yml', () => {
   });
 
   it('runs the whole stack: redis, vendor-init, primary, redundant, prometheus, grafana, loadgen', () => {
-    assert.deepEqual(Object.keys(compose.services).sort(), ['grafana', 'loadgen', 'primary', 'prometheus', 'redis', 'redundant', 'vendor-init']);
+    const always = Object.entries(compose.services).filter(([, s]) => !(s as { profiles?: string[] }).profiles);
+    assert.deepEqual(always.map(([n]) => n).sort(), ['grafana', 'loadgen', 'primary', 'prometheus', 'redis', 'redundant', 'vendor-init']);
+  });
+
+  it('profile "sentinel": a replica and three sentinels with quorum 2 watching redis; nodes take LICENSE_REDIS_SENTINELS from the environment', () => {
+    const inProfile = Object.entries(compose.services)
+      .filter(([, s]) => (s as { profiles?: string[] }).profiles?.includes('sentinel'))
+      .map(([n]) => n)
+      .sort();
+    assert.deepEqual(inProfile, ['redis-replica', 'sentinel-1', 'sentinel-2', 'sentinel-3']);
+    assert.ok(svc('redis-replica').command?.join(' ').includes('--replicaof redis 6379'));
+    for (const n of ['sentinel-1', 'sentinel-2', 'sentinel-3']) {
+      const cmd = (svc(n).command ?? []).join(' ');
+      assert.match(cmd, /sentinel monitor licmaster redis 6379 2/);
+      assert.match(cmd, /--sentinel/);
+    }
+    for (const role of ['primary', 'redundant']) {
+      const env = svc(role).environment ?? {};
+      assert.equal(env['LICENSE_REDIS_SENTINELS'], '${LICENSE_REDIS_SENTINELS:-}');
+      assert.equal(env['LICENSE_REDIS_MASTER_NAME'], '${LICENSE_REDIS_MASTER_NAME:-}');
+    }
   });
 
   it('every LICENSE_* key of every service is a contract key; the loadgen reads only LOADGEN_* keys it knows', () => {
