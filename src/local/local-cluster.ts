@@ -69,6 +69,8 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
   const redis = opts.redisUrl === undefined ? await startRedis({ appendOnly: opts.redisAppendOnly ?? false }) : undefined;
   const redisUrl = opts.redisUrl ?? (redis as RedisProcess).url;
   const token = randomBytes(16).toString('hex');
+  // Signed heartbeats, as a production cluster should run (and no start-up warning).
+  const clusterSecret = randomBytes(24).toString('hex');
   const license = writeDevLicense(dir, clusterId, opts.features);
   const ports = opts.ports ?? { primary: await freePort(), redundant: await freePort() };
   const metrics = { primary: await freePort(), redundant: await freePort() };
@@ -86,6 +88,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
     LICENSE_METRICS_ADDR: metricsAddr[role],
     LICENSE_STATE_DIR: path.join(dir, `state-${role}`),
     LICENSE_ADMIN_TOKEN: token,
+    LICENSE_CLUSTER_SECRET: clusterSecret,
     LICENSE_FILE: license.licenseFile,
     LICENSE_VENDOR_PUBLIC_KEY: license.publicKeyFile,
     LICENSE_LEASE_TTL_MS: String(opts.leaseTtlMs ?? 5_000),
