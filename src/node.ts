@@ -118,7 +118,8 @@ export function createNode(deps: NodeDeps): LicenseNode {
   if (budget.startsBlocked()) controller.machine.setBudgetBlocked(true);
   controller.onStateChange((t) => {
     if (holdsLeaseIn(t.to) && !holdsLeaseIn(t.from)) metrics.leaseAcquisitions.inc();
-    if (t.to === 'FAILOVER_ACTIVE' && !holdsLeaseIn(t.from)) metrics.failovers.inc();
+    // A redundant that takes over with the budget already spent enters FAILOVER_BLOCKED directly: still a failover.
+    if ((t.to === 'FAILOVER_ACTIVE' || t.to === 'FAILOVER_BLOCKED') && !holdsLeaseIn(t.from)) metrics.failovers.inc();
   });
 
   const health = new HealthImplementation({
