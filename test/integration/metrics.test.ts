@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { createSeatProbe } from '../helpers/seat-probe';
-import { type StartedNode, startTestPair } from '../helpers/node';
+import { createAdminClient } from '../../src/admin/admin-client';
+import { type StartedNode, startTestPair, TEST_TOKEN } from '../helpers/node';
 import { eventually, type RedisProcess, startRedis } from '../helpers/redis';
 
 /** The metric names of the contract (DESIGN §11); outside dashboards and alerts use them. */
@@ -78,5 +79,18 @@ describe('metrics and health endpoints (in-process node)', () => {
     const text = await (await fetch(`${urls.primary}/metrics`)).text();
     const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  });
+
+  it('a failover shows: license_failovers_total and license_is_active on the redundant, the epoch moves on both', async () => {
+    const before = await (await fetch(`${urls.standby}/metrics`)).text();
+    assert.match(before, /^license_failovers_total 0$/m);
+    await createAdminClient(primary.addr, TEST_TOKEN).stepDown();
+    await eventually(async () => {
+      const t = await (await fetch(`${urls.standby}/metrics`)).text();
+      return /^license_failovers_total 1$/m.test(t) && /^license_is_active 1$/m.test(t) && /^license_node_state\{state="FAILOVER_ACTIVE"\} 1$/m.test(t) ? t : undefined;
+    }, 15_000, 'failover in the metrics');
+    const p = await (await fetch(`${urls.primary}/metrics`)).text();
+    assert.match(p, /^license_is_active 0$/m);
+    assert.match(p, /^license_failover_budget_remaining_seconds /m);
   });
 });
