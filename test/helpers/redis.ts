@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { after, before } from 'node:test';
-import { Redis } from 'ioredis';
+import { after, before, describe } from 'node:test';
+import { Cluster, Redis } from 'ioredis';
+import { startRedisCluster } from '../../src/local/redis-cluster';
 import { type RedisProcess, startRedis } from '../../src/local/redis-process';
+import { startSentinelSetup } from '../../src/local/redis-sentinel';
 import { ScriptRunner } from '../../src/store/scripts';
 
 export { startRedis };
@@ -32,26 +34,59 @@ export async function eventually<T>(fn: () => Promise<T | undefined> | T | undef
   }
 }
 
+/** Redis topologies the script suites run on (TEST_TOPOLOGIES=standalone,sentinel,cluster). */
+export type Topology = 'standalone' | 'sentinel' | 'cluster';
+export const TOPOLOGIES: readonly Topology[] = (process.env['TEST_TOPOLOGIES'] ?? 'standalone,sentinel,cluster')
+  .split(',')
+  .map((t) => t.trim())
+  .filter((t): t is Topology => t === 'standalone' || t === 'sentinel' || t === 'cluster');
+
+/** Defines one suite per topology: `forEachTopology('lease scripts', (t) => { const fx = useScriptFixture(t); ... })`. */
+export function forEachTopology(name: string, body: (topology: Topology) => void): void {
+  for (const topology of TOPOLOGIES) describe(`${name} [${topology}]`, () => body(topology));
+}
+
 export interface ScriptFixture {
-  readonly server: RedisProcess;
-  readonly redis: Redis;
+  readonly redis: Redis | Cluster;
   readonly scripts: ScriptRunner;
+  /** KEYS on every master (a Cluster client would ask only one). */
+  keys(pattern: string): Promise<string[]>;
 }
 
 /**
- * Registers before/after hooks in the current suite: a real redis-server, a client and
- * the product's scripts on it. Read the fields inside tests (they exist after `before`).
+ * Registers before/after hooks in the current suite: a real Redis of the given topology,
+ * a client and the product's scripts on it. Read the fields inside tests (they exist after `before`).
  */
-export function useScriptFixture(): ScriptFixture {
-  const f = {} as { server: RedisProcess; redis: Redis; scripts: ScriptRunner };
+export function useScriptFixture(topology: Topology = 'standalone'): ScriptFixture {
+  let stop: () => Promise<void> = async () => {};
+  const f = {
+    async keys(pattern: string): Promise<string[]> {
+      if (f.redis instanceof Cluster) {
+        const all = await Promise.all(f.redis.nodes('master').map((n) => n.keys(pattern)));
+        return all.flat();
+      }
+      return f.redis.keys(pattern);
+    },
+  } as ScriptFixture & { redis: Redis | Cluster; scripts: ScriptRunner };
   before(async () => {
-    f.server = await startRedis();
-    f.redis = connect(f.server);
+    if (topology === 'cluster') {
+      const rc = await startRedisCluster(3);
+      f.redis = new Cluster(rc.masters.map((m) => ({ host: '127.0.0.1', port: m.port })));
+      stop = () => rc.stop();
+    } else if (topology === 'sentinel') {
+      const s = await startSentinelSetup();
+      f.redis = new Redis({ sentinels: s.sentinelPorts.map((port) => ({ host: '127.0.0.1', port })), name: s.masterName });
+      stop = () => s.stop();
+    } else {
+      const server = await startRedis();
+      f.redis = connect(server);
+      stop = () => server.stop();
+    }
     f.scripts = new ScriptRunner(f.redis);
   });
   after(async () => {
     f.redis.disconnect();
-    await f.server.stop();
+    await stop();
   });
   return f;
 }

@@ -16,7 +16,7 @@ import { BudgetStore } from '../../src/store/budget-store';
 import { type ClusterKeys, clusterKeys } from '../../src/store/keys';
 import { LeaseStore } from '../../src/store/lease-store';
 import type { Fence } from '../../src/store/seat-store';
-import { uniqueClusterId, useScriptFixture } from '../helpers/redis';
+import { uniqueClusterId, forEachTopology, useScriptFixture } from '../helpers/redis';
 
 const HOUR = 3_600_000;
 const BUDGET = 72 * HOUR;
@@ -31,8 +31,8 @@ const vendorPriv = createPrivateKey(vendor.privateKeyPem);
  * The failover budget against a real Redis, with a ManualClock: 72 hours run in
  * milliseconds. Fencing is real (a lease is acquired for each node).
  */
-describe('failover budget (BudgetKeeper + fx.scripts, real Redis, manual clock)', () => {
-  const fx = useScriptFixture();
+forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual clock)', (topology) => {
+  const fx = useScriptFixture(topology);
 
   interface World {
     keys: ClusterKeys;

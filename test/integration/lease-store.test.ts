@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { clusterKeys } from '../../src/store/keys';
 import { LeaseStore } from '../../src/store/lease-store';
-import { eventually, uniqueClusterId, useScriptFixture } from '../helpers/redis';
+import { eventually, uniqueClusterId, forEachTopology, useScriptFixture } from '../helpers/redis';
 
-describe('leader lease scripts against a real redis-server', () => {
-  const fx = useScriptFixture();
+forEachTopology('leader lease scripts against a real redis-server', (topology) => {
+  const fx = useScriptFixture(topology);
 
   const setup = (ttlMs = 5_000) => {
     const keys = clusterKeys(uniqueClusterId());

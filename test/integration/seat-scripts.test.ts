@@ -4,14 +4,14 @@ import { ErrorCode, LicenseError } from '../../src/errors';
 import { type ClusterKeys, clusterKeys } from '../../src/store/keys';
 import { LeaseStore } from '../../src/store/lease-store';
 import { type Fence, SeatStore } from '../../src/store/seat-store';
-import { uniqueClusterId, useScriptFixture } from '../helpers/redis';
+import { uniqueClusterId, forEachTopology, useScriptFixture } from '../helpers/redis';
 
 const TTL = 60_000;
 const T0 = 1_800_000_000_000;
 const INFO = { clientId: 'app-1', user: 'alice', hostname: 'ws-1', pid: 42 };
 
-describe('seat scripts against a real redis-server', () => {
-  const fx = useScriptFixture();
+forEachTopology('seat scripts against a real redis-server', (topology) => {
+  const fx = useScriptFixture(topology);
 
   /** A fresh cluster whose lease is held by node "a"; returns its fence and store. */
   async function setup(): Promise<{ keys: ClusterKeys; seats: SeatStore; fence: Fence; lease: LeaseStore }> {
@@ -136,8 +136,8 @@ describe('seat scripts against a real redis-server', () => {
     assert.equal(await seats.closeSession(fence, 's1'), 2);
     assert.equal(await fx.redis.hlen(keys.used), 0);
     assert.equal(await seats.closeSession(fence, 's1'), 0);
-    assert.deepEqual(await fx.redis.keys(`${keys.prefix}:session:*`), []);
-    assert.deepEqual(await fx.redis.keys(`${keys.prefix}:lease:*`), []);
+    assert.deepEqual(await fx.keys(`${keys.prefix}:session:*`), []);
+    assert.deepEqual(await fx.keys(`${keys.prefix}:lease:*`), []);
   });
 
   it('reclaimExpired frees only expired sessions, in bounded batches', async () => {
