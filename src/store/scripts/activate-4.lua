@@ -12,7 +12,7 @@
           ACTIVATION_WRONG_TARGET (other episode, other sequence, or no such pending request)
 ]]
 --@include fence
-if not holdsLease(KEYS[1], ARGV[1]) then return redis.error_reply('STALE_EPOCH this node no longer holds the lease') end
+if not holdsLease(KEYS[1], ARGV[1]) then return staleEpoch() end
 local nonce = ARGV[4]
 if redis.call('SISMEMBER', KEYS[4], nonce) == 1 then
   return redis.error_reply('ACTIVATION_USED this activation key was already applied; request a new one (licensectl activation request)')

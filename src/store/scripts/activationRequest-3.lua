@@ -9,7 +9,7 @@
   Errors: STALE_EPOCH; FAILED_PRECONDITION when no failover episode is open
 ]]
 --@include fence
-if not holdsLease(KEYS[1], ARGV[1]) then return redis.error_reply('STALE_EPOCH this node no longer holds the lease') end
+if not holdsLease(KEYS[1], ARGV[1]) then return staleEpoch() end
 local b = redis.call('HMGET', KEYS[2], 'episode_id', 'activations')
 local episode = b[1] or ''
 if episode == '' then

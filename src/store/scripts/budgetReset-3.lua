@@ -10,7 +10,7 @@
   Errors: STALE_EPOCH
 ]]
 --@include fence
-if not holdsLease(KEYS[1], ARGV[1]) then return redis.error_reply('STALE_EPOCH this node no longer holds the lease') end
+if not holdsLease(KEYS[1], ARGV[1]) then return staleEpoch() end
 local episode = redis.call('HGET', KEYS[2], 'episode_id') or ''
 if episode == '' then return '' end
 redis.call('HSET', KEYS[2], 'episode_id', '', 'granted_ms', ARGV[3], 'consumed_ms', 0, 'activations', 0,

@@ -20,7 +20,7 @@
   larger consumption wins. Losing Redis data or the disk alone never refunds budget.
 ]]
 --@include fence
-if not holdsLease(KEYS[1], ARGV[1]) then return redis.error_reply('STALE_EPOCH this node no longer holds the lease') end
+if not holdsLease(KEYS[1], ARGV[1]) then return staleEpoch() end
 local now, elapsed = tonumber(ARGV[2]), tonumber(ARGV[3])
 local mEpisode, mConsumed, mGranted, mActs = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local b = redis.call('HMGET', KEYS[2], 'episode_id', 'granted_ms', 'consumed_ms', 'activations', 'last_ended_episode')

@@ -10,6 +10,6 @@
 ]]
 --@include fence
 --@include sessions
-if not holdsLease(KEYS[1], ARGV[1]) then return redis.error_reply('STALE_EPOCH this node no longer holds the lease') end
+if not holdsLease(KEYS[1], ARGV[1]) then return staleEpoch() end
 if not redis.call('ZSCORE', KEYS[2], ARGV[3]) then return 0 end
 return dropSession(ARGV[2], KEYS[2], KEYS[3], ARGV[3])

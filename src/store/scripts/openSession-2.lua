@@ -13,7 +13,7 @@
 ]]
 --@include fence
 --@include sessions
-if not holdsLease(KEYS[1], ARGV[1]) then return redis.error_reply('STALE_EPOCH this node no longer holds the lease') end
+if not holdsLease(KEYS[1], ARGV[1]) then return staleEpoch() end
 local p, sid, now = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local expires = now + tonumber(ARGV[5])
 local clientKey = p .. ':client:' .. ARGV[6]

@@ -10,5 +10,5 @@
 ]]
 --@include fence
 --@include sessions
-if not holdsLease(KEYS[1], ARGV[1]) then return redis.error_reply('STALE_EPOCH this node no longer holds the lease') end
+if not holdsLease(KEYS[1], ARGV[1]) then return staleEpoch() end
 return reclaimExpired(ARGV[2], KEYS[2], KEYS[3], tonumber(ARGV[3]), tonumber(ARGV[4]))

@@ -10,14 +10,10 @@
 ]]
 --@include fence
 --@include sessions
-if not holdsLease(KEYS[1], ARGV[1]) then return redis.error_reply('STALE_EPOCH this node no longer holds the lease') end
+if not holdsLease(KEYS[1], ARGV[1]) then return staleEpoch() end
 local p, sid, lid, now = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
-local score = redis.call('ZSCORE', KEYS[2], sid)
-if not score then return redis.error_reply('SESSION_NOT_FOUND session ' .. sid .. ' is unknown or expired; its seats are already free') end
-if tonumber(score) <= now then
-  dropSession(p, KEYS[2], KEYS[3], sid)
-  return redis.error_reply('SESSION_NOT_FOUND session ' .. sid .. ' expired; its seats are already free')
-end
+local dead = deadSession(p, KEYS[2], KEYS[3], sid, now, 'nothing left to release')
+if dead then return dead end
 local leaseKey = p .. ':lease:' .. lid
 local l = redis.call('HMGET', leaseKey, 'session_id', 'feature', 'count')
 if l[1] ~= sid then return 0 end

@@ -4,3 +4,8 @@
 local function holdsLease(leaderKey, owner)
   return redis.call('GET', leaderKey) == owner
 end
+
+-- The one refusal of every fenced write script.
+local function staleEpoch()
+  return redis.error_reply('STALE_EPOCH this node no longer holds the lease')
+end

@@ -39,3 +39,17 @@ local function reclaimExpired(p, sessionsKey, usedKey, now, limit)
   end
   return {#sids, leases}
 end
+
+-- The error reply for a session that is unknown, or expired (freed here, seats and all);
+-- nil while it is alive. `whatNext` ends the message with what the client should do.
+local function deadSession(p, sessionsKey, usedKey, sid, now, whatNext)
+  local score = redis.call('ZSCORE', sessionsKey, sid)
+  if not score then
+    return redis.error_reply('SESSION_NOT_FOUND session ' .. sid .. ' is unknown or expired; ' .. whatNext)
+  end
+  if tonumber(score) <= now then
+    dropSession(p, sessionsKey, usedKey, sid)
+    return redis.error_reply('SESSION_NOT_FOUND session ' .. sid .. ' expired and its seats were freed; ' .. whatNext)
+  end
+  return nil
+end
