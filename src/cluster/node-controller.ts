@@ -152,8 +152,7 @@ export class NodeController {
 
   /** Handles a heartbeat the peer sent us and answers with our own state. */
   onPeerHeartbeat(msg: PeerHeartbeatRequest__Output): PeerHeartbeatRequest {
-    const view = this.acceptPeer(msg, 'request');
-    if (view.steppingDown || view.wantsLease) this.kick();
+    this.acceptPeer(msg, 'request');
     return this.ownHeartbeat(false);
   }
 
@@ -406,8 +405,7 @@ export class NodeController {
         client.Heartbeat(req, { deadline: Date.now() + deadlineMs }, (err, value) => (err || !value ? reject(err) : resolve(value)));
       });
       this.deps.observer?.peerRtt?.(Number(process.hrtime.bigint() - sent) / 1e9);
-      const view = this.acceptPeer(res, 'response');
-      if (view.steppingDown || view.wantsLease) this.kick();
+      this.acceptPeer(res, 'response');
     } catch (err) {
       this.machine.peerMissed();
       const e = err as Partial<grpc.ServiceError>;
@@ -425,7 +423,8 @@ export class NodeController {
     }
   }
 
-  private acceptPeer(msg: PeerHeartbeatRequest__Output, direction: 'request' | 'response'): ReturnType<typeof validatePeerMessage> {
+  /** Authenticates and validates a peer heartbeat (either direction) and feeds it to the machine. */
+  private acceptPeer(msg: PeerHeartbeatRequest__Output, direction: 'request' | 'response'): void {
     let view;
     try {
       this.deps.peerAuth?.verify(msg, this.deps.clock.now());
@@ -435,6 +434,8 @@ export class NodeController {
       throw err;
     }
     this.machine.peerHeard(view);
+    // A released lease (planned handover, handback) or a primary asking for it: act now, not at the next tick.
+    if (view.steppingDown || view.wantsLease) this.kick();
     this.peerLastWallMs = this.deps.clock.now();
     this.peerSkewMs = msg.sent_at_ms > 0 ? msg.sent_at_ms - this.peerLastWallMs : 0;
     if (msg.license_digest !== this.peerDigest) {
@@ -451,7 +452,6 @@ export class NodeController {
       this.deps.logger.info('peer heartbeats healthy again', { peer: view.nodeId, previously: this.peerError });
       this.peerError = '';
     }
-    return view;
   }
 
   /** Logs a peer problem once when it starts or changes, loudly (error) when it is a misconfiguration. */
