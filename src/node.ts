@@ -162,7 +162,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
             peer: {
               node_id: s.peer.nodeId,
               addr: s.peer.addr,
-              role: s.peer.role === 'primary' ? 'ROLE_PRIMARY' : s.peer.role === 'redundant' ? 'ROLE_REDUNDANT' : 'ROLE_UNSPECIFIED',
+              role: s.peer.role ? toProtoRole(s.peer.role) : 'ROLE_UNSPECIFIED',
               state: s.peer.state ? toProtoState(s.peer.state) : 'NODE_STATE_UNSPECIFIED',
               epoch: s.peer.epoch,
               last_heartbeat_ms: s.peer.lastHeartbeatMs,

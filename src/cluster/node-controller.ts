@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Clock } from '../clock';
-import type { Config } from '../config';
+import type { Config, Role } from '../config';
 import { ErrorCode, errorMessage, LicenseError } from '../errors';
 import type { ClusterServiceClient } from '../generated/license/v1/ClusterService';
 import type { PeerHeartbeatRequest, PeerHeartbeatRequest__Output } from '../generated/license/v1/PeerHeartbeatRequest';
@@ -16,7 +16,7 @@ import { holdsLeaseIn, type NodeState, toProtoRole, toProtoState } from './state
 export interface PeerStatusSnapshot {
   readonly nodeId: string;
   readonly addr: string;
-  readonly role: string;
+  readonly role: Role | undefined;
   readonly state: NodeState | undefined;
   readonly epoch: number;
   readonly lastHeartbeatMs: number;
@@ -179,7 +179,7 @@ export class NodeController {
           : {
               nodeId: peer?.nodeId ?? '',
               addr: this.deps.config.peerAddr,
-              role: peer?.role ?? '',
+              role: peer?.role,
               state: peer?.state,
               epoch: peer?.epoch ?? 0,
               lastHeartbeatMs: this.peerLastWallMs,
