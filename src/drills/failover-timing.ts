@@ -1,6 +1,6 @@
 import type { LocalClusterOptions } from '../local/local-cluster';
 import { startLocalCluster } from '../local/local-cluster';
-import type { LogLine } from '../local/node-process';
+import { logTime } from '../local/node-process';
 
 export interface TimingOptions {
   readonly reps: number;
@@ -16,7 +16,7 @@ export interface TimingResult {
   readonly plannedMs: number[];
 }
 
-const ts = (l: LogLine): number => Date.parse(String(l['timestamp']));
+const ts = logTime;
 
 export function summarize(values: readonly number[]): { median: number; max: number; min: number } {
   const s = [...values].sort((a, b) => a - b);

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { signActivation } from '../budget/activation-keys';
 import type { Role } from '../config';
 import type { LocalCluster } from '../local/local-cluster';
-import type { LogLine } from '../local/node-process';
+import { logTime, type LogLine } from '../local/node-process';
 import { DRILL_SEATS, type DrillCluster, type DrillTimings, sleep, startDrillCluster, Timeline, Workload } from './harness';
 
 export interface DrillContext {
@@ -35,7 +35,7 @@ export interface ScenarioResult {
   readonly error?: string;
 }
 
-const ts = (l: LogLine): number => Date.parse(String(l['timestamp']));
+const ts = logTime;
 
 /** Restarts the primary and waits for the handback. */
 async function primaryBack(ctx: DrillContext): Promise<void> {

@@ -9,6 +9,11 @@ export const LICENSED_JS = path.resolve(__dirname, '..', '..', 'dist', 'cli', 'l
 /** One parsed JSON log line of a node. */
 export type LogLine = Record<string, unknown> & { message?: string; level?: string; state?: string };
 
+/** Wall-clock ms at which the node wrote a log line (its winston timestamp). */
+export function logTime(l: LogLine): number {
+  return Date.parse(String(l['timestamp']));
+}
+
 export interface NodeProcessOptions {
   readonly name: string;
   readonly env: Readonly<Record<string, string>>;

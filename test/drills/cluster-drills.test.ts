@@ -5,7 +5,7 @@ import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { type LocalCluster, type LocalClusterOptions, startLocalCluster } from '../../src/local/local-cluster';
 import { writeDevLicense } from '../../src/local/dev-license';
-import { type LogLine, NodeProcess } from '../../src/local/node-process';
+import { logTime, NodeProcess } from '../../src/local/node-process';
 import { freePort } from '../../src/local/ports';
 import { eventually } from '../helpers/redis';
 
@@ -33,7 +33,7 @@ async function cluster(opts: LocalClusterOptions = FAST): Promise<LocalCluster> 
   return c;
 }
 
-const ts = (l: LogLine): number => Date.parse(String(l['timestamp']));
+const ts = logTime;
 
 async function leaderKey(c: LocalCluster): Promise<string | null> {
   const r = new Redis(c.redisUrl);
