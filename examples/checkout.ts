@@ -6,7 +6,7 @@
  *   npx tsx examples/checkout.ts --endpoints 127.0.0.1:7400,127.0.0.1:7401 --feature cad-pro
  */
 import { parseArgs } from 'node:util';
-import { LicenseClient, LicenseClientError, type Seat } from '../src/sdk';
+import { LicenseClient, LicenseClientError, type Seat } from '../src/sdk/index';
 
 const USAGE = 'usage: npx tsx examples/checkout.ts --endpoints HOST:PORT[,HOST:PORT...] --feature NAME [--count N] [--client-id ID] [--verbose]';
 

@@ -1,7 +1,18 @@
-// Copies non-TypeScript files the build needs into dist/ (the Lua scripts) and marks the CLIs executable.
-import { chmodSync, cpSync, existsSync } from 'node:fs';
+// Copies non-TypeScript files the build needs into dist/ (the Lua scripts), marks the
+// CLIs executable, and writes the two entry points that 0.1 documented
+// (dist/cli/licensed.js, dist/cli/licensectl.js) as one-line forwards to their new
+// home, so unit files and scripts written against them keep working.
+import { chmodSync, cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 
-cpSync('src/store/scripts', 'dist/store/scripts', { recursive: true });
-for (const bin of ['dist/cli/licensed.js', 'dist/cli/licensectl.js', 'dist/cli/dev.js', 'dist/cli/drill.js', 'dist/cli/bench.js', 'dist/cli/loadgen.js']) {
-  if (existsSync(bin)) chmodSync(bin, 0o755);
+cpSync('src/server/store/scripts', 'dist/server/store/scripts', { recursive: true });
+const bins = ['server/cli/licensed', 'server/cli/licensectl', 'tools/cli/dev', 'tools/cli/drill', 'tools/cli/bench', 'tools/cli/loadgen'];
+for (const bin of bins) {
+  const file = `dist/${bin}.js`;
+  if (existsSync(file)) chmodSync(file, 0o755);
+}
+mkdirSync('dist/cli', { recursive: true });
+for (const name of ['licensed', 'licensectl']) {
+  const file = `dist/cli/${name}.js`;
+  writeFileSync(file, `#!/usr/bin/env node\n// Moved to dist/server/cli/${name}.js; kept so existing unit files and scripts still start it.\nrequire('../server/cli/${name}.js');\n`);
+  chmodSync(file, 0o755);
 }

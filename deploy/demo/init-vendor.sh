@@ -9,7 +9,7 @@ if [ -f "$out/license.json" ]; then
   echo "demo vendor files already in $out"
   exit 0
 fi
-node dist/cli/licensectl.js vendor keygen --out "$out"
-node dist/cli/licensectl.js vendor sign-license --key "$out/vendor-private.pem" \
+node dist/server/cli/licensectl.js vendor keygen --out "$out"
+node dist/server/cli/licensectl.js vendor sign-license --key "$out/vendor-private.pem" \
   --in /app/deploy/demo/license.unsigned.json --out "$out/license.json"
 chmod 0644 "$out/license.json" "$out/vendor-public.pem"

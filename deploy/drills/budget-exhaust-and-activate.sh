@@ -84,7 +84,7 @@ request=$(ctl redundant activation request | tr -d '\r' | tail -n1)
 event "request key: ${request:0:24}..."
 
 event "vendor: licensectl vendor sign-activation --key /vendor/vendor-private.pem REQUEST_KEY"
-key=$(dc run --rm --no-deps -T --entrypoint node vendor-init dist/cli/licensectl.js vendor sign-activation \
+key=$(dc run --rm --no-deps -T --entrypoint node vendor-init dist/server/cli/licensectl.js vendor sign-activation \
   --key /vendor/vendor-private.pem "$request" | tr -d '\r' | tail -n1)
 [[ $key == LAK1.* ]] || { check "activation key signed" 1 "got: $key"; verdict "budget exhaust and activate"; }
 event "activation key: ${key:0:24}..."

@@ -52,7 +52,7 @@ dc() { "${COMPOSE_CMD[@]}" "$@"; }
 ctl() {
   local svc=$1
   shift
-  dc exec -T "$svc" node dist/cli/licensectl.js --server "$NODE_GRPC" --timeout 2000 "$@"
+  dc exec -T "$svc" node dist/server/cli/licensectl.js --server "$NODE_GRPC" --timeout 2000 "$@"
 }
 
 # Reads JSON on stdin, prints the given dotted fields space-separated ("-" when empty);
@@ -69,7 +69,7 @@ status_fields() {
   local svc=$1
   shift
   # shellcheck disable=SC2016 # $1.. expand inside the container's sh, on purpose
-  dc exec -T "$svc" sh -c 'js=$1; srv=$2; shift 2; node dist/cli/licensectl.js --server "$srv" --timeout 2000 --json status | node -e "$js" "$@"' \
+  dc exec -T "$svc" sh -c 'js=$1; srv=$2; shift 2; node dist/server/cli/licensectl.js --server "$srv" --timeout 2000 --json status | node -e "$js" "$@"' \
     sh "$JSON_FIELDS_JS" "$NODE_GRPC" "$@" 2>/dev/null
 }
 
@@ -187,7 +187,7 @@ probe_start() {
 # probe_leases SERVICE: sorted "client/lease" of the probe, read from SERVICE (any node answers).
 probe_leases() {
   # shellcheck disable=SC2016 # $1.. expand inside the container's sh, on purpose
-  dc exec -T "$1" sh -c 'js=$1; srv=$2; shift 2; node dist/cli/licensectl.js --server "$srv" --timeout 2000 --json leases | node -e "$js" "$@"' \
+  dc exec -T "$1" sh -c 'js=$1; srv=$2; shift 2; node dist/server/cli/licensectl.js --server "$srv" --timeout 2000 --json leases | node -e "$js" "$@"' \
     sh "$LEASES_JS" "$NODE_GRPC" "$PROBE_ID" 2>/dev/null | sort
 }
 

@@ -1,8 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 
-/** Trailing metadata keys of the contract (DESIGN §7): the server's error code and the active node's address. */
-export const LICENSE_ERROR_KEY = 'license-error';
-export const LICENSE_LEADER_KEY = 'license-leader';
+import { LICENSE_ERROR_KEY, LICENSE_LEADER_KEY } from '../contract/metadata';
+
+export { LICENSE_ERROR_KEY, LICENSE_LEADER_KEY };
 
 /**
  * Codes the SDK itself produces, next to the server's `license-error` codes

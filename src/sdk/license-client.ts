@@ -1,20 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
-import type { CheckoutRequest } from '../generated/license/v1/CheckoutRequest';
-import type { CheckoutResponse__Output } from '../generated/license/v1/CheckoutResponse';
-import type { CloseSessionRequest } from '../generated/license/v1/CloseSessionRequest';
-import type { CloseSessionResponse__Output } from '../generated/license/v1/CloseSessionResponse';
-import type { HeartbeatRequest } from '../generated/license/v1/HeartbeatRequest';
-import type { HeartbeatResponse__Output } from '../generated/license/v1/HeartbeatResponse';
-import type { ListFeaturesRequest } from '../generated/license/v1/ListFeaturesRequest';
-import type { ListFeaturesResponse__Output } from '../generated/license/v1/ListFeaturesResponse';
-import type { OpenSessionRequest } from '../generated/license/v1/OpenSessionRequest';
-import type { OpenSessionResponse__Output } from '../generated/license/v1/OpenSessionResponse';
-import type { ReleaseRequest } from '../generated/license/v1/ReleaseRequest';
-import type { ReleaseResponse__Output } from '../generated/license/v1/ReleaseResponse';
-import type { SeatServiceClient } from '../generated/license/v1/SeatService';
-import { loadLicenseProto } from '../proto';
+import type { CheckoutRequest } from '../contract/generated/license/v1/CheckoutRequest';
+import type { CheckoutResponse__Output } from '../contract/generated/license/v1/CheckoutResponse';
+import type { CloseSessionRequest } from '../contract/generated/license/v1/CloseSessionRequest';
+import type { CloseSessionResponse__Output } from '../contract/generated/license/v1/CloseSessionResponse';
+import type { HeartbeatRequest } from '../contract/generated/license/v1/HeartbeatRequest';
+import type { HeartbeatResponse__Output } from '../contract/generated/license/v1/HeartbeatResponse';
+import type { ListFeaturesRequest } from '../contract/generated/license/v1/ListFeaturesRequest';
+import type { ListFeaturesResponse__Output } from '../contract/generated/license/v1/ListFeaturesResponse';
+import type { OpenSessionRequest } from '../contract/generated/license/v1/OpenSessionRequest';
+import type { OpenSessionResponse__Output } from '../contract/generated/license/v1/OpenSessionResponse';
+import type { ReleaseRequest } from '../contract/generated/license/v1/ReleaseRequest';
+import type { ReleaseResponse__Output } from '../contract/generated/license/v1/ReleaseResponse';
+import type { SeatServiceClient } from '../contract/generated/license/v1/SeatService';
+import { loadLicenseProto } from '../contract/proto';
 import { backoffDelayMs } from './backoff';
 import {
   ClientClosedError,

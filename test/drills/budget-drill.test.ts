@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { type LocalCluster, startLocalCluster } from '../../src/local/local-cluster';
-import { LicenseClient, ServerBlockedError } from '../../src/sdk';
+import { type LocalCluster, startLocalCluster } from '../../src/tools/local/local-cluster';
+import { LicenseClient, ServerBlockedError } from '../../src/sdk/index';
 import { checkOnce } from '../helpers/health';
 import { eventually } from '../helpers/redis';
 
-const DIST = path.resolve(__dirname, '..', '..', 'dist', 'cli');
+const DIST = path.resolve(__dirname, '..', '..', 'dist', 'server', 'cli');
 const BUDGET_MS = 3_000;
 const RESET_MS = 3_000;
 

@@ -5,13 +5,13 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type LocalCluster, startLocalCluster } from '../../src/local/local-cluster';
-import { NodeProcess } from '../../src/local/node-process';
-import { signLicense } from '../../src/license/license-file';
+import { type LocalCluster, startLocalCluster } from '../../src/tools/local/local-cluster';
+import { NodeProcess } from '../../src/tools/local/node-process';
+import { signLicense } from '../../src/server/license/license-file';
 import { eventually } from '../helpers/redis';
 import { createSeatProbe } from '../helpers/seat-probe';
 
-const DIST = path.resolve(__dirname, '..', '..', 'dist', 'cli');
+const DIST = path.resolve(__dirname, '..', '..', 'dist', 'server', 'cli');
 
 function run(bin: 'licensectl' | 'licensed', args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [path.join(DIST, `${bin}.js`), ...args], {

@@ -3,10 +3,10 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { type LocalCluster, type LocalClusterOptions, startLocalCluster } from '../../src/local/local-cluster';
-import { writeDevLicense } from '../../src/local/dev-license';
-import { logTime, NodeProcess } from '../../src/local/node-process';
-import { freePort } from '../../src/local/ports';
+import { type LocalCluster, type LocalClusterOptions, startLocalCluster } from '../../src/tools/local/local-cluster';
+import { writeDevLicense } from '../../src/tools/local/dev-license';
+import { logTime, NodeProcess } from '../../src/tools/local/node-process';
+import { freePort } from '../../src/tools/local/ports';
 import { eventually } from '../helpers/redis';
 
 /**

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { type LocalCluster, startLocalCluster } from '../../src/local/local-cluster';
-import { LicenseClient, type Seat, SeatsExhaustedError } from '../../src/sdk';
+import { type LocalCluster, startLocalCluster } from '../../src/tools/local/local-cluster';
+import { LicenseClient, type Seat, SeatsExhaustedError } from '../../src/sdk/index';
 import { eventually } from '../helpers/redis';
 
 const SEATS = 5;

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import type { SeatServiceHandlers } from '../../src/generated/license/v1/SeatService';
-import { loadLicenseProto } from '../../src/proto';
+import type { SeatServiceHandlers } from '../../src/contract/generated/license/v1/SeatService';
+import { loadLicenseProto } from '../../src/contract/proto';
 
 /**
  * In-process stand-ins for license nodes, for SDK tests. A FakeSeatStore plays Redis (the

@@ -1,12 +1,12 @@
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Redis } from 'ioredis';
-import { createAdminClient, type AdminClient } from '../../src/admin/admin-client';
-import type { GetStatusResponse__Output } from '../../src/generated/license/v1/GetStatusResponse';
-import { FAST_RECONNECT_OPTIONS } from '../../src/grpc/server';
-import { freePort } from '../../src/local/ports';
-import { loadLicenseProto } from '../../src/proto';
-import { clusterKeys } from '../../src/store/keys';
+import { createAdminClient, type AdminClient } from '../../src/server/admin/admin-client';
+import type { GetStatusResponse__Output } from '../../src/contract/generated/license/v1/GetStatusResponse';
+import { FAST_RECONNECT_OPTIONS } from '../../src/server/grpc/server';
+import { freePort } from '../../src/tools/local/ports';
+import { loadLicenseProto } from '../../src/contract/proto';
+import { clusterKeys } from '../../src/server/store/keys';
 import { type StartedNode, startTestNode, TEST_TOKEN, testConfig } from './node';
 import { connect, eventually, type RedisProcess, startRedis } from './redis';
 

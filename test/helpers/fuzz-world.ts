@@ -1,7 +1,7 @@
 import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { status } from '@grpc/grpc-js';
-import { signActivation } from '../../src/budget/activation-keys';
-import { canonicalJson } from '../../src/license/canonical-json';
+import { signActivation } from '../../src/server/budget/activation-keys';
+import { canonicalJson } from '../../src/server/license/canonical-json';
 import { codeName, type FuzzCluster, FUZZ_ENV, listFeaturesProblem, type Outcome, SEATS, tokenMetadata } from './fuzz-cluster';
 import {
   type Action,

@@ -2,11 +2,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { loadConfig, type Config } from '../../src/config';
-import type { UnsignedLicense } from '../../src/license/license-file';
-import { writeDevLicense } from '../../src/local/dev-license';
-import { createLogger, type Logger } from '../../src/log';
-import { createNode, type LicenseNode } from '../../src/node';
+import { loadConfig, type Config } from '../../src/server/config';
+import type { UnsignedLicense } from '../../src/server/license/license-file';
+import { writeDevLicense } from '../../src/tools/local/dev-license';
+import { createLogger, type Logger } from '../../src/server/log';
+import { createNode, type LicenseNode } from '../../src/server/node';
 import { uniqueClusterId } from './redis';
 
 export const TEST_TOKEN = 'test-admin-token-0123456789';

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { after, before, describe } from 'node:test';
 import { Cluster, Redis } from 'ioredis';
-import { startRedisCluster } from '../../src/local/redis-cluster';
-import { type RedisProcess, startRedis } from '../../src/local/redis-process';
-import { startSentinelSetup } from '../../src/local/redis-sentinel';
-import { ScriptRunner } from '../../src/store/scripts';
+import { startRedisCluster } from '../../src/tools/local/redis-cluster';
+import { type RedisProcess, startRedis } from '../../src/tools/local/redis-process';
+import { startSentinelSetup } from '../../src/tools/local/redis-sentinel';
+import { ScriptRunner } from '../../src/server/store/scripts';
 
 export { startRedis };
 export type { RedisProcess };

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import type { SeatServiceClient } from '../../src/generated/license/v1/SeatService';
-import { loadLicenseProto } from '../../src/proto';
+import type { SeatServiceClient } from '../../src/contract/generated/license/v1/SeatService';
+import { loadLicenseProto } from '../../src/contract/proto';
 
 /** A bare SeatService client (no SDK) that opens one session and checks seats out. */
 export async function createSeatProbe(addr: string) {

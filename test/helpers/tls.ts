@@ -1,1 +1,1 @@
-export { createDevPki as createTestPki, type DevPki as TestPki } from '../../src/local/dev-pki';
+export { createDevPki as createTestPki, type DevPki as TestPki } from '../../src/tools/local/dev-pki';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { clusterKeys } from '../../src/store/keys';
-import { LeaseStore } from '../../src/store/lease-store';
+import { clusterKeys } from '../../src/server/store/keys';
+import { LeaseStore } from '../../src/server/store/lease-store';
 import { eventually, uniqueClusterId, forEachTopology, useScriptFixture } from '../helpers/redis';
 
 forEachTopology('leader lease scripts against a real redis-server', (topology) => {

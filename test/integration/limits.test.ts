@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import type { SeatServiceClient } from '../../src/generated/license/v1/SeatService';
-import { loadLicenseProto } from '../../src/proto';
+import type { SeatServiceClient } from '../../src/contract/generated/license/v1/SeatService';
+import { loadLicenseProto } from '../../src/contract/proto';
 import { type StartedNode, startTestNode, testConfig } from '../helpers/node';
 import { eventually, type RedisProcess, startRedis } from '../helpers/redis';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { createSeatProbe } from '../helpers/seat-probe';
-import { createAdminClient } from '../../src/admin/admin-client';
+import { createAdminClient } from '../../src/server/admin/admin-client';
 import { type StartedNode, startTestPair, TEST_TOKEN } from '../helpers/node';
 import { eventually, type RedisProcess, startRedis } from '../helpers/redis';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { createAdminClient } from '../../src/admin/admin-client';
-import { loadLicenseProto } from '../../src/proto';
+import { createAdminClient } from '../../src/server/admin/admin-client';
+import { loadLicenseProto } from '../../src/contract/proto';
 import { checkHealth as check, healthClient } from '../helpers/health';
 import { bearer, type StartedNode, startTestPair, TEST_TOKEN } from '../helpers/node';
 import { eventually, type RedisProcess, startRedis } from '../helpers/redis';

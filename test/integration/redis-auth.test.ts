@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { type RedisProcess, startRedis } from '../../src/local/redis-process';
-import { freePort } from '../../src/local/ports';
+import { type RedisProcess, startRedis } from '../../src/tools/local/redis-process';
+import { freePort } from '../../src/tools/local/ports';
 import { type StartedNode, startTestNode, testConfig } from '../helpers/node';
 import { eventually } from '../helpers/redis';
 import { createTestPki } from '../helpers/tls';

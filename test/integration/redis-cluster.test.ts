@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Cluster } from 'ioredis';
-import { type RedisClusterProcess, startRedisCluster } from '../../src/local/redis-cluster';
-import { LicenseClient } from '../../src/sdk';
+import { type RedisClusterProcess, startRedisCluster } from '../../src/tools/local/redis-cluster';
+import { LicenseClient } from '../../src/sdk/index';
 import { type StartedNode, startTestNode, testConfig } from '../helpers/node';
 import { eventually } from '../helpers/redis';
 

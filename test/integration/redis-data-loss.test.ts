@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
-import { LicenseClient, type Seat } from '../../src/sdk';
+import { LicenseClient, type Seat } from '../../src/sdk/index';
 import { type StartedNode, startTestNode, testConfig } from '../helpers/node';
 import { connect, eventually, type RedisProcess, startRedis } from '../helpers/redis';
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ErrorCode, LicenseError } from '../../src/errors';
-import { type ClusterKeys, clusterKeys } from '../../src/store/keys';
-import { LeaseStore } from '../../src/store/lease-store';
-import { type Fence, SeatStore } from '../../src/store/seat-store';
+import { ErrorCode, LicenseError } from '../../src/server/errors';
+import { type ClusterKeys, clusterKeys } from '../../src/server/store/keys';
+import { LeaseStore } from '../../src/server/store/lease-store';
+import { type Fence, SeatStore } from '../../src/server/store/seat-store';
 import { uniqueClusterId, forEachTopology, useScriptFixture } from '../helpers/redis';
 
 const TTL = 60_000;

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { createAdminClient } from '../../src/admin/admin-client';
-import type { SeatServiceClient } from '../../src/generated/license/v1/SeatService';
-import { loadLicenseProto } from '../../src/proto';
+import { createAdminClient } from '../../src/server/admin/admin-client';
+import type { SeatServiceClient } from '../../src/contract/generated/license/v1/SeatService';
+import { loadLicenseProto } from '../../src/contract/proto';
 import { type StartedNode, startTestPair, TEST_TOKEN } from '../helpers/node';
 import { eventually, type RedisProcess, startRedis } from '../helpers/redis';
 

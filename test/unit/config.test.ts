@@ -3,8 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { loadConfig, readConfigFile } from '../../src/config';
-import { ErrorCode, LicenseError } from '../../src/errors';
+import { loadConfig, readConfigFile } from '../../src/server/config';
+import { ErrorCode, LicenseError } from '../../src/server/errors';
 
 const BASE = {
   LICENSE_CLUSTER_ID: 'acme',

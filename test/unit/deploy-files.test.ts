@@ -4,9 +4,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { CONFIG_KEYS, loadConfig } from '../../src/config';
-import { LOADGEN_ENV_KEYS } from '../../src/loadgen/options';
-import { createMetrics } from '../../src/metrics';
+import { CONFIG_KEYS, loadConfig } from '../../src/server/config';
+import { LOADGEN_ENV_KEYS } from '../../src/tools/loadgen/options';
+import { createMetrics } from '../../src/server/metrics/metrics';
 
 /**
  * No Docker engine runs in CI, so the compose file, Dockerfile, Prometheus, Grafana and
@@ -187,11 +187,11 @@ describe('docker-compose.yml', () => {
   it('loadgen runs the node image with node directly, against both nodes, after they are healthy', () => {
     const s = svc('loadgen');
     assert.equal(s.image, svc('primary').image);
-    assert.deepEqual(s.entrypoint, ['node', 'dist/cli/loadgen.js']);
+    assert.deepEqual(s.entrypoint, ['node', 'dist/tools/cli/loadgen.js']);
     assert.ok(s.init);
     assert.deepEqual(String(s.environment?.['LOADGEN_ENDPOINTS']).split(','), ['primary:7400', 'redundant:7400']);
     assert.deepEqual(dependsOn(s).sort(), ['primary', 'redundant']);
-    assert.ok(existsSync('src/cli/loadgen.ts'));
+    assert.ok(existsSync('src/tools/cli/loadgen.ts'));
   });
 
   it('prometheus mounts deploy/prometheus and loads its config; grafana gets anonymous viewers and the provisioning', () => {
@@ -217,7 +217,7 @@ describe('docker-compose.yml', () => {
 describe('deploy/Dockerfile', () => {
   const text = readFileSync('deploy/Dockerfile', 'utf8');
   it('runs node directly (not npm/npx) so SIGTERM arrives', () => {
-    assert.match(text, /ENTRYPOINT \["node", "dist\/cli\/licensed\.js"\]/);
+    assert.match(text, /ENTRYPOINT \["node", "dist\/server\/cli\/licensed\.js"\]/);
     assert.doesNotMatch(text, /CMD \["npm/);
   });
   it('ships dist, proto and production node_modules', () => {
@@ -225,7 +225,7 @@ describe('deploy/Dockerfile', () => {
   });
   it('keeps ENTRYPOINT and CMD exactly, multi-stage, non-root, with a /healthz HEALTHCHECK in exec form', () => {
     const lines = text.split('\n');
-    assert.ok(lines.includes('ENTRYPOINT ["node", "dist/cli/licensed.js"]'));
+    assert.ok(lines.includes('ENTRYPOINT ["node", "dist/server/cli/licensed.js"]'));
     assert.ok(lines.includes('CMD ["serve"]'));
     assert.ok(lines.filter((l) => l.startsWith('FROM ')).length >= 2, 'multi-stage');
     const finalStage = text.slice(text.lastIndexOf('\nFROM '));

@@ -4,10 +4,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { ErrorCode, LicenseError } from '../../src/errors';
-import { canonicalJson } from '../../src/license/canonical-json';
-import { loadLicenseFile, parseUnsignedLicense, signLicense, type UnsignedLicense } from '../../src/license/license-file';
-import { generateVendorKeys } from '../../src/license/vendor-keys';
+import { ErrorCode, LicenseError } from '../../src/server/errors';
+import { canonicalJson } from '../../src/server/license/canonical-json';
+import { loadLicenseFile, parseUnsignedLicense, signLicense, type UnsignedLicense } from '../../src/server/license/license-file';
+import { generateVendorKeys } from '../../src/server/license/vendor-keys';
 
 const vendor = generateVendorKeys();
 const other = generateVendorKeys();

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ManualClock } from '../../src/clock';
-import type { Role } from '../../src/config';
-import { type PeerView, RoleMachine, type RoleMachineOptions, type Transition } from '../../src/cluster/role-machine';
+import { ManualClock } from '../../src/server/clock';
+import type { Role } from '../../src/server/config';
+import { type PeerView, RoleMachine, type RoleMachineOptions, type Transition } from '../../src/server/cluster/role-machine';
 
 const TTL = 5_000;
 const MARGIN = 1_000;

@@ -12,7 +12,7 @@ import {
   NoActiveServerError,
   SeatsExhaustedError,
   ServerBlockedError,
-} from '../../src/sdk';
+} from '../../src/sdk/index';
 import { closedPortAddr, FakeSeatServer, FakeSeatStore, waitFor } from '../helpers/fake-seat-server';
 
 /** Everything a test starts, stopped in reverse order when it ends (an open handle hangs the runner). */

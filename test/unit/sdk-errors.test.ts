@@ -13,7 +13,7 @@ import {
   SeatsExhaustedError,
   ServerBlockedError,
   SessionLostError,
-} from '../../src/sdk';
+} from '../../src/sdk/index';
 
 function serviceError(code: grpc.status, details: string, md: Record<string, string> = {}): grpc.ServiceError {
   const metadata = new grpc.Metadata();

@@ -1,0 +1,39 @@
+/**
+ * The codes a server sends in `license-error` trailing metadata, one per failure a
+ * caller can act on. The server raises them as `LicenseError`s (src/server/errors.ts)
+ * and maps them to gRPC status codes in one place (src/server/grpc/to-status.ts); the
+ * SDK maps them back to typed errors (src/sdk/errors.ts).
+ */
+export const ErrorCode = {
+  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  NOT_FOUND: 'NOT_FOUND',
+  /** The session is unknown or expired (gRPC NOT_FOUND); the client opens a new one. */
+  SESSION_NOT_FOUND: 'SESSION_NOT_FOUND',
+  NOT_ACTIVE: 'NOT_ACTIVE',
+  STALE_EPOCH: 'STALE_EPOCH',
+  SEATS_EXHAUSTED: 'SEATS_EXHAUSTED',
+  /** A configured limit (sessions per client, seats per session, calls in flight) was hit. */
+  LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
+  FEATURE_EXPIRED: 'FEATURE_EXPIRED',
+  REDUNDANT_BLOCKED: 'REDUNDANT_BLOCKED',
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  PERMISSION_DENIED: 'PERMISSION_DENIED',
+  PEER_REFUSED: 'PEER_REFUSED',
+  STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
+  CONFIG_INVALID: 'CONFIG_INVALID',
+  LICENSE_INVALID: 'LICENSE_INVALID',
+  ACTIVATION_MALFORMED: 'ACTIVATION_MALFORMED',
+  ACTIVATION_BAD_SIGNATURE: 'ACTIVATION_BAD_SIGNATURE',
+  ACTIVATION_WRONG_TARGET: 'ACTIVATION_WRONG_TARGET',
+  ACTIVATION_USED: 'ACTIVATION_USED',
+  ACTIVATION_EXPIRED: 'ACTIVATION_EXPIRED',
+  FAILED_PRECONDITION: 'FAILED_PRECONDITION',
+  INTERNAL: 'INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** True when `code` is one of the contract's codes (say, read from metadata). */
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.prototype.hasOwnProperty.call(ErrorCode, code);
+}

@@ -1,0 +1,221 @@
+#!/usr/bin/env node
+import * as grpc from '@grpc/grpc-js';
+import { Command } from 'commander';
+import { type AdminClient, createAdminClient } from '../admin/admin-client';
+import { errorMessage } from '../errors';
+import type { GetStatusResponse__Output } from '../../contract/generated/license/v1/GetStatusResponse';
+import { VERSION } from '../version';
+import { formatDuration, shortRole, shortState, table } from './format';
+import { signLicenseFile, writeVendorKeys } from './vendor';
+import { DEFAULT_KEY_VALIDITY_MS, DEFAULT_MAX_EXTENSION_MS, signActivation } from '../budget/activation-keys';
+import { loadPrivateKey } from '../license/vendor-keys';
+
+interface GlobalOptions {
+  server: string;
+  token?: string;
+  json?: boolean;
+  timeout: string;
+  tls?: boolean;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+const program = new Command('licensectl')
+  .description('Operate a license server cluster: status, step-down, leases, activation; vendor tools')
+  .version(VERSION)
+  .option('--server <addr>', 'node gRPC address host:port', process.env['LICENSE_SERVER'] ?? '127.0.0.1:7400')
+  .option('--token <token>', 'admin token (default: $LICENSE_ADMIN_TOKEN)')
+  .option('--json', 'print JSON instead of text')
+  .option('--timeout <ms>', 'deadline for each call, ms', '5000')
+  .option('--tls', 'connect with TLS (server verified with the system roots, or --tls-ca)')
+  .option('--tls-ca <file>', 'CA certificate to verify the node with (implies --tls)')
+  .option('--tls-cert <file>', 'client certificate, when the node verifies clients (LICENSE_TLS_CA)')
+  .option('--tls-key <file>', 'client private key for --tls-cert');
+
+function admin(): { client: AdminClient; opts: GlobalOptions } {
+  const opts = program.opts<GlobalOptions>();
+  const token = opts.token ?? process.env['LICENSE_ADMIN_TOKEN'];
+  if (!token) fail('no admin token: pass --token or set LICENSE_ADMIN_TOKEN');
+  const timeoutMs = Number(opts.timeout);
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) fail(`--timeout must be a whole number of milliseconds, got "${opts.timeout}"`);
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) fail('--tls-cert and --tls-key go together');
+  const useTls = opts.tls || opts.tlsCa !== undefined || opts.tlsCert !== undefined;
+  const tls = useTls
+    ? {
+        ...(opts.tlsCa === undefined ? {} : { caFile: opts.tlsCa }),
+        ...(opts.tlsCert === undefined ? {} : { certFile: opts.tlsCert }),
+        ...(opts.tlsKey === undefined ? {} : { keyFile: opts.tlsKey }),
+      }
+    : undefined;
+  return { client: createAdminClient(opts.server, token, { timeoutMs, ...(tls ? { tls } : {}) }), opts };
+}
+
+function fail(message: string): never {
+  process.stderr.write(`licensectl: ${message}\n`);
+  process.exit(1);
+}
+
+/** Runs one admin call and prints a one-line error naming the gRPC code on failure. */
+async function run<T>(fn: (c: AdminClient) => Promise<T>): Promise<T> {
+  const { client, opts } = admin();
+  try {
+    return await fn(client);
+  } catch (err) {
+    const e = err as Partial<grpc.ServiceError>;
+    if (typeof e.code === 'number') fail(`${opts.server}: ${grpc.status[e.code]}: ${e.details ?? errorMessage(err)}`);
+    fail(`${opts.server}: ${errorMessage(err)}`);
+  } finally {
+    client.close();
+  }
+}
+
+function print(json: unknown, text: () => string): void {
+  process.stdout.write(`${program.opts<GlobalOptions>().json ? JSON.stringify(json, null, 2) : text()}\n`);
+}
+
+function formatStatus(s: GetStatusResponse__Output, nowMs = Date.now()): string {
+  const b = s.budget;
+  const rows: string[][] = [
+    ['cluster', s.cluster_id],
+    ['node', `${s.node_id} (${shortRole(s.role)}) at ${s.advertise_addr}`],
+    ['state', shortState(s.state)],
+    ['epoch', s.epoch ? String(s.epoch) : `none (highest seen ${s.highest_epoch})`],
+    ['leader', s.leader_node_id ? `${s.leader_node_id}${s.leader_addr ? ` at ${s.leader_addr}` : ''}` : 'none known'],
+  ];
+  if (s.epoch) rows.push(['lease', `valid for ${formatDuration(s.lease_valid_for_ms)} without renewal`]);
+  rows.push(['redis', s.store_ok ? 'ok' : 'UNREACHABLE']);
+  if (s.peer) {
+    const p = s.peer;
+    const seen = p.last_heartbeat_ms ? `last heartbeat ${formatDuration(nowMs - p.last_heartbeat_ms)} ago` : 'never heard';
+    const who = p.node_id ? `${p.node_id} (${shortRole(p.role)}) ${shortState(p.state)}` : p.addr;
+    rows.push(['peer', `${who}, ${p.reachable ? 'reachable' : 'NOT reachable'}, ${seen}${p.error ? `; ${p.error}` : ''}`]);
+    if (p.node_id && p.license_digest !== s.license_digest) rows.push(['', 'WARNING: peer loaded a different license file']);
+  } else {
+    rows.push(['peer', 'none configured']);
+  }
+  if (b) {
+    rows.push([
+      'budget',
+      `${formatDuration(b.remaining_ms)} left of ${formatDuration(b.granted_ms)} (${formatDuration(b.consumed_ms)} used)` +
+        `${b.blocked ? ', BLOCKED: apply an activation key' : ''}, ${b.activations} activation(s), ` +
+        `${b.episode_id ? `failover episode ${b.episode_id}` : 'no failover episode'}`,
+    ]);
+  }
+  for (const f of s.features) {
+    rows.push(['feature', `${f.name}: ${f.seats_in_use}/${f.seats_total} in use${f.expires_at_ms ? `, expires ${new Date(f.expires_at_ms).toISOString()}` : ''}`]);
+  }
+  rows.push(['version', s.version]);
+  return table(rows);
+}
+
+program
+  .command('status')
+  .description('show the node: state, epoch, leader, peer, budget, features')
+  .action(async () => {
+    const s = await run((c) => c.getStatus());
+    print(s, () => formatStatus(s));
+  });
+
+program
+  .command('step-down')
+  .description('planned handover: the node stops granting, releases the lease and the peer takes over')
+  .action(async () => {
+    const r = await run((c) => c.stepDown());
+    print(r, () => (r.stepped_down ? `stepped down; node is now ${shortState(r.state)}` : `node held no lease (${shortState(r.state)}); nothing to do`));
+  });
+
+program
+  .command('leases')
+  .description('list the seats held now: lease, feature, count, client, expiry')
+  .option('--feature <name>', 'only this feature')
+  .action(async (o: { feature?: string }) => {
+    const r = await run((c) => c.listLeases(o.feature ?? ''));
+    print(r, () => {
+      if (r.leases.length === 0) return 'no seats in use';
+      const now = Date.now();
+      return table([
+        ['LEASE', 'FEATURE', 'COUNT', 'CLIENT', 'USER', 'HOST', 'PID', 'HELD FOR', 'EXPIRES IN'],
+        ...r.leases.map((l) => [
+          l.lease_id,
+          l.feature,
+          String(l.count),
+          l.client_id,
+          l.user,
+          l.hostname,
+          String(l.pid),
+          formatDuration(now - l.granted_at_ms),
+          formatDuration(l.expires_at_ms - now),
+        ]),
+      ]);
+    });
+  });
+
+const activation = program.command('activation').description("extend the redundant's failover budget with a vendor-signed activation key");
+
+activation
+  .command('request')
+  .description('print a request key to send to the vendor (run against the redundant, during a failover)')
+  .action(async () => {
+    const r = await run((c) => c.requestActivationKey());
+    print(r, () => r.request_key);
+  });
+
+activation
+  .command('apply')
+  .description('apply the activation key the vendor sent back')
+  .argument('<key>', 'activation key (LAK1....)')
+  .action(async (key: string) => {
+    const r = await run((c) => c.activate(key));
+    const b = r.budget;
+    print(r, () =>
+      b
+        ? `activation applied: ${formatDuration(b.remaining_ms)} left of ${formatDuration(b.granted_ms)}, ${b.activations} activation(s), ${b.blocked ? 'still BLOCKED' : 'not blocked'}`
+        : 'activation applied',
+    );
+  });
+
+const vendor = program.command('vendor').description("vendor tools: keys, license files, activation keys (run at the vendor, never on a customer's node)");
+
+vendor
+  .command('keygen')
+  .description('write a new Ed25519 key pair: vendor-private.pem (keep secret) and vendor-public.pem (ship to customers)')
+  .requiredOption('--out <dir>', 'directory to write the keys to')
+  .option('--force', 'overwrite existing key files')
+  .action((o: { out: string; force?: boolean }) => {
+    const files = writeVendorKeys(o.out, o.force ?? false);
+    process.stdout.write(`wrote ${files.privateKeyFile} (keep it secret)\nwrote ${files.publicKeyFile} (LICENSE_VENDOR_PUBLIC_KEY on every node)\n`);
+  });
+
+vendor
+  .command('sign-license')
+  .description('sign a license: {"licensee", "cluster_id", "features": [{"name", "seats", "expires_at"?}]}')
+  .requiredOption('--key <file>', 'vendor private key PEM')
+  .requiredOption('--in <file>', 'unsigned license JSON')
+  .requiredOption('--out <file>', 'signed license file to write')
+  .action((o: { key: string; in: string; out: string }) => {
+    const signed = signLicenseFile(o.key, o.in, o.out);
+    process.stdout.write(`wrote ${o.out}: ${signed.licensee}, cluster ${signed.cluster_id}, ${signed.features.map((f) => `${f.name}=${f.seats}`).join(' ')}\n`);
+  });
+
+vendor
+  .command('sign-activation')
+  .description('answer a request key: prints the activation key, on one line')
+  .requiredOption('--key <file>', 'vendor private key PEM')
+  .option('--max-extension-ms <ms>', 'cap on the extension granted', String(DEFAULT_MAX_EXTENSION_MS))
+  .option('--valid-for-ms <ms>', 'how long the customer has to apply the key', String(DEFAULT_KEY_VALIDITY_MS))
+  .argument('<request-key>', 'the request key from licensectl activation request (LRQ1....)')
+  .action((requestKey: string, o: { key: string; maxExtensionMs: string; validForMs: string }) => {
+    const positive = (v: string, flag: string): number => {
+      const n = Number(v);
+      if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${flag} must be a whole number of milliseconds above 0, got "${v}"`);
+      return n;
+    };
+    const { key } = signActivation(requestKey, loadPrivateKey(o.key), {
+      maxExtensionMs: positive(o.maxExtensionMs, '--max-extension-ms'),
+      validForMs: positive(o.validForMs, '--valid-for-ms'),
+    });
+    process.stdout.write(`${key}\n`);
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => fail(errorMessage(err)));

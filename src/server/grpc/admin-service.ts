@@ -1,0 +1,77 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { AdminServiceHandlers } from '../../contract/generated/license/v1/AdminService';
+import type { GetStatusResponse } from '../../contract/generated/license/v1/GetStatusResponse';
+import type { ListLeasesRequest__Output } from '../../contract/generated/license/v1/ListLeasesRequest';
+import type { NodeController } from '../cluster/node-controller';
+import { toProtoState } from '../cluster/states';
+import type { BudgetKeeper } from '../budget/budget-keeper';
+import type { Budget } from '../../contract/generated/license/v1/Budget';
+import type { ActivateRequest__Output } from '../../contract/generated/license/v1/ActivateRequest';
+import type { SeatService } from '../seats/seat-service';
+import type { BudgetState } from '../store/budget-store';
+import type { TlsConfig } from '../config';
+import { checkAdminToken } from './admin-auth';
+import { requireClientCertificate } from './tls';
+import { type UnaryContext, unary } from './unary';
+
+export interface AdminServiceDeps {
+  readonly adminToken: string;
+  readonly controller: NodeController;
+  readonly status: () => Promise<GetStatusResponse>;
+  readonly seats: SeatService;
+  readonly budget: BudgetKeeper;
+  readonly tls?: TlsConfig;
+}
+
+export function toProtoBudget(b: BudgetState): Budget {
+  return {
+    granted_ms: b.grantedMs,
+    consumed_ms: b.consumedMs,
+    remaining_ms: Math.max(0, b.grantedMs - b.consumedMs),
+    blocked: b.blocked,
+    activations: b.activations,
+    episode_id: b.episodeId,
+  };
+}
+
+/** Admin handlers; each checks the bearer token before doing anything. */
+export function createAdminService(ctx: UnaryContext, deps: AdminServiceDeps): AdminServiceHandlers {
+  const guarded = <Req, Res>(
+    method: string,
+    fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
+  ): grpc.handleUnaryCall<Req, Res> =>
+    unary<Req, Res>(ctx, method, async (req, call) => {
+      requireClientCertificate(call as grpc.ServerUnaryCall<unknown, unknown>, deps.tls, 'an admin call');
+      checkAdminToken(call.metadata, deps.adminToken);
+      return fn(req, call);
+    });
+
+  return {
+    GetStatus: guarded('GetStatus', () => deps.status()),
+    ListLeases: guarded('ListLeases', async (req: ListLeasesRequest__Output) => ({
+      leases: (await deps.seats.listLeases(req.feature)).map((l) => ({
+        lease_id: l.leaseId,
+        session_id: l.sessionId,
+        feature: l.feature,
+        count: l.count,
+        client_id: l.clientId,
+        user: l.user,
+        hostname: l.hostname,
+        pid: l.pid,
+        granted_at_ms: l.grantedAtMs,
+        expires_at_ms: l.expiresAtMs,
+      })),
+    })),
+    RequestActivationKey: guarded('RequestActivationKey', async () => ({
+      request_key: await deps.budget.requestKey(deps.controller.fence(true)),
+    })),
+    Activate: guarded('Activate', async (req: ActivateRequest__Output) => {
+      const state = await deps.budget.activate(deps.controller.fence(true), req.activation_key);
+      return { budget: toProtoBudget(state) };
+    }),
+    StepDown: guarded('StepDown', async () => {
+      const steppedDown = await deps.controller.stepDown();
+      return { stepped_down: steppedDown, state: toProtoState(deps.controller.machine.state) };
+    }),
+  } satisfies AdminServiceHandlers;
+}

@@ -1,0 +1,15 @@
+import type { ServerUnaryCall } from '@grpc/grpc-js';
+import type { TlsConfig } from '../config';
+import { requireClientCertificate } from './tls';
+import type { ClusterServiceHandlers } from '../../contract/generated/license/v1/ClusterService';
+import type { NodeController } from '../cluster/node-controller';
+import { type UnaryContext, unary } from './unary';
+
+export function createClusterService(ctx: UnaryContext, controller: NodeController, tls?: TlsConfig): ClusterServiceHandlers {
+  return {
+    Heartbeat: unary(ctx, 'ClusterHeartbeat', async (req, call) => {
+      requireClientCertificate(call as ServerUnaryCall<unknown, unknown>, tls, 'a peer heartbeat');
+      return controller.onPeerHeartbeat(req);
+    }),
+  };
+}

@@ -1,0 +1,34 @@
+import type { SeatServiceHandlers } from '../../contract/generated/license/v1/SeatService';
+import type { SeatService } from '../seats/seat-service';
+import { type UnaryContext, unary } from './unary';
+
+/** SeatService over gRPC: a thin mapping of messages onto the transport-free SeatService. */
+export function createSeatHandlers(ctx: UnaryContext, seats: SeatService, sessionTtlMs: number): SeatServiceHandlers {
+  return {
+    OpenSession: unary(ctx, 'OpenSession', async (req) => {
+      const s = await seats.openSession(req);
+      return {
+        session_id: s.sessionId,
+        ttl_ms: sessionTtlMs,
+        // Three heartbeats per TTL: one lost heartbeat never costs a session.
+        heartbeat_interval_ms: Math.max(1, Math.floor(sessionTtlMs / 3)),
+        expires_at_ms: s.expiresAtMs,
+      };
+    }),
+    Heartbeat: unary(ctx, 'Heartbeat', async (req) => ({ expires_at_ms: await seats.heartbeat(req.session_id) })),
+    Checkout: unary(ctx, 'Checkout', async (req) => {
+      const g = await seats.checkout(req);
+      return { lease_id: g.leaseId, feature: g.feature, count: g.count, expires_at_ms: g.expiresAtMs };
+    }),
+    Release: unary(ctx, 'Release', async (req) => ({ released: await seats.release(req.session_id, req.lease_id) })),
+    CloseSession: unary(ctx, 'CloseSession', async (req) => ({ leases_released: await seats.closeSession(req.session_id) })),
+    ListFeatures: unary(ctx, 'ListFeatures', async () => ({
+      features: (await seats.listFeatures()).map((f) => ({
+        name: f.name,
+        seats_total: f.seatsTotal,
+        seats_in_use: f.seatsInUse,
+        expires_at_ms: f.expiresAtMs,
+      })),
+    })),
+  };
+}

@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError } from 'commander';
+import { runCheckoutBench } from '../bench/checkout-bench';
+import { Cleanup } from '../bench/cleanup';
+import { formatCheckoutReport } from '../bench/report';
+import { errorMessage } from '../../server/errors';
+
+/**
+ * `npm run bench -- <benchmark>`: benchmarks on real processes. Progress goes to
+ * stderr, the report to stdout. Everything started is stopped at the end, on error
+ * and on Ctrl-C.
+ */
+const log = (line: string): void => {
+  process.stderr.write(`[bench] ${line}\n`);
+};
+
+const positiveInt =
+  (name: string) =>
+  (v: string): number => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a whole number above 0`);
+    return n;
+  };
+
+interface CheckoutFlags {
+  durationMs: number;
+  workers: number;
+  concurrency: number;
+  rate: number;
+  rateWorkers?: number;
+  seatsHeld: number;
+  tls?: boolean;
+}
+
+/**
+ * Workers for the fixed-rate run unless --rate-workers says otherwise: as few as the
+ * rate needs (one Node client does ~3k pairs/s), because on a 2-core machine every
+ * extra client process adds to the tail latency being measured.
+ */
+const PAIRS_PER_RATE_WORKER = 1_500;
+
+async function checkout(flags: CheckoutFlags): Promise<void> {
+  const cleanup = new Cleanup(log);
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interrupted) return;
+    interrupted = true;
+    log(`${signal}: stopping workers, servers and redis-server`);
+    void cleanup.run().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const { rateWorkers, ...rest } = flags;
+    const report = await runCheckoutBench(
+      { ...rest, rateWorkers: rateWorkers ?? Math.ceil(flags.rate / PAIRS_PER_RATE_WORKER), warmupMs: 1_000, holdSessions: 100, log },
+      cleanup,
+    );
+    process.stdout.write(formatCheckoutReport(report));
+  } catch (err) {
+    if (!interrupted) {
+      log(`failed: ${errorMessage(err)}`);
+      process.exitCode = 1;
+    }
+  } finally {
+    await cleanup.run();
+  }
+}
+
+const program = new Command('bench').description('benchmarks of the license server on real processes (run through `npm run bench`, which builds first)');
+
+program
+  .command('checkout')
+  .description('checkout+release throughput and latency against one node and a bare grpc-js baseline, fixed-rate latency, heartbeats, Redis memory per seat')
+  .option('--duration-ms <ms>', 'recording window of each phase (each phase warms up 1 s first)', positiveInt('--duration-ms'), 10_000)
+  .option('--workers <n>', 'load worker processes', positiveInt('--workers'), 3)
+  .option('--concurrency <n>', 'concurrent call loops per worker', positiveInt('--concurrency'), 16)
+  .option('--rate <n>', 'checkouts per second of the fixed-rate run (all workers together)', positiveInt('--rate'), 1_000)
+  .option('--rate-workers <n>', `workers driving the fixed-rate run (default: one per ${PAIRS_PER_RATE_WORKER}/s of --rate, at most --workers)`, positiveInt('--rate-workers'))
+  .option('--seats-held <n>', 'seats held (checked out, not released) for the memory figure', positiveInt('--seats-held'), 10_000)
+  .option('--tls', 'run the product node with TLS (throwaway CA; needs openssl); compare with a run without')
+  .action(checkout);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  log(errorMessage(err));
+  process.exit(1);
+});

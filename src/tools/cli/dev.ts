@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Role } from '../../server/config';
+import { errorMessage } from '../../server/errors';
+import { type LocalCluster, startLocalCluster } from '../local/local-cluster';
+import { REDIS_INSTALL_HINT, redisServerAvailable } from '../local/redis-process';
+
+/**
+ * `npm run dev`: redis-server (unless LICENSE_REDIS_URL is set), a primary and a
+ * redundant on loopback, their logs in one terminal, and Ctrl-C stops everything.
+ */
+const ROLES: Role[] = ['primary', 'redundant'];
+const COLORS: Record<Role, string> = { primary: '\x1b[36m', redundant: '\x1b[35m' };
+const RESET = '\x1b[0m';
+
+function echo(role: string, raw: string): void {
+  let text = raw;
+  try {
+    const l = JSON.parse(raw) as Record<string, unknown>;
+    const { timestamp, level, message, node, cluster, state, epoch, ...rest } = l;
+    void node;
+    void cluster;
+    const extra = Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : '';
+    text = `${String(timestamp).slice(11, 23)} ${String(level).padEnd(5)} ${String(state).padEnd(16)} e${String(epoch)} ${String(message)}${extra}`;
+  } catch {
+    // not JSON: print as is
+  }
+  const color = process.stdout.isTTY ? (COLORS[role as Role] ?? '') : '';
+  process.stdout.write(`${color}[${role.padEnd(9)}]${color ? RESET : ''} ${text}\n`);
+}
+
+async function main(): Promise<void> {
+  const redisUrl = process.env['LICENSE_REDIS_URL'];
+  if (!redisUrl && !redisServerAvailable()) {
+    process.stderr.write(`${REDIS_INSTALL_HINT}\n`);
+    process.exit(1);
+  }
+  const dir = path.resolve(process.env['DEV_CLUSTER_DIR'] ?? '.dev-cluster');
+  let cluster: LocalCluster;
+  try {
+    cluster = await startLocalCluster({
+      clusterId: process.env['LICENSE_CLUSTER_ID'] ?? 'dev',
+      dir,
+      ...(redisUrl ? { redisUrl } : {}),
+      echo,
+      logFiles: true,
+    });
+  } catch (err) {
+    process.stderr.write(`dev: ${errorMessage(err)}\n`);
+    process.exit(1);
+  }
+  const c = cluster;
+  const ctl = `npx licensectl --token ${c.token}`;
+  process.stdout.write(
+    [
+      '',
+      `license cluster "${c.clusterId}" running (state and logs in ${dir})`,
+      `  redis      ${c.redisUrl}${c.redis ? ` (pid ${c.redis.child.pid})` : ''}`,
+      `  primary    grpc ${c.addr.primary}  metrics http://${c.metricsAddr.primary}/metrics  pid ${c.primary.pid}`,
+      `  redundant  grpc ${c.addr.redundant}  metrics http://${c.metricsAddr.redundant}/metrics  pid ${c.redundant.pid}`,
+      `  admin token ${c.token}`,
+      '',
+      'try:',
+      `  ${ctl} --server ${c.addr.primary} status`,
+      `  kill -9 ${c.primary.pid}        # crash the primary: the redundant takes over within one lease TTL`,
+      `  ${ctl} --server ${c.addr.primary} step-down   # planned handover`,
+      '  press Enter to restart any node that exited (the primary takes the cluster back after the handback delay)',
+      '  Ctrl-C stops everything',
+      '',
+    ].join('\n'),
+  );
+
+  let stopping = false;
+  const watch = (role: Role): void => {
+    c.node(role)
+      .waitExit(24 * 3_600_000)
+      .then(({ code, signal }) => {
+        if (!stopping) process.stdout.write(`[dev] ${role} exited (${signal ?? `code ${code}`}); press Enter to restart it\n`);
+      })
+      .catch(() => {});
+  };
+  ROLES.forEach(watch);
+  createInterface({ input: process.stdin }).on('line', () => {
+    for (const role of ROLES) {
+      const node = c.node(role);
+      if (node.running || stopping) continue;
+      node.start();
+      process.stdout.write(`[dev] restarted ${role}, pid ${node.pid}\n`);
+      watch(role);
+    }
+  });
+
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write('\n[dev] stopping: SIGTERM to both nodes, then redis\n');
+    for (const role of ROLES) c.node(role).signal('SIGTERM');
+    await Promise.all(ROLES.map((r) => c.node(r).waitExit(6_000).catch(() => undefined)));
+    await c.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+}
+
+void main();
