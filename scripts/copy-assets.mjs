@@ -13,6 +13,9 @@ for (const bin of bins) {
 mkdirSync('dist/cli', { recursive: true });
 for (const name of ['licensed', 'licensectl']) {
   const file = `dist/cli/${name}.js`;
-  writeFileSync(file, `#!/usr/bin/env node\n// Moved to dist/server/cli/${name}.js; kept so existing unit files and scripts still start it.\nrequire('../server/cli/${name}.js');\n`);
+  writeFileSync(
+    file,
+    `#!/usr/bin/env node\n// Moved to dist/server/cli/${name}.js; kept so existing unit files and scripts still start it.\nrequire('../server/cli/${name}.js');\n`,
+  );
   chmodSync(file, 0o755);
 }
