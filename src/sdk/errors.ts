@@ -15,6 +15,8 @@ export const ClientErrorCode = {
   CLIENT_CLOSED: 'CLIENT_CLOSED',
   /** The session expired or is unknown to the cluster, and reopening it did not help. */
   SESSION_LOST: 'SESSION_LOST',
+  /** The caller aborted the operation through its `signal`. */
+  ABORTED: 'ABORTED',
 } as const;
 
 /**
@@ -99,6 +101,23 @@ export class ClientClosedError extends LicenseClientError {
 
   constructor(operation: string) {
     super(ClientErrorCode.CLIENT_CLOSED, `${operation}: the license client is closed; create a new LicenseClient`);
+  }
+}
+
+/**
+ * The caller aborted the operation through its `signal` (see CheckoutOptions.signal): the
+ * call in flight was cancelled and no retry followed. `name` is 'AbortError', as with
+ * fetch() and Node's own abortable APIs, so a generic `err.name === 'AbortError'` check
+ * works; `cause` is the signal's reason.
+ */
+export class OperationAbortedError extends LicenseClientError {
+  override name = 'AbortError';
+
+  constructor(
+    readonly operation: string,
+    reason?: unknown,
+  ) {
+    super(ClientErrorCode.ABORTED, `${operation}: aborted by the caller's signal`, { cause: reason });
   }
 }
 

@@ -4,7 +4,7 @@
  * Usable on its own: it needs only the proto contract, not the server code.
  */
 export { LicenseClient } from './license-client';
-export type { CheckoutOptions, FeatureInfo, LicenseClientEvents, SeatLostReason } from './license-client';
+export type { CheckoutOptions, FeatureInfo, FeaturesOptions, LicenseClientEvents, SeatLostReason } from './types';
 export type { Seat } from './seat';
 export type { LicenseClientOptions } from './options';
 export { CHANNEL_OPTIONS, CLIENT_DEFAULTS } from './options';
@@ -18,6 +18,7 @@ export {
   LICENSE_LEADER_KEY,
   LicenseClientError,
   NoActiveServerError,
+  OperationAbortedError,
   SeatsExhaustedError,
   ServerBlockedError,
   SessionLostError,

@@ -47,3 +47,6 @@ export class TypedEmitter<E extends object> {
     }
   }
 }
+
+/** The emitting side of a TypedEmitter, handed to the parts of a client that raise its events. */
+export type Emit<E extends object> = <K extends keyof E & string>(event: K, payload: E[K]) => void;

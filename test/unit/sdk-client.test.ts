@@ -46,7 +46,7 @@ function harness(t: TestContext) {
 }
 
 /** Collects the payloads of one event. */
-function record<K extends keyof LicenseClientEvents & string>(c: LicenseClient, event: K): Array<LicenseClientEvents[K]> {
+function record<K extends keyof LicenseClientEvents>(c: LicenseClient, event: K): Array<LicenseClientEvents[K]> {
   const seen: Array<LicenseClientEvents[K]> = [];
   c.on(event, (p) => seen.push(p));
   return seen;
