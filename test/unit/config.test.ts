@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { loadConfig, readConfigFile } from '../../src/server/config';
+import { CONFIG_KEYS, DEFAULTS, loadConfig, parseHostPort, readConfigFile } from '../../src/server/config';
+import { type KeySpec, redactRedisUrl, SPEC } from '../../src/server/config-spec';
 import { ErrorCode, LicenseError } from '../../src/server/errors';
 
 const BASE = {
@@ -15,9 +16,9 @@ const BASE = {
   LICENSE_VENDOR_PUBLIC_KEY: 'vendor-public.pem',
 };
 
-function configError(env: Record<string, string>): string {
+function configError(env: Record<string, string>, fileValues: Record<string, string> = {}): string {
   try {
-    loadConfig(env);
+    loadConfig(env, fileValues);
   } catch (err) {
     assert.ok(err instanceof LicenseError);
     assert.equal(err.code, ErrorCode.CONFIG_INVALID);
@@ -81,7 +82,13 @@ describe('loadConfig', () => {
     const msg = configError({ ...BASE, LICENSE_REDIS_SENTINELS: 'a:26379' });
     assert.match(msg, /^LICENSE_REDIS_MASTER_NAME: /);
     const c = loadConfig({ ...BASE, LICENSE_REDIS_SENTINELS: 'a:26379, b:26380', LICENSE_REDIS_MASTER_NAME: 'lic' });
-    assert.deepEqual(c.redis, { sentinels: [{ host: 'a', port: 26379 }, { host: 'b', port: 26380 }], masterName: 'lic' });
+    assert.deepEqual(c.redis, {
+      sentinels: [
+        { host: 'a', port: 26379 },
+        { host: 'b', port: 26380 },
+      ],
+      masterName: 'lic',
+    });
   });
 
   it('Redis Cluster seed nodes; not together with Sentinel', () => {
@@ -90,7 +97,10 @@ describe('loadConfig', () => {
       { host: 'r1', port: 7000 },
       { host: 'r2', port: 7001 },
     ]);
-    assert.match(configError({ ...BASE, LICENSE_REDIS_CLUSTER_NODES: 'r1:7000', LICENSE_REDIS_SENTINELS: 's:1' }), /^LICENSE_REDIS_CLUSTER_NODES: cannot be combined/);
+    assert.match(
+      configError({ ...BASE, LICENSE_REDIS_CLUSTER_NODES: 'r1:7000', LICENSE_REDIS_SENTINELS: 's:1' }),
+      /^LICENSE_REDIS_CLUSTER_NODES: cannot be combined/,
+    );
     assert.match(configError({ ...BASE, LICENSE_REDIS_CLUSTER_NODES: 'r1' }), /^LICENSE_REDIS_CLUSTER_NODES: entry 1 must be host:port/);
   });
 
@@ -120,5 +130,143 @@ describe('loadConfig', () => {
     assert.equal(c.leaseTtlMs, 4_000);
     writeFileSync(file, 'LICENSE_TYPO: 1\n');
     assert.throws(() => readConfigFile(file), /unknown key LICENSE_TYPO/);
+  });
+
+  it('a bad value is reported before a missing required key, with the value it got', () => {
+    // The drill "bad configuration stops the node" depends on this order and exact line.
+    const env: Record<string, string> = { ...BASE, LICENSE_LEASE_TTL_MS: 'soon' };
+    delete env['LICENSE_FILE'];
+    assert.equal(configError(env), 'LICENSE_LEASE_TTL_MS: must be a whole number of milliseconds (got "soon")');
+  });
+
+  it('a value with a line break still gives a one-line message', () => {
+    assert.equal(configError({ ...BASE, LICENSE_LOG_LEVEL: 'info\nwarn' }), 'LICENSE_LOG_LEVEL: must be one of error, warn, info, debug (got "info\\nwarn")');
+  });
+
+  it('metrics "off" means no listener; anything else must be host:port', () => {
+    assert.equal(loadConfig({ ...BASE, LICENSE_METRICS_ADDR: 'off' }).metricsAddr, undefined);
+    assert.match(configError({ ...BASE, LICENSE_METRICS_ADDR: 'nope' }), /^LICENSE_METRICS_ADDR: must be host:port or "off"/);
+  });
+
+  it('safety margin defaults to 20% of the TTL and is at most half of it; a node is not its own peer', () => {
+    assert.equal(loadConfig({ ...BASE, LICENSE_LEASE_TTL_MS: '3000' }).leaseSafetyMarginMs, 600);
+    assert.equal(
+      configError({ ...BASE, LICENSE_LEASE_SAFETY_MARGIN_MS: '3000' }),
+      'LICENSE_LEASE_SAFETY_MARGIN_MS: must be at most half of LICENSE_LEASE_TTL_MS (5000)',
+    );
+    assert.match(
+      configError({ ...BASE, LICENSE_GRPC_ADDR: '10.0.0.5:7400', LICENSE_PEER_ADDR: '10.0.0.5:7400' }),
+      /^LICENSE_PEER_ADDR: must not equal LICENSE_GRPC_ADDR/,
+    );
+  });
+
+  it('parseHostPort keeps its own messages', () => {
+    assert.deepEqual(parseHostPort('[::1]:7400'), { host: '::1', port: 7400 });
+    assert.throws(() => parseHostPort('localhost'), { message: 'must be host:port, got "localhost"' });
+    assert.throws(() => parseHostPort('h:99999'), { message: 'port must be 0-65535, got 99999' });
+  });
+});
+
+describe('config errors never echo a secret', () => {
+  const PASSWORD = 's3cr3t-p@ss/word';
+
+  it('a Redis URL with a trailing space: names the key, shows the URL with the password masked', () => {
+    const msg = configError({ ...BASE, LICENSE_REDIS_URL: `redis://app:${PASSWORD}@redis.internal:6379 ` });
+    assert.equal(msg, 'LICENSE_REDIS_URL: must be a redis:// or rediss:// URL (got "redis://app:***@redis.internal:6379 ")');
+    assert.ok(!msg.includes('s3cr3t'), msg);
+  });
+
+  it('a Redis URL from a config file is masked the same way', () => {
+    const msg = configError(BASE, { LICENSE_REDIS_URL: `rediss://:${PASSWORD}@r:6380/0 ` });
+    assert.match(msg, /^LICENSE_REDIS_URL: /);
+    assert.ok(!msg.includes('s3cr3t'), msg);
+  });
+
+  it('ignoring Redis when Sentinel is used does not skip the check (nor the masking)', () => {
+    const msg = configError({ ...BASE, LICENSE_REDIS_SENTINELS: 's:26379', LICENSE_REDIS_MASTER_NAME: 'm', LICENSE_REDIS_URL: `redis://u:${PASSWORD}@h 1` });
+    assert.match(msg, /^LICENSE_REDIS_URL: /);
+    assert.ok(!msg.includes('s3cr3t'), msg);
+  });
+
+  for (const [key, value] of [
+    ['LICENSE_ADMIN_TOKEN', 'hunter2-short'],
+    ['LICENSE_ADMIN_TOKEN', 'a long enough token with spaces'],
+    ['LICENSE_CLUSTER_SECRET', 'hunter2-short'],
+  ] as const) {
+    it(`${key}: a bad value is named but not shown`, () => {
+      const msg = configError({ ...BASE, [key]: value });
+      assert.ok(msg.startsWith(`${key}: must be `), msg);
+      assert.ok(!msg.includes(value) && !msg.includes('hunter2') && !msg.includes('(got'), msg);
+    });
+  }
+
+  it('the secret keys are marked secret in the spec', () => {
+    const secret = Object.entries(SPEC)
+      .filter(([, spec]: [string, KeySpec<unknown>]) => spec.secret === true)
+      .map(([k]) => k);
+    assert.deepEqual(secret.sort(), ['LICENSE_ADMIN_TOKEN', 'LICENSE_CLUSTER_SECRET', 'LICENSE_REDIS_URL']);
+  });
+
+  it('redactRedisUrl masks user-info passwords and password= parameters, and hides what is not a URL', () => {
+    assert.equal(redactRedisUrl('redis://user:pw@h:6379/0'), 'redis://user:***@h:6379/0');
+    assert.equal(redactRedisUrl('redis://:pw@h'), 'redis://:***@h');
+    assert.equal(redactRedisUrl('redis://onlypw@h'), 'redis://***@h');
+    assert.equal(redactRedisUrl('redis://u:p@ss/w@h:1'), 'redis://u:***@h:1');
+    assert.equal(redactRedisUrl('redis://h:6379?db=1&password=pw&x=1'), 'redis://h:6379?db=1&password=***&x=1');
+    assert.equal(redactRedisUrl('redis://127.0.0.1:6379'), 'redis://127.0.0.1:6379');
+    assert.equal(redactRedisUrl('user:pw@h:6379'), undefined);
+  });
+});
+
+describe('config spec', () => {
+  it('CONFIG_KEYS lists every declared key, including the budget keys a later issue removes', () => {
+    assert.deepEqual(CONFIG_KEYS, Object.keys(SPEC));
+    assert.equal(new Set(CONFIG_KEYS).size, 35);
+    for (const k of ['LICENSE_FAILOVER_BUDGET_MS', 'LICENSE_ACTIVATION_EXTENSION_MS', 'LICENSE_BUDGET_RESET_AFTER_MS'])
+      assert.ok((CONFIG_KEYS as readonly string[]).includes(k), k);
+  });
+
+  it('DEFAULTS keeps its keys and values', () => {
+    assert.deepEqual(
+      { ...DEFAULTS },
+      {
+        LICENSE_REDIS_URL: 'redis://127.0.0.1:6379',
+        LICENSE_GRPC_ADDR: '0.0.0.0:7400',
+        LICENSE_METRICS_ADDR: '0.0.0.0:9464',
+        LICENSE_STATE_DIR: '.licensed-state',
+        LICENSE_LEASE_TTL_MS: 5_000,
+        LICENSE_HEARTBEAT_INTERVAL_MS: 1_000,
+        LICENSE_SESSION_TTL_MS: 60_000,
+        LICENSE_FAILOVER_BUDGET_MS: 72 * 3_600_000,
+        LICENSE_ACTIVATION_EXTENSION_MS: 72 * 3_600_000,
+        LICENSE_HANDBACK_AFTER_MS: 10_000,
+        LICENSE_BUDGET_RESET_AFTER_MS: 3_600_000,
+        LICENSE_BLOCKED_KEEPS_SESSIONS: true,
+        LICENSE_LOG_LEVEL: 'info',
+        LICENSE_MAX_SESSIONS_PER_CLIENT: 64,
+        LICENSE_MAX_SEATS_PER_SESSION: 1_024,
+        LICENSE_MAX_CONCURRENT_CALLS: 1_024,
+        LICENSE_MAX_MESSAGE_BYTES: 64 * 1024,
+      },
+    );
+    assert.ok(Object.isFrozen(DEFAULTS));
+  });
+
+  it('every fixed default, written as the docs show it, parses back to itself', () => {
+    for (const [key, spec] of Object.entries(SPEC) as [string, KeySpec<unknown>][]) {
+      const d = spec.default;
+      if (d === undefined) continue;
+      assert.ok(typeof d === 'string' || typeof d === 'number' || typeof d === 'boolean', key);
+      const r = spec.parse.safeParse(String(d));
+      assert.ok(r.success, key);
+      assert.deepEqual(r.data, d, key);
+    }
+  });
+
+  it('a key has at most one of default, required and derived', () => {
+    for (const [key, spec] of Object.entries(SPEC) as [string, KeySpec<unknown>][]) {
+      assert.ok([spec.default, spec.required, spec.derived].filter((x) => x !== undefined).length <= 1, key);
+      assert.ok(spec.doc.length > 0 && !spec.doc.includes('\n'), key);
+    }
   });
 });

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { CONFIG_KEYS, configTable } from '../../src/server/config';
+import { CONFIG_TABLE_BEGIN, CONFIG_TABLE_END, spliceConfigTable } from '../../src/server/config-spec';
+
+/**
+ * The README's configuration table is generated from the key declarations
+ * (src/server/config-spec.ts) by `npm run docs:config`; these tests fail when someone
+ * edits one without the other.
+ */
+const readme = readFileSync('README.md', 'utf8');
+
+function readmeBlock(): string {
+  const begin = readme.indexOf(CONFIG_TABLE_BEGIN);
+  const end = readme.indexOf(CONFIG_TABLE_END);
+  assert.ok(begin !== -1 && end > begin, 'README.md has the config-table markers, begin before end');
+  assert.equal(readme.indexOf(CONFIG_TABLE_BEGIN, begin + 1), -1, 'one begin marker');
+  return readme.slice(begin + CONFIG_TABLE_BEGIN.length, end).replace(/^\n|\n$/g, '');
+}
+
+describe('README configuration table', () => {
+  it('equals the table generated from the spec (run `npm run docs:config` after changing a key)', () => {
+    assert.equal(readmeBlock(), configTable());
+    assert.equal(spliceConfigTable(readme), readme, 'the docs:config script would change nothing');
+  });
+
+  it('has one row per key in CONFIG_KEYS, in order, and no other rows', () => {
+    const rows = readmeBlock().split('\n').slice(2);
+    const keys = rows.map((r) => /^\| `(LICENSE_[A-Z_]+)` \|/.exec(r)?.[1]);
+    assert.deepEqual(keys, [...CONFIG_KEYS]);
+  });
+
+  it('every row has exactly three cells (a | in a doc line is escaped)', () => {
+    for (const row of configTable().split('\n')) {
+      assert.equal(row.replace(/\\\|/g, '').split('|').length, 5, row);
+    }
+  });
+
+  it('says which keys are secret and what their defaults are', () => {
+    const row = (key: string): string =>
+      configTable()
+        .split('\n')
+        .find((r) => r.startsWith(`| \`${key}\` |`)) ?? assert.fail(key);
+    assert.match(row('LICENSE_ADMIN_TOKEN'), /\| required \|.*Secret: never shown in error messages/);
+    assert.match(row('LICENSE_CLUSTER_SECRET'), /Secret: never shown/);
+    assert.match(row('LICENSE_REDIS_URL'), /\| `redis:\/\/127\.0\.0\.1:6379` \|.*password as `\*\*\*`/);
+    assert.match(row('LICENSE_FAILOVER_BUDGET_MS'), /\| `259200000` \(72 h\) \|/);
+    assert.match(row('LICENSE_LEASE_SAFETY_MARGIN_MS'), /\| 20% of `LICENSE_LEASE_TTL_MS` \|/);
+    assert.match(row('LICENSE_REDUNDANT_STARTUP_GRACE_MS'), /\| 2 × `LICENSE_LEASE_TTL_MS` \|/);
+    assert.match(row('LICENSE_PEER_ADDR'), /\| unset \|/);
+  });
+
+  it('spliceConfigTable refuses a document without the markers', () => {
+    assert.throws(() => spliceConfigTable('# no table here\n'), /config table markers not found/);
+  });
+});
