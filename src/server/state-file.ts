@@ -33,7 +33,7 @@ export class StateFile {
       text = readFileSync(file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ...EMPTY };
-      throw new Error(`cannot read state file ${file}: ${(err as Error).message}`);
+      throw new Error(`cannot read state file ${file}: ${(err as Error).message}`, { cause: err });
     }
     let parsed: unknown;
     try {

@@ -84,7 +84,7 @@ describe('cluster drills (real processes)', () => {
     await c.primary.kill();
     const failover = await c.redundant.waitForState('FAILOVER_ACTIVE', 20_000);
     assert.ok(Number(failover['newEpoch']) > Number(first['newEpoch']));
-    assert.equal(await leaderKey(c), `node-b:${failover['newEpoch']}`);
+    assert.equal(await leaderKey(c), `node-b:${String(failover['newEpoch'])}`);
 
     const mark = c.primary.lines.length;
     c.primary.start();
@@ -95,7 +95,7 @@ describe('cluster drills (real processes)', () => {
     const handedBack = await c.redundant.waitForState('STANDBY', 10_000, c.redundant.lines.indexOf(failover));
     assert.match(String(handedBack.message), /handing the lease back/);
     assert.ok(ts(handedBack) <= ts(back));
-    assert.equal(await leaderKey(c), `node-a:${back['newEpoch']}`);
+    assert.equal(await leaderKey(c), `node-a:${String(back['newEpoch'])}`);
   });
 
   it('SIGSTOP of the primary past the TTL, then SIGCONT: the old primary steps down and never acts on its old epoch', async () => {
@@ -120,7 +120,7 @@ describe('cluster drills (real processes)', () => {
     assert.ok(!seen.some((s) => s.epoch === oldEpoch), `resumed primary reported its old epoch: ${JSON.stringify(seen)}`);
     const down = await c.primary.waitForLog((l) => l['from'] === 'ACTIVE' && c.primary.lines.indexOf(l) >= mark, 10_000, 'step-down line');
     assert.equal(down['to'], 'STANDBY');
-    assert.equal(await leaderKey(c), `node-b:${failover['newEpoch']}`, 'the redundant still holds the lease');
+    assert.equal(await leaderKey(c), `node-b:${String(failover['newEpoch'])}`, 'the redundant still holds the lease');
     // Then the healthy primary takes the cluster back with a newer epoch.
     const back = await c.primary.waitForState('ACTIVE', 30_000, mark);
     assert.ok(Number(back['newEpoch']) > Number(failover['newEpoch']));

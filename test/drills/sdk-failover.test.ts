@@ -57,7 +57,7 @@ describe('SDK through failover and handback (real processes)', () => {
     let sampling = true;
     const sampleLoop = (async () => {
       while (sampling) {
-        const used = Number((await sampler!.hget(`{lic:${c.clusterId}}:used`, 'cad-pro')) ?? 0);
+        const used = Number((await sampler.hget(`{lic:${c.clusterId}}:used`, 'cad-pro')) ?? 0);
         maxInUse = Math.max(maxInUse, used);
         samples++;
         await new Promise((r) => setTimeout(r, 20));

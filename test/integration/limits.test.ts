@@ -34,7 +34,7 @@ describe('limits (in-process node, real Redis)', () => {
   });
 
   const call = <T>(fn: (cb: (err: grpc.ServiceError | null, r?: T) => void) => void): Promise<T> =>
-    new Promise((resolve, reject) => fn((err, r) => (err || r === undefined ? reject(err) : resolve(r))));
+    new Promise((resolve, reject) => fn((err, r) => (err || r === undefined ? reject(err ?? new Error('empty response')) : resolve(r))));
   const dl = () => ({ deadline: Date.now() + 5_000 });
   const open = (client_id: string) => call<{ session_id: string }>((cb) => c.OpenSession({ client_id }, dl(), cb));
   const checkout = (session_id: string, count: number) => call<{ lease_id: string }>((cb) => c.Checkout({ session_id, feature: 'solver', count }, dl(), cb));
@@ -89,7 +89,7 @@ describe('limits (in-process node, real Redis)', () => {
     assert.ok(busy.length > 0, 'some calls were refused');
     assert.ok(ok.length > 0, 'some calls were served');
     assert.equal(busy.length + ok.length, 60);
-    assert.match((busy[0] as PromiseRejectedResult).reason.details, /busy: more than 4 calls in flight/);
+    assert.match(((busy[0] as PromiseRejectedResult).reason as grpc.ServiceError).details, /busy: more than 4 calls in flight/);
     assert.ok((await metric('concurrent_calls')) >= busy.length);
   });
 

@@ -100,7 +100,7 @@ describe('Redis Sentinel topology', () => {
       await greedy.close();
     });
 
-  failoverUnderLoad('SENTINEL FAILOVER');
+  void failoverUnderLoad('SENTINEL FAILOVER');
 
   it('budget charged correctly across a Redis master failover: never refunded, lag within one lease TTL', async () => {
     const { startTestPair, TEST_TOKEN } = helpers;
@@ -146,5 +146,5 @@ describe('Redis Sentinel topology', () => {
   });
 
   // Last: after a kill -9 only one data node is left, so no further failover is possible.
-  failoverUnderLoad('kill -9 of the master');
+  void failoverUnderLoad('kill -9 of the master');
 });

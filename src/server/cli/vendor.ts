@@ -24,13 +24,13 @@ export function signLicenseFile(keyFile: string, inFile: string, outFile: string
   try {
     raw = JSON.parse(readFileSync(inFile, 'utf8'));
   } catch (err) {
-    throw new Error(`--in ${inFile}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not valid JSON (${(err as Error).message})`}`);
+    throw new Error(`--in ${inFile}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not valid JSON (${(err as Error).message})`}`, { cause: err });
   }
   let unsigned;
   try {
     unsigned = parseUnsignedLicense(raw);
   } catch (err) {
-    throw new Error(`--in ${inFile}: ${(err as Error).message}`);
+    throw new Error(`--in ${inFile}: ${(err as Error).message}`, { cause: err });
   }
   const signed = signLicense(unsigned, key);
   writeFileSync(outFile, `${JSON.stringify(signed, null, 2)}\n`);

@@ -1,4 +1,3 @@
-import type { ServerUnaryCall } from '@grpc/grpc-js';
 import type { TlsConfig } from '../config';
 import { requireClientCertificate } from './tls';
 import type { ClusterServiceHandlers } from '../../contract/generated/license/v1/ClusterService';
@@ -7,9 +6,9 @@ import { type UnaryContext, unary } from './unary';
 
 export function createClusterService(ctx: UnaryContext, controller: NodeController, tls?: TlsConfig): ClusterServiceHandlers {
   return {
-    Heartbeat: unary(ctx, 'ClusterHeartbeat', async (req, call) => {
-      requireClientCertificate(call as ServerUnaryCall<unknown, unknown>, tls, 'a peer heartbeat');
-      return controller.onPeerHeartbeat(req);
+    Heartbeat: unary(ctx, 'ClusterHeartbeat', (req, call) => {
+      requireClientCertificate(call, tls, 'a peer heartbeat');
+      return Promise.resolve(controller.onPeerHeartbeat(req));
     }),
   };
 }

@@ -28,7 +28,7 @@ export function serverCredentials(tls: TlsConfig | undefined): grpc.ServerCreden
   const identity = new grpc.experimental.FileWatcherCertificateProvider({ certificateFile: tls.certFile, privateKeyFile: tls.keyFile, refreshIntervalMs });
   const ca = tls.caFile === undefined ? null : new grpc.experimental.FileWatcherCertificateProvider({ caCertificateFile: tls.caFile, refreshIntervalMs });
   // grpc-js passes these on as (identity, ca, requireClientCertificate).
-  return grpc.experimental.createCertificateProviderServerCredentials(identity, ca as grpc.experimental.CertificateProvider, false);
+  return grpc.experimental.createCertificateProviderServerCredentials(identity, ca, false);
 }
 
 export interface ClientTlsOptions {

@@ -38,8 +38,9 @@ export class CallLimiter {
 }
 
 /**
- * Adapts an async handler to grpc-js's callback style: errors go through the one
- * error mapper, the callback is called exactly once, and latency is observed.
+ * Adapts an async handler to grpc-js's callback style: errors (thrown or rejected)
+ * go through the one error mapper, the callback is called exactly once, and latency
+ * is observed.
  */
 export function unary<Req, Res>(
   ctx: UnaryContext,
@@ -59,11 +60,19 @@ export function unary<Req, Res>(
         method,
       );
       finish(st.code ?? Status.RESOURCE_EXHAUSTED);
-      callback(st as grpc.ServiceError);
+      callback(st);
       return;
     }
     const done = (): void => limiter?.leave();
-    handler(call.request, call).finally(done).then(
+    // A handler that throws before returning its promise is mapped like a rejection,
+    // never left to grpc-js (which would answer UNKNOWN and skip the metrics).
+    let pending: Promise<Res>;
+    try {
+      pending = handler(call.request, call);
+    } catch (err) {
+      pending = Promise.reject(err as Error);
+    }
+    pending.finally(done).then(
       (res) => {
         finish(Status.OK);
         callback(null, res);
@@ -71,7 +80,7 @@ export function unary<Req, Res>(
       (err: unknown) => {
         const st = toStatus(err, ctx.logger, method);
         finish(st.code ?? Status.UNKNOWN);
-        callback(st as grpc.ServiceError);
+        callback(st);
       },
     );
   };

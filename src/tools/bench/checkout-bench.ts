@@ -226,7 +226,7 @@ export async function runCheckoutBench(opts: CheckoutBenchOptions, cleanup: Clea
       },
     },
   });
-  if (pki) cleanup.add('bench pki', async () => rmSync(pki.dir, { recursive: true, force: true }));
+  if (pki) cleanup.add('bench pki', () => rmSync(pki.dir, { recursive: true, force: true }));
   cleanup.add('local cluster', async () => {
     await c.stop();
     rmSync(c.dir, { recursive: true, force: true });
@@ -239,9 +239,7 @@ export async function runCheckoutBench(opts: CheckoutBenchOptions, cleanup: Clea
 
   const redis = new Redis(c.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
-  cleanup.add('bench redis client', async () => {
-    redis.disconnect();
-  });
+  cleanup.add('bench redis client', () => redis.disconnect());
   const redisVersion = /^redis_version:(\S+)/m.exec(await redis.info('server'))?.[1] ?? '?';
   const cpus = os.cpus();
   const machine: MachineInfo = {

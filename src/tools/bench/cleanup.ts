@@ -2,15 +2,21 @@
  * Everything the bench started, stopped in reverse order exactly once: on success,
  * on error and on Ctrl-C alike, so no redis-server or node outlives a run.
  */
+/** One stop step; synchronous steps (rmSync, disconnect) need no async wrapper. */
+interface Step {
+  readonly name: string;
+  readonly stop: () => Promise<void> | void;
+}
+
 export class Cleanup {
-  private readonly steps: { name: string; stop: () => Promise<void> }[] = [];
+  private readonly steps: Step[] = [];
   private running: Promise<void> | undefined;
 
   constructor(private readonly log: (line: string) => void = () => {}) {}
 
   /** Registers a stop step; the returned function runs it early (and removes it). */
-  add(name: string, stop: () => Promise<void>): () => Promise<void> {
-    const step = { name, stop };
+  add(name: string, stop: () => Promise<void> | void): () => Promise<void> {
+    const step: Step = { name, stop };
     this.steps.push(step);
     return async () => {
       const i = this.steps.indexOf(step);
@@ -23,12 +29,12 @@ export class Cleanup {
   /** Idempotent: a second call (signal during a normal shutdown) waits for the first. */
   run(): Promise<void> {
     this.running ??= (async () => {
-      while (this.steps.length > 0) await this.runStep(this.steps.pop() as { name: string; stop: () => Promise<void> });
+      while (this.steps.length > 0) await this.runStep(this.steps.pop() as Step);
     })();
     return this.running;
   }
 
-  private async runStep(step: { name: string; stop: () => Promise<void> }): Promise<void> {
+  private async runStep(step: Step): Promise<void> {
     try {
       await step.stop();
     } catch (err) {

@@ -59,14 +59,14 @@ const FEATURE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Parsers for single values; each throws an Error whose message says what is wrong. */
 export const parse = {
   /** A whole number >= min. */
-  int(min: number): (v: string) => number {
+  int(this: void, min: number): (v: string) => number {
     return (v) => {
       const n = Number(v);
       if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw new Error(`must be a whole number of at least ${min}, got "${v}"`);
       return n;
     };
   },
-  endpoints(v: string): string[] {
+  endpoints(this: void, v: string): string[] {
     const list = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
     if (list.length === 0) throw new Error('must list at least one host:port');
     for (const e of list) {
@@ -75,13 +75,13 @@ export const parse = {
     }
     return list;
   },
-  features(v: string): string[] {
+  features(this: void, v: string): string[] {
     const list = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
     if (list.length === 0) throw new Error('must list at least one feature');
     for (const f of list) if (!FEATURE.test(f)) throw new Error(`"${f}" is not a feature name (letters, digits, ".", "_", "-")`);
     return list;
   },
-  clientId(v: string): string {
+  clientId(this: void, v: string): string {
     if (!/^[\x21-\x7e]{1,200}$/.test(v)) throw new Error(`must be 1-200 printable characters without spaces, got "${v}"`);
     return v;
   },

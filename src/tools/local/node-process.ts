@@ -55,8 +55,8 @@ export class NodeProcess {
     });
     this.child = child;
     this.exitPromise = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-    createInterface({ input: child.stdout! }).on('line', (raw) => this.onStdout(raw));
-    createInterface({ input: child.stderr! }).on('line', (raw) => {
+    createInterface({ input: child.stdout }).on('line', (raw) => this.onStdout(raw));
+    createInterface({ input: child.stderr }).on('line', (raw) => {
       this.stderr.push(raw);
       this.log?.write(`${raw}\n`);
       this.opts.onLine?.(raw);
