@@ -1,13 +1,14 @@
+import type { KeyObject } from 'node:crypto';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Cluster, Redis } from 'ioredis';
 import { type Clock, systemClock } from './clock';
 import { NodeController } from './cluster/node-controller';
-import { holdsLeaseIn, toProtoRole, toProtoState } from './cluster/states';
+import { holdsLeaseIn } from './cluster/states';
 import { type Config, parseHostPort } from './config';
 import { ErrorCode, errorMessage, LicenseError } from './errors';
 import type { GetStatusResponse } from '../contract/generated/license/v1/GetStatusResponse';
 import { BudgetKeeper } from './budget/budget-keeper';
-import { createAdminService, toProtoBudget } from './grpc/admin-service';
+import { createAdminService } from './grpc/admin-service';
 import { BudgetStore } from './store/budget-store';
 import { createClusterService } from './grpc/cluster-service';
 import { createSeatHandlers } from './grpc/seat-handlers';
@@ -18,9 +19,10 @@ import { SeatStore } from './store/seat-store';
 import { bindServer, createGrpcServer, FAST_RECONNECT_OPTIONS, shutdownServer } from './grpc/server';
 import { channelCredentials, serverCredentials } from './grpc/tls';
 import { PeerAuthenticator } from './cluster/peer-auth';
+import { statusReader } from './grpc/status';
 import { CallLimiter, type UnaryContext } from './grpc/unary';
 import type { Logger } from './log';
-import { createMetrics, type NodeMetrics } from './metrics/metrics';
+import { createNodeMetrics, type NodeMetrics, registerCollectors } from './metrics/metrics';
 import { createMetricsServer } from './metrics/metrics-server';
 import { loadLicenseProto } from '../contract/proto';
 import { StateFile } from './state-file';
@@ -28,7 +30,6 @@ import { clusterKeys } from './store/keys';
 import { LeaseStore } from './store/lease-store';
 import { createRedis } from './store/redis';
 import { ScriptRunner } from './store/scripts';
-import { VERSION } from './version';
 
 export const SEAT_SERVICE_NAME = 'license.v1.SeatService';
 
@@ -50,21 +51,38 @@ export interface LicenseNode {
   status(): Promise<GetStatusResponse>;
 }
 
-/** The composition root of one license server node: wires config, Redis, gRPC and the role machine. */
+/** The settings a part reads, picked from the Config (keys that are unset stay absent). */
+function pick<K extends keyof Config>(config: Config, ...keys: K[]): Pick<Config, K> {
+  const out: Partial<Pick<Config, K>> = {};
+  for (const k of keys) if (config[k] !== undefined) out[k] = config[k];
+  return out as Pick<Config, K>;
+}
+
+/**
+ * The composition root of one license server node: wires config, Redis, gRPC and the role
+ * machine. In dependency order, so every name is defined before it is used: metrics
+ * instruments, Redis and the stores, the budget keeper, the controller (which alone drives
+ * the role machine, budget verdicts included), the seat service, then what reads them all
+ * (scrape-time gauges, status, health, the servers).
+ */
 export function createNode(deps: NodeDeps): LicenseNode {
   const { config, logger } = deps;
   const clock = deps.clock ?? systemClock;
   // Refuse to start on a missing, unsigned, tampered or foreign license (message names the file).
-  let vendorKey;
+  let vendorKey: KeyObject;
   try {
     vendorKey = loadPublicKey(config.vendorPublicKeyFile, 'LICENSE_VENDOR_PUBLIC_KEY');
   } catch (err) {
     throw new LicenseError(ErrorCode.LICENSE_INVALID, errorMessage(err));
   }
   const license = loadLicenseFile(config.licenseFile, vendorKey, config.clusterId);
+  const licenseDigest = license.digest;
+
+  // Counters and histograms first: every part below may count from the start.
+  const metrics = createNodeMetrics();
+
   const redis =
-    deps.redis ??
-    createRedis(config.redis, { commandTimeoutMs: Math.max(250, config.heartbeatIntervalMs), connectionName: `licensed:${config.nodeId}` });
+    deps.redis ?? createRedis(config.redis, { commandTimeoutMs: Math.max(250, config.heartbeatIntervalMs), connectionName: `licensed:${config.nodeId}` });
   redis.on('error', () => {
     // Connection errors surface through failed calls (logged once by the lease loop); without
     // this listener ioredis would print every reconnect attempt as an unhandled error.
@@ -72,41 +90,54 @@ export function createNode(deps: NodeDeps): LicenseNode {
   const scripts = new ScriptRunner(redis);
   const keys = clusterKeys(config.clusterId);
   const lease = new LeaseStore(scripts, keys, config.leaseTtlMs);
+  // Sentinel means replicas: budget writes wait (briefly) for one to acknowledge.
+  const budgetStore = new BudgetStore(scripts, keys, config.failoverBudgetMs, config.redis.sentinels ? Math.floor(config.heartbeatIntervalMs / 2) : 0);
+  const seatStore = new SeatStore(scripts, keys, config.sessionTtlMs, config.limits);
   const stateFile = new StateFile(config.stateDir, config.nodeId);
+
   const proto = loadLicenseProto();
   let advertiseAddr = config.advertiseAddr;
-
   const peerClient =
     config.peerAddr === undefined
       ? undefined
       : new proto.ClusterService(
           config.peerAddr,
-          channelCredentials(config.tls && { ...(config.tls.caFile ? { caFile: config.tls.caFile } : {}), certFile: config.tls.certFile, keyFile: config.tls.keyFile }),
+          channelCredentials(
+            config.tls && { ...(config.tls.caFile ? { caFile: config.tls.caFile } : {}), certFile: config.tls.certFile, keyFile: config.tls.keyFile },
+          ),
           FAST_RECONNECT_OPTIONS,
         );
   const serverCreds = serverCredentials(config.tls);
 
-  const licenseDigest = license.digest;
   const budget = new BudgetKeeper({
-    config,
+    settings: pick(config, 'role', 'clusterId', 'nodeId', 'leaseTtlMs', 'failoverBudgetMs', 'budgetResetAfterMs', 'activationExtensionMs'),
     clock,
     logger,
-    // Sentinel means replicas: budget writes wait (briefly) for one to acknowledge.
-    store: new BudgetStore(scripts, keys, config.failoverBudgetMs, config.redis.sentinels ? Math.floor(config.heartbeatIntervalMs / 2) : 0),
+    store: budgetStore,
     stateFile,
     vendorPublicKey: vendorKey,
-    // Bound late: the keeper only calls this from the lease loop, after the controller exists.
-    setBlocked: (blocked) => controller.machine.setBudgetBlocked(blocked),
     onActivation: (result) => metrics.activations.inc({ result }),
   });
   const controller = new NodeController({
-    config,
+    settings: pick(
+      config,
+      'role',
+      'nodeId',
+      'clusterId',
+      'peerAddr',
+      'leaseTtlMs',
+      'leaseSafetyMarginMs',
+      'heartbeatIntervalMs',
+      'handbackAfterMs',
+      'redundantStartupGraceMs',
+    ),
     clock,
     logger,
     lease,
     stateFile,
     licenseDigest,
     advertiseAddr: () => advertiseAddr,
+    // The budget rides on the lease loop; its hooks return verdicts that the controller applies.
     hooks: budget,
     ...(config.clusterSecret ? { peerAuth: new PeerAuthenticator(config.clusterSecret) } : {}),
     observer: {
@@ -115,80 +146,27 @@ export function createNode(deps: NodeDeps): LicenseNode {
     },
     ...(peerClient ? { peerClient } : {}),
   });
-  if (budget.startsBlocked()) controller.machine.setBudgetBlocked(true);
+  // A redundant restarted while blocked comes back blocked, before it ever reaches Redis.
+  if (budget.startsBlocked()) controller.applyBudget({ blocked: true });
   controller.onStateChange((t) => {
     if (holdsLeaseIn(t.to) && !holdsLeaseIn(t.from)) metrics.leaseAcquisitions.inc();
     // A redundant that takes over with the budget already spent enters FAILOVER_BLOCKED directly: still a failover.
     if ((t.to === 'FAILOVER_ACTIVE' || t.to === 'FAILOVER_BLOCKED') && !holdsLeaseIn(t.from)) metrics.failovers.inc();
   });
 
-  const health = new HealthImplementation({
-    '': 'SERVING',
-    [SEAT_SERVICE_NAME]: 'NOT_SERVING',
-    'license.v1.AdminService': 'SERVING',
-    'license.v1.ClusterService': 'SERVING',
-  });
-  controller.onStateChange(() => {
-    health.setStatus(SEAT_SERVICE_NAME, controller.machine.isServing() ? 'SERVING' : 'NOT_SERVING');
-  });
-
-  async function status(): Promise<GetStatusResponse> {
-    const s = controller.snapshot();
-    return {
-      cluster_id: config.clusterId,
-      node_id: config.nodeId,
-      role: toProtoRole(config.role),
-      state: toProtoState(s.state),
-      epoch: s.epoch,
-      leader_node_id: s.leaderNodeId,
-      budget: toProtoBudget(await budget.refresh().then(
-        () => budget.state,
-        () => budget.state, // Redis away: the last known budget (store_ok says so)
-      )),
-      features: await seats.usage().then(
-        (list) => list.map((f) => ({ name: f.name, seats_total: f.seatsTotal, seats_in_use: f.seatsInUse, expires_at_ms: f.expiresAtMs })),
-        // Status must answer even while Redis is away (store_ok says so): show seats licensed, in use unknown (0).
-        () => [...license.features.values()].map((f) => ({ name: f.name, seats_total: f.seats, seats_in_use: 0, expires_at_ms: f.expiresAtMs ?? 0 })),
-      ),
-      leader_addr: s.leaderAddr,
-      advertise_addr: advertiseAddr,
-      license_digest: licenseDigest,
-      store_ok: s.storeOk,
-      highest_epoch: s.highestEpoch,
-      lease_valid_for_ms: s.leaseValidForMs,
-      version: VERSION,
-      ...(s.peer
-        ? {
-            peer: {
-              node_id: s.peer.nodeId,
-              addr: s.peer.addr,
-              role: s.peer.role ? toProtoRole(s.peer.role) : 'ROLE_UNSPECIFIED',
-              state: s.peer.state ? toProtoState(s.peer.state) : 'NODE_STATE_UNSPECIFIED',
-              epoch: s.peer.epoch,
-              last_heartbeat_ms: s.peer.lastHeartbeatMs,
-              reachable: s.peer.reachable,
-              error: s.peer.error,
-              license_digest: s.peer.licenseDigest,
-              clock_skew_ms: s.peer.clockSkewMs,
-            },
-          }
-        : {}),
-    };
-  }
-
   const seats = new SeatService({
-    store: new SeatStore(scripts, keys, config.sessionTtlMs, config.limits),
+    store: seatStore,
     license,
     cluster: controller,
     clock,
     logger,
-    sessionTtlMs: config.sessionTtlMs,
-    blockedKeepsSessions: config.blockedKeepsSessions,
+    settings: pick(config, 'blockedKeepsSessions'),
     onCheckout: (feature, result) => metrics.observeCheckout(feature, result),
     onLimit: (limit) => metrics.limitRejections.inc({ limit }),
   });
 
-  const metrics = createMetrics({
+  // Every source exists now: the gauges read at scrape time.
+  registerCollectors(metrics.registry, {
     state: () => controller.machine.state,
     leaderEpoch: () => controller.machine.leaseHolder?.epoch ?? 0,
     isLeaseHolder: () => holdsLeaseIn(controller.machine.state),
@@ -203,6 +181,25 @@ export function createNode(deps: NodeDeps): LicenseNode {
     licensedSeats: () => [...license.features.values()].map((f) => ({ name: f.name, total: f.seats })),
     seatsInUse: async () => (await seats.usage()).map((f) => ({ name: f.name, inUse: f.seatsInUse })),
   });
+
+  const health = new HealthImplementation({
+    '': 'SERVING',
+    [SEAT_SERVICE_NAME]: 'NOT_SERVING',
+    'license.v1.AdminService': 'SERVING',
+    'license.v1.ClusterService': 'SERVING',
+  });
+  controller.onStateChange(() => {
+    health.setStatus(SEAT_SERVICE_NAME, controller.machine.isServing() ? 'SERVING' : 'NOT_SERVING');
+  });
+
+  const status = statusReader({
+    cluster: controller,
+    budget,
+    seats,
+    license,
+    info: () => ({ ...pick(config, 'clusterId', 'nodeId', 'role'), advertiseAddr, licenseDigest }),
+  });
+
   const metricsServer =
     config.metricsAddr === undefined
       ? undefined
@@ -239,7 +236,10 @@ export function createNode(deps: NodeDeps): LicenseNode {
   // Peer heartbeats bypass the call limiter: an overloaded seat API must not cut the nodes off from each other.
   server.addService(proto.ClusterService.service, createClusterService({ logger, observe: rpc.observe }, controller, config.tls));
   server.addService(proto.SeatService.service, createSeatHandlers(rpc, seats, config.sessionTtlMs));
-  server.addService(proto.AdminService.service, createAdminService(rpc, { adminToken: config.adminToken, controller, status, seats, budget, ...(config.tls ? { tls: config.tls } : {}) }));
+  server.addService(
+    proto.AdminService.service,
+    createAdminService(rpc, { adminToken: config.adminToken, controller, status, seats, budget, ...(config.tls ? { tls: config.tls } : {}) }),
+  );
   health.addToServer(server);
 
   let stopping: Promise<void> | undefined;
@@ -251,7 +251,9 @@ export function createNode(deps: NodeDeps): LicenseNode {
     async start() {
       const grpcPort = await bindServer(server, config.grpcAddr, serverCreds);
       if (config.peerAddr !== undefined && !config.clusterSecret && !config.tls?.caFile) {
-        logger.warn('peer heartbeats are not authenticated: set LICENSE_CLUSTER_SECRET (or LICENSE_TLS_CA for mutual TLS) so no other process can pose as a cluster node');
+        logger.warn(
+          'peer heartbeats are not authenticated: set LICENSE_CLUSTER_SECRET (or LICENSE_TLS_CA for mutual TLS) so no other process can pose as a cluster node',
+        );
       }
       const metricsPort = await metricsServer?.start();
       const adv = parseHostPort(advertiseAddr);

@@ -5,17 +5,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { signActivation } from '../../src/server/budget/activation-keys';
-import { BudgetKeeper } from '../../src/server/budget/budget-keeper';
+import { type BudgetSettings, type BudgetVerdict, BudgetKeeper } from '../../src/server/budget/budget-keeper';
 import { ManualClock } from '../../src/server/clock';
-import { type Config, loadConfig, type Role } from '../../src/server/config';
+import type { Role } from '../../src/server/config';
 import { ErrorCode, LicenseError } from '../../src/server/errors';
 import { generateVendorKeys } from '../../src/server/license/vendor-keys';
 import { createSilentLogger } from '../../src/server/log';
 import { StateFile } from '../../src/server/state-file';
-import { BudgetStore } from '../../src/server/store/budget-store';
+import { type BudgetState, BudgetStore } from '../../src/server/store/budget-store';
+import type { Fence } from '../../src/server/store/fence';
 import { type ClusterKeys, clusterKeys } from '../../src/server/store/keys';
 import { LeaseStore } from '../../src/server/store/lease-store';
-import type { Fence } from '../../src/server/store/seat-store';
 import { uniqueClusterId, forEachTopology, useScriptFixture } from '../helpers/redis';
 
 const HOUR = 3_600_000;
@@ -51,33 +51,38 @@ forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual 
     };
   }
 
-  function config(w: World, role: Role): Config {
-    return loadConfig({
-      LICENSE_CLUSTER_ID: w.clusterId,
-      LICENSE_NODE_ID: role === 'primary' ? 'node-a' : 'node-b',
-      LICENSE_ROLE: role,
-      LICENSE_ADMIN_TOKEN: 'a-long-enough-admin-token',
-      LICENSE_FILE: 'unused.json',
-      LICENSE_VENDOR_PUBLIC_KEY: 'unused.pem',
-      LICENSE_LEASE_TTL_MS: String(TTL),
-      LICENSE_FAILOVER_BUDGET_MS: String(BUDGET),
-      LICENSE_BUDGET_RESET_AFTER_MS: String(RESET),
-    });
+  /** Only what the keeper reads: no admin token, license file or Redis URL to make up. */
+  function settings(w: World, role: Role): BudgetSettings {
+    return {
+      role,
+      clusterId: w.clusterId,
+      nodeId: role === 'primary' ? 'node-a' : 'node-b',
+      leaseTtlMs: TTL,
+      failoverBudgetMs: BUDGET,
+      budgetResetAfterMs: RESET,
+      activationExtensionMs: BUDGET, // a key asks for another whole budget
+    };
   }
 
-  /** A node's budget keeper, as the node wires it, plus a way to hold the lease. */
+  /**
+   * A node's budget keeper, as the node wires it, plus a way to hold the lease. The
+   * lease loop hands each hook's verdict to the controller; here `blocked` records the
+   * verdicts' `blocked`, in order, as the role machine would see them.
+   */
   function node(w: World, role: Role) {
-    const cfg = config(w, role);
+    const cfg = settings(w, role);
     const blocked: boolean[] = [];
     const keeper = new BudgetKeeper({
-      config: cfg,
+      settings: cfg,
       clock: w.clock,
       logger: createSilentLogger(),
       store: new BudgetStore(fx.scripts, w.keys, BUDGET),
       stateFile: new StateFile(w.dirs[role], cfg.nodeId),
       vendorPublicKey: createPublicKey(vendor.publicKeyPem),
-      setBlocked: (b) => blocked.push(b),
     });
+    const apply = (verdict: BudgetVerdict | undefined): void => {
+      if (verdict) blocked.push(verdict.blocked);
+    };
     const lease = new LeaseStore(fx.scripts, w.keys, 10 * 60_000);
     let fence: Fence | undefined;
     return {
@@ -88,23 +93,29 @@ forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual 
         return fence;
       },
       async acquire(): Promise<void> {
-        await keeper.beforeAcquire();
+        apply(await keeper.beforeAcquire());
         const r = await lease.acquire({ nodeId: cfg.nodeId, knownEpoch: 0, addr: 'x:1', role, nowMs: w.clock.now() });
         assert.ok(r.acquired, 'lease acquired');
         fence = { nodeId: cfg.nodeId, epoch: r.epoch };
-        await keeper.afterAcquire(fence, w.clock.monotonic());
+        apply(await keeper.afterAcquire(fence, w.clock.monotonic()));
       },
       /** Serve for `ms`, renewing every STEP as the lease loop does (every heartbeat). */
       async serve(ms: number): Promise<void> {
         for (let t = 0; t < ms; t += STEP) {
           w.clock.advance(Math.min(STEP, ms - t));
-          await keeper.afterRenew(this.fence);
+          apply(await keeper.afterRenew(this.fence));
         }
       },
       async release(): Promise<void> {
-        await keeper.beforeRelease(this.fence);
+        apply(await keeper.beforeRelease(this.fence));
         await lease.release(cfg.nodeId, this.fence.epoch);
         fence = undefined;
+      },
+      /** AdminService.Activate: the key's result, its verdict handed on as the admin service does. */
+      async activate(key: string): Promise<BudgetState> {
+        const { budget, verdict } = await keeper.activate(this.fence, key);
+        apply(verdict);
+        return budget;
       },
       async crash(): Promise<void> {
         await fx.redis.del(w.keys.leader);
@@ -285,7 +296,7 @@ forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual 
       const request = await r.keeper.requestKey(r.fence);
       assert.match(request, /^LRQ1\.[A-Za-z0-9_-]+$/);
       const { key } = signActivation(request, vendorPriv, { nowMs: w.clock.now() });
-      const after = await r.keeper.activate(r.fence, key);
+      const after = await r.activate(key);
       assert.deepEqual(after, { episodeId: r.keeper.state.episodeId, grantedMs: 2 * BUDGET, consumedMs: BUDGET, activations: 1, blocked: false });
       assert.equal(r.blocked.at(-1), false);
       await refuses(w, () => r.keeper.activate(r.fence, key), ErrorCode.ACTIVATION_USED);
@@ -297,7 +308,7 @@ forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual 
       await r.acquire();
       await r.serve(HOUR);
       const { key } = signActivation(await r.keeper.requestKey(r.fence), vendorPriv, { nowMs: w.clock.now() });
-      const s = await r.keeper.activate(r.fence, key);
+      const s = await r.activate(key);
       assert.equal(s.grantedMs, 2 * BUDGET);
       assert.equal(s.blocked, false);
     });
@@ -305,7 +316,7 @@ forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual 
     it('the vendor caps the extension', async () => {
       const { w, r } = await blockedRedundant();
       const { key } = signActivation(await r.keeper.requestKey(r.fence), vendorPriv, { nowMs: w.clock.now(), maxExtensionMs: HOUR });
-      assert.equal((await r.keeper.activate(r.fence, key)).grantedMs, BUDGET + HOUR);
+      assert.equal((await r.activate(key)).grantedMs, BUDGET + HOUR);
     });
 
     it('tampered, foreign, expired, garbage and out-of-sequence keys are refused and change nothing', async () => {
@@ -338,7 +349,7 @@ forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual 
         await refuses(w, () => r.keeper.activate(r.fence, g), ErrorCode.ACTIVATION_MALFORMED);
       }
       // And the genuine key still works afterwards.
-      assert.equal((await r.keeper.activate(r.fence, key)).blocked, false);
+      assert.equal((await r.activate(key)).blocked, false);
     });
 
     it('a request key is only for the redundant during an episode', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import { clusterKeys } from '../../src/server/store/keys';
 import { LeaseStore } from '../../src/server/store/lease-store';
 import { eventually, uniqueClusterId, forEachTopology, useScriptFixture } from '../helpers/redis';

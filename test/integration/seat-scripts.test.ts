@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import { ErrorCode, LicenseError } from '../../src/server/errors';
 import { type ClusterKeys, clusterKeys } from '../../src/server/store/keys';
+import type { Fence } from '../../src/server/store/fence';
 import { LeaseStore } from '../../src/server/store/lease-store';
-import { type Fence, SeatStore } from '../../src/server/store/seat-store';
+import { SeatStore } from '../../src/server/store/seat-store';
 import { uniqueClusterId, forEachTopology, useScriptFixture } from '../helpers/redis';
 
 const TTL = 60_000;

@@ -1,8 +1,16 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/server/clock';
 import type { Role } from '../../src/server/config';
+import { NodeController } from '../../src/server/cluster/node-controller';
 import { type PeerView, RoleMachine, type RoleMachineOptions, type Transition } from '../../src/server/cluster/role-machine';
+import { ErrorCode, LicenseError } from '../../src/server/errors';
+import { createSilentLogger } from '../../src/server/log';
+import { StateFile } from '../../src/server/state-file';
+import type { LeaseStore } from '../../src/server/store/lease-store';
 
 const TTL = 5_000;
 const MARGIN = 1_000;
@@ -310,5 +318,67 @@ describe('RoleMachine: redundant', () => {
     assert.ok(m.peerHealthy());
     clock.advance(TTL + 1);
     assert.equal(m.peerHealthy(), false);
+  });
+});
+
+describe('NodeController: fences and budget verdicts (not started: no Redis, no peer)', () => {
+  function controller(role: Role) {
+    const clock = new ManualClock();
+    const nodeId = role === 'primary' ? 'a' : 'b';
+    const c = new NodeController({
+      settings: {
+        role,
+        nodeId,
+        clusterId: 'c1',
+        leaseTtlMs: TTL,
+        leaseSafetyMarginMs: MARGIN,
+        heartbeatIntervalMs: 1_000,
+        handbackAfterMs: HANDBACK,
+        redundantStartupGraceMs: GRACE,
+      },
+      clock,
+      logger: createSilentLogger(),
+      lease: {} as LeaseStore, // never called: the lease loop is not started
+      stateFile: new StateFile(mkdtempSync(path.join(tmpdir(), 'controller-')), nodeId),
+      licenseDigest: 'd',
+      advertiseAddr: () => `${nodeId}:1`,
+    });
+    return { c, clock };
+  }
+  const refusedWith = (code: ErrorCode) => (err: unknown) => err instanceof LicenseError && err.code === code;
+
+  it('without the lease both fences refuse with NOT_ACTIVE', () => {
+    const { c } = controller('primary');
+    assert.throws(() => c.fenceForNewGrant(), refusedWith(ErrorCode.NOT_ACTIVE));
+    assert.throws(() => c.fenceForRunningWork(), refusedWith(ErrorCode.NOT_ACTIVE));
+  });
+
+  it('while granting both fences carry the node id and the epoch', () => {
+    const { c, clock } = controller('primary');
+    c.machine.acquired(3, clock.monotonic());
+    assert.deepEqual(c.fenceForNewGrant(), { nodeId: 'a', epoch: 3 });
+    assert.deepEqual(c.fenceForRunningWork(), { nodeId: 'a', epoch: 3 });
+  });
+
+  it('applyBudget drives FAILOVER_ACTIVE <-> FAILOVER_BLOCKED; blocked refuses new grants only; undefined changes nothing', () => {
+    const { c, clock } = controller('redundant');
+    c.machine.acquired(2, clock.monotonic());
+    assert.equal(c.machine.state, 'FAILOVER_ACTIVE');
+    c.applyBudget({ blocked: true });
+    assert.equal(c.machine.state, 'FAILOVER_BLOCKED');
+    assert.throws(() => c.fenceForNewGrant(), refusedWith(ErrorCode.REDUNDANT_BLOCKED));
+    assert.deepEqual(c.fenceForRunningWork(), { nodeId: 'b', epoch: 2 });
+    c.applyBudget(undefined);
+    assert.equal(c.machine.state, 'FAILOVER_BLOCKED');
+    c.applyBudget({ blocked: false });
+    assert.equal(c.machine.state, 'FAILOVER_ACTIVE');
+    assert.deepEqual(c.fenceForNewGrant(), { nodeId: 'b', epoch: 2 });
+  });
+
+  it('a verdict applied before the acquire decides the state it acquires into', () => {
+    const { c, clock } = controller('redundant');
+    c.applyBudget({ blocked: true });
+    c.machine.acquired(4, clock.monotonic());
+    assert.equal(c.machine.state, 'FAILOVER_BLOCKED');
   });
 });

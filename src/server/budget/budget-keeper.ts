@@ -1,25 +1,55 @@
 import { randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type { Clock } from '../clock';
-import type { Config } from '../config';
+import type { Role } from '../config';
 import { ErrorCode, errorMessage, LicenseError } from '../errors';
 import type { Logger } from '../log';
 import type { StateFile } from '../state-file';
 import type { BudgetMirror, BudgetState, BudgetStore } from '../store/budget-store';
-import type { Fence } from '../store/seat-store';
+import type { Fence } from '../store/fence';
 import { encodeRequestKey, newNonce, verifyActivationKey } from './activation-keys';
 
+/** The settings the budget keeper reads (the node picks them from its Config). */
+export interface BudgetSettings {
+  readonly role: Role;
+  /** Request keys name the cluster and node; activation keys must name the same. */
+  readonly clusterId: string;
+  readonly nodeId: string;
+  /** Caps one charge: a node cannot have served longer than this without a renewal. */
+  readonly leaseTtlMs: number;
+  /** What a new episode grants (LICENSE_FAILOVER_BUDGET_MS). */
+  readonly failoverBudgetMs: number;
+  /** How long the primary holds the lease before it ends the episode (LICENSE_BUDGET_RESET_AFTER_MS). */
+  readonly budgetResetAfterMs: number;
+  /** The extension a request key asks the vendor for (LICENSE_ACTIVATION_EXTENSION_MS). */
+  readonly activationExtensionMs: number;
+}
+
 export interface BudgetKeeperDeps {
-  readonly config: Config;
+  readonly settings: BudgetSettings;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly store: BudgetStore;
   readonly stateFile: StateFile;
   readonly vendorPublicKey: KeyObject;
-  /** Tells the role machine whether the budget is spent (FAILOVER_BLOCKED). */
-  readonly setBlocked: (blocked: boolean) => void;
   /** Metrics hook: activation attempts by result (ok or the error code). */
   readonly onActivation?: (result: string) => void;
+}
+
+/**
+ * The budget's say on the role machine, handed to the node controller (which alone
+ * drives it): `blocked` while the failover budget is spent (FAILOVER_BLOCKED, no new
+ * grants). Only the redundant's budget has a say; where a call has none it returns
+ * undefined and the machine keeps what it had.
+ */
+export interface BudgetVerdict {
+  readonly blocked: boolean;
+}
+
+/** What an applied activation key leaves: the budget, and the verdict for the controller. */
+export interface ActivationResult {
+  readonly budget: BudgetState;
+  readonly verdict: BudgetVerdict | undefined;
 }
 
 export const EMPTY_MIRROR: BudgetMirror = Object.freeze({
@@ -52,7 +82,7 @@ export class BudgetKeeper {
   /** A redundant restarted while blocked comes back blocked, before it ever reaches Redis. */
   startsBlocked(): boolean {
     const m = this.mirror;
-    return this.deps.config.role === 'redundant' && m.episodeId !== '' && m.blocked;
+    return this.deps.settings.role === 'redundant' && m.episodeId !== '' && m.blocked;
   }
 
   get mirror(): BudgetMirror {
@@ -64,43 +94,45 @@ export class BudgetKeeper {
     return this.known;
   }
 
-  // ---- lease loop hooks (called by the node controller) -----------------------------
+  // ---- lease loop hooks (called by the node controller, which applies their verdicts) --
 
   /** Before a redundant tries to acquire: learn whether the budget is spent, so it enters the right state. */
-  async beforeAcquire(): Promise<void> {
-    await this.refresh();
+  async beforeAcquire(): Promise<BudgetVerdict | undefined> {
+    return this.refresh();
   }
 
   /** The lease was acquired at `attemptMono`: charging (redundant) or the reset count (primary) starts there. */
-  async afterAcquire(fence: Fence, attemptMono: number): Promise<void> {
-    if (this.deps.config.role === 'primary') {
+  async afterAcquire(fence: Fence, attemptMono: number): Promise<BudgetVerdict | undefined> {
+    if (this.deps.settings.role === 'primary') {
       this.primaryHeldSinceMono = attemptMono;
-      return;
+      return undefined;
     }
     this.lastChargedMono = attemptMono;
     this.finalChargeFromMono = undefined;
-    await this.charge(fence); // opens (or restores) the episode at once
+    return this.charge(fence); // opens (or restores) the episode at once
   }
 
   /** After each successful renewal. */
-  async afterRenew(fence: Fence): Promise<void> {
-    if (this.deps.config.role === 'redundant') {
-      await this.charge(fence);
-      return;
+  async afterRenew(fence: Fence): Promise<BudgetVerdict | undefined> {
+    if (this.deps.settings.role === 'redundant') {
+      return this.charge(fence);
     }
-    await this.refresh(); // the primary shows (and exports) the episode the redundant left
+    const verdict = await this.refresh(); // the primary shows (and exports) the episode the redundant left
     await this.maybeEndEpisode(fence);
+    return verdict;
   }
 
   /** Just before a planned release: charge the last partial interval. */
-  async beforeRelease(fence: Fence): Promise<void> {
+  async beforeRelease(fence: Fence): Promise<BudgetVerdict | undefined> {
     const from = this.lastChargedMono ?? this.finalChargeFromMono;
     this.finalChargeFromMono = undefined;
-    if (this.deps.config.role === 'redundant' && from !== undefined) {
+    let verdict: BudgetVerdict | undefined;
+    if (this.deps.settings.role === 'redundant' && from !== undefined) {
       this.lastChargedMono = from;
-      await this.charge(fence);
+      verdict = await this.charge(fence);
     }
     this.lastChargedMono = undefined;
+    return verdict;
   }
 
   /** The lease is gone (lost, lapsed, released): stop charging; the primary's reset count restarts. */
@@ -110,8 +142,8 @@ export class BudgetKeeper {
     this.primaryHeldSinceMono = undefined;
   }
 
-  /** While not holding the lease: keep the view (and the mirror's episode bookkeeping) current. */
-  async refresh(): Promise<void> {
+  /** While not holding the lease (and for status): keep the view (and the mirror's episode bookkeeping) current. */
+  async refresh(): Promise<BudgetVerdict | undefined> {
     const { lastEndedEpisodeId, ...r } = await this.deps.store.read();
     const m = this.mirror;
     if (!r.episodeId && m.episodeId && lastEndedEpisodeId === m.episodeId) {
@@ -128,7 +160,7 @@ export class BudgetKeeper {
     } else {
       this.known = r;
     }
-    if (this.deps.config.role === 'redundant') this.deps.setBlocked(this.known.episodeId !== '' && this.known.blocked);
+    return this.verdict(this.known.episodeId !== '' && this.known.blocked);
   }
 
   // ---- activation ------------------------------------------------------------------
@@ -139,11 +171,11 @@ export class BudgetKeeper {
     const nonce = newNonce();
     const { episodeId, seq } = await this.deps.store.request(fence, nonce);
     return encodeRequestKey({
-      cluster_id: this.deps.config.clusterId,
-      node_id: this.deps.config.nodeId,
+      cluster_id: this.deps.settings.clusterId,
+      node_id: this.deps.settings.nodeId,
       episode_id: episodeId,
       seq,
-      extension_ms: this.deps.config.activationExtensionMs,
+      extension_ms: this.deps.settings.activationExtensionMs,
       nonce,
       issued_at_ms: this.deps.clock.now(),
     });
@@ -151,13 +183,14 @@ export class BudgetKeeper {
 
   /**
    * AdminService.Activate: verify signature and target, then one fenced script consumes
-   * the nonce, adds the extension and unblocks. Any refusal changes nothing.
+   * the nonce, adds the extension and unblocks. Any refusal changes nothing. The caller
+   * hands the verdict to the node controller (activation runs outside the lease loop).
    */
-  async activate(fence: Fence, key: string): Promise<BudgetState> {
+  async activate(fence: Fence, key: string): Promise<ActivationResult> {
     try {
       this.requireRedundant('apply an activation key');
       const g = verifyActivationKey(key, this.deps.vendorPublicKey);
-      const { clusterId, nodeId } = this.deps.config;
+      const { clusterId, nodeId } = this.deps.settings;
       if (g.cluster_id !== clusterId || g.node_id !== nodeId) {
         throw new LicenseError(
           ErrorCode.ACTIVATION_WRONG_TARGET,
@@ -177,7 +210,7 @@ export class BudgetKeeper {
         extensionMs: g.granted_ms,
         nowMs: this.deps.clock.now(),
       });
-      this.adopt(state);
+      const verdict = this.adopt(state);
       this.deps.logger.warn('activation key applied: failover budget extended', {
         extensionMs: g.granted_ms,
         activations: state.activations,
@@ -185,7 +218,7 @@ export class BudgetKeeper {
         blocked: state.blocked,
       });
       this.deps.onActivation?.('ok');
-      return state;
+      return { budget: state, verdict };
     } catch (err) {
       this.deps.onActivation?.(err instanceof LicenseError ? err.code : 'error');
       throw err;
@@ -194,12 +227,12 @@ export class BudgetKeeper {
 
   // ---- internals ---------------------------------------------------------------------
 
-  private async charge(fence: Fence): Promise<void> {
+  private async charge(fence: Fence): Promise<BudgetVerdict | undefined> {
     const now = this.deps.clock.monotonic();
     const since = this.lastChargedMono ?? now;
     // Capped at one lease TTL: the node cannot have served longer than that without a
     // renewal, so a stalled process or a long Redis outage is never charged in full.
-    const elapsed = Math.min(Math.max(0, now - since), this.deps.config.leaseTtlMs);
+    const elapsed = Math.min(Math.max(0, now - since), this.deps.settings.leaseTtlMs);
     const wasBlocked = this.known.blocked;
     const r = await this.deps.store.tick(fence, {
       nowMs: this.deps.clock.now(),
@@ -210,7 +243,7 @@ export class BudgetKeeper {
     this.lastChargedMono = now;
     if (r.opened) this.deps.logger.warn('failover episode opened: the failover budget is draining', { episode: r.episodeId, grantedMs: r.grantedMs });
     if (r.restored) this.deps.logger.warn('failover budget restored from the local mirror (Redis had lost it)', { episode: r.episodeId, consumedMs: r.consumedMs });
-    this.adopt(r);
+    const verdict = this.adopt(r);
     if (r.blocked && !wasBlocked) {
       this.deps.logger.error('failover budget spent: no new seats until an activation key is applied (licensectl activation request)', {
         episode: r.episodeId,
@@ -218,11 +251,12 @@ export class BudgetKeeper {
         consumedMs: r.consumedMs,
       });
     }
+    return verdict;
   }
 
   private async maybeEndEpisode(fence: Fence): Promise<void> {
     if (this.primaryHeldSinceMono === undefined) return;
-    if (this.deps.clock.monotonic() - this.primaryHeldSinceMono < this.deps.config.budgetResetAfterMs) return;
+    if (this.deps.clock.monotonic() - this.primaryHeldSinceMono < this.deps.settings.budgetResetAfterMs) return;
     if (!this.known.episodeId) return;
     const ended = await this.deps.store.reset(fence, this.deps.clock.now());
     if (ended) {
@@ -231,10 +265,15 @@ export class BudgetKeeper {
     this.known = this.full();
   }
 
-  private adopt(state: BudgetState): void {
+  private adopt(state: BudgetState): BudgetVerdict | undefined {
     this.known = state;
     this.writeMirror({ ...state, endedEpisodeId: this.mirror.endedEpisodeId });
-    if (this.deps.config.role === 'redundant') this.deps.setBlocked(state.blocked);
+    return this.verdict(state.blocked);
+  }
+
+  /** Only the redundant's budget has a say on the role machine; the primary's never blocks it. */
+  private verdict(blocked: boolean): BudgetVerdict | undefined {
+    return this.deps.settings.role === 'redundant' ? { blocked } : undefined;
   }
 
   private writeMirror(m: BudgetMirror): void {
@@ -246,11 +285,11 @@ export class BudgetKeeper {
   }
 
   private full(): BudgetState {
-    return { episodeId: '', grantedMs: this.deps.config.failoverBudgetMs, consumedMs: 0, activations: 0, blocked: false };
+    return { episodeId: '', grantedMs: this.deps.settings.failoverBudgetMs, consumedMs: 0, activations: 0, blocked: false };
   }
 
   private requireRedundant(what: string): void {
-    if (this.deps.config.role !== 'redundant') {
+    if (this.deps.settings.role !== 'redundant') {
       throw new LicenseError(ErrorCode.FAILED_PRECONDITION, `cannot ${what} on the primary: activation keys extend the redundant's failover budget; run it against the redundant node`);
     }
   }

@@ -1,17 +1,18 @@
-import * as grpc from '@grpc/grpc-js';
+// Over 300 lines on purpose: the lease loop and the node's calls into the role machine (fences, snapshot, budget verdicts) share one machine and its timers.
+import type { BudgetVerdict } from '../budget/budget-keeper';
 import type { Clock } from '../clock';
-import type { Config, Role } from '../config';
+import type { Role } from '../config';
 import { ErrorCode, errorMessage, LicenseError } from '../errors';
 import type { ClusterServiceClient } from '../../contract/generated/license/v1/ClusterService';
 import type { PeerHeartbeatRequest, PeerHeartbeatRequest__Output } from '../../contract/generated/license/v1/PeerHeartbeatRequest';
 import type { Logger } from '../log';
+import type { Fence } from '../store/fence';
 import type { LeaseStore } from '../store/lease-store';
-import type { Fence } from '../store/seat-store';
 import type { StateFile } from '../state-file';
 import type { PeerAuthenticator } from './peer-auth';
-import { validatePeerMessage } from './peer-message';
-import { RoleMachine, type Transition } from './role-machine';
-import { holdsLeaseIn, type NodeState, toProtoRole, toProtoState } from './states';
+import { type OwnLeaseStatus, PeerLink, STOP_STEP_TIMEOUT_MS } from './peer-link';
+import { type PeerView, RoleMachine, type Transition } from './role-machine';
+import { holdsLeaseIn, type NodeState } from './states';
 
 export interface PeerStatusSnapshot {
   readonly nodeId: string;
@@ -40,14 +41,16 @@ export interface ClusterSnapshot {
 /**
  * Work that rides on the lease loop (the failover budget). Every call that takes a
  * fence runs while this node still holds the lease, so its writes can be fenced.
+ * Each call returns the budget's verdict (undefined: no opinion), which the
+ * controller applies to its role machine; hooks never drive the machine themselves.
  */
 export interface LeaseHooks {
   /** While not holding the lease (each tick, and right before an acquire attempt). */
-  refresh(): Promise<void>;
-  afterAcquire(fence: Fence, attemptMono: number): Promise<void>;
-  afterRenew(fence: Fence): Promise<void>;
+  refresh(): Promise<BudgetVerdict | undefined>;
+  afterAcquire(fence: Fence, attemptMono: number): Promise<BudgetVerdict | undefined>;
+  afterRenew(fence: Fence): Promise<BudgetVerdict | undefined>;
   /** After granting stopped, before the key is released (planned handover, handback, step-down). */
-  beforeRelease(fence: Fence): Promise<void>;
+  beforeRelease(fence: Fence): Promise<BudgetVerdict | undefined>;
   onLeaseLost(): void;
 }
 
@@ -57,8 +60,23 @@ export interface ControllerObserver {
   storeError?(): void;
 }
 
+/** The settings the controller (and its role machine) reads; the node picks them from its Config. */
+export interface ControllerSettings {
+  readonly role: Role;
+  readonly nodeId: string;
+  readonly clusterId: string;
+  /** The peer's ClusterService address (LICENSE_PEER_ADDR); unset: no peer. */
+  readonly peerAddr?: string;
+  readonly leaseTtlMs: number;
+  readonly leaseSafetyMarginMs: number;
+  /** Lease loop and peer heartbeat interval. */
+  readonly heartbeatIntervalMs: number;
+  readonly handbackAfterMs: number;
+  readonly redundantStartupGraceMs: number;
+}
+
 export interface NodeControllerDeps {
-  readonly config: Config;
+  readonly settings: ControllerSettings;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly lease: LeaseStore;
@@ -74,46 +92,61 @@ export interface NodeControllerDeps {
   readonly peerAuth?: PeerAuthenticator;
 }
 
-/** Time allowed for the last messages of a planned handover; the node exits well within 5 s. */
-const STOP_STEP_TIMEOUT_MS = 1_000;
+/** States in which new seats are granted. */
+const GRANTING_STATES: readonly NodeState[] = ['ACTIVE', 'FAILOVER_ACTIVE'];
+/** States in which running work is kept alive or wound down: granting, or blocked by the failover budget. */
+const RUNNING_WORK_STATES: readonly NodeState[] = [...GRANTING_STATES, 'FAILOVER_BLOCKED'];
 
 /**
  * Runs the role machine against the world: one serialized lease loop (acquire /
- * renew / hand back every heartbeat interval, or at once when kicked), one peer
- * heartbeat loop, and a timer at the lease deadline so that stepping down never
- * waits for the next tick.
+ * renew / hand back every heartbeat interval, or at once when kicked) and a timer at
+ * the lease deadline so that stepping down never waits for the next tick. It owns the
+ * peer link (the heartbeat exchange, peer-link.ts) and is the only one that feeds the
+ * role machine: the link reports what it heard through the PeerLinkOwner calls below.
  */
 export class NodeController {
   readonly machine: RoleMachine;
+  private readonly peerLink: PeerLink;
   private readonly listeners: ((t: Transition) => void)[] = [];
   private leaseTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
-  private peerTimer: NodeJS.Timeout | undefined;
   private ticking = false;
   private tickAgain = false;
   private running = false;
   private holderAddr = '';
-  private peerError = '';
-  private peerLastWallMs = 0;
-  private peerSkewMs = 0;
-  private peerDigest = '';
   private storeErrorLogged = false;
 
   constructor(private readonly deps: NodeControllerDeps) {
-    const { config, clock } = deps;
+    const { settings, clock } = deps;
     this.machine = new RoleMachine(
       {
-        role: config.role,
-        nodeId: config.nodeId,
-        leaseTtlMs: config.leaseTtlMs,
-        leaseSafetyMarginMs: config.leaseSafetyMarginMs,
-        handbackAfterMs: config.handbackAfterMs,
-        redundantStartupGraceMs: config.redundantStartupGraceMs,
+        role: settings.role,
+        nodeId: settings.nodeId,
+        leaseTtlMs: settings.leaseTtlMs,
+        leaseSafetyMarginMs: settings.leaseSafetyMarginMs,
+        handbackAfterMs: settings.handbackAfterMs,
+        redundantStartupGraceMs: settings.redundantStartupGraceMs,
         highestEpoch: deps.stateFile.value.highestEpoch,
       },
       clock,
       (t) => this.onTransition(t),
     );
+    this.peerLink = new PeerLink({
+      settings,
+      clock,
+      logger: deps.logger,
+      ...(deps.peerClient ? { client: deps.peerClient } : {}),
+      licenseDigest: deps.licenseDigest,
+      advertiseAddr: deps.advertiseAddr,
+      ...(deps.peerAuth ? { auth: deps.peerAuth } : {}),
+      onRtt: (seconds) => this.deps.observer?.peerRtt?.(seconds),
+      owner: {
+        ownStatus: () => this.ownLeaseStatus(),
+        heard: (view) => this.peerHeard(view),
+        missed: () => this.machine.peerMissed(),
+        exchanged: () => this.persistEpoch(),
+      },
+    });
   }
 
   /** Called on every state change (health, metrics, logs). */
@@ -124,7 +157,7 @@ export class NodeController {
   start(): void {
     this.running = true;
     this.kick();
-    this.schedulePeerHeartbeat(0);
+    this.peerLink.start();
   }
 
   /** Runs the lease loop now instead of at the next interval. */
@@ -152,8 +185,7 @@ export class NodeController {
 
   /** Handles a heartbeat the peer sent us and answers with our own state. */
   onPeerHeartbeat(msg: PeerHeartbeatRequest__Output): PeerHeartbeatRequest {
-    this.acceptPeer(msg, 'request');
-    return this.ownHeartbeat(false);
+    return this.peerLink.answer(msg);
   }
 
   /** What the node shows in GetStatus. */
@@ -162,9 +194,10 @@ export class NodeController {
     const holder = m.leaseHolder;
     const peer = m.peer;
     let leaderAddr = '';
-    if (holder?.nodeId === this.deps.config.nodeId) leaderAddr = this.deps.advertiseAddr();
+    if (holder?.nodeId === this.deps.settings.nodeId) leaderAddr = this.deps.advertiseAddr();
     else if (holder && peer && holder.nodeId === peer.nodeId && peer.advertiseAddr) leaderAddr = peer.advertiseAddr;
     else if (holder) leaderAddr = this.holderAddr;
+    const seen = this.peerLink.observed();
     return {
       state: m.state,
       epoch: m.epoch,
@@ -174,33 +207,55 @@ export class NodeController {
       leaseValidForMs: Math.round(m.leaseValidForMs()),
       storeOk: m.storeOk(),
       peer:
-        this.deps.config.peerAddr === undefined
+        this.deps.settings.peerAddr === undefined
           ? undefined
           : {
               nodeId: peer?.nodeId ?? '',
-              addr: this.deps.config.peerAddr,
+              addr: this.deps.settings.peerAddr,
               role: peer?.role,
               state: peer?.state,
               epoch: peer?.epoch ?? 0,
-              lastHeartbeatMs: this.peerLastWallMs,
+              lastHeartbeatMs: seen.lastHeartbeatMs,
               reachable: m.peerHealthy(),
-              error: this.peerError,
-              licenseDigest: this.peerDigest,
-              clockSkewMs: this.peerSkewMs,
+              error: seen.error,
+              licenseDigest: seen.licenseDigest,
+              clockSkewMs: seen.clockSkewMs,
             },
     };
   }
 
   /**
-   * The fencing identity for a write, or NOT_ACTIVE (with the leader's address when
-   * known) when this node holds no lease. While FAILOVER_BLOCKED only calls that keep
-   * running work alive pass (`allowBlocked`); new grants get REDUNDANT_BLOCKED.
+   * The fencing identity for a call that hands out new seats (OpenSession, Checkout):
+   * REDUNDANT_BLOCKED while FAILOVER_BLOCKED, NOT_ACTIVE (with the leader's address
+   * when known) when this node holds no lease.
    */
-  fence(allowBlocked: boolean): { nodeId: string; epoch: number } {
+  fenceForNewGrant(): Fence {
+    return this.fenceIn(GRANTING_STATES);
+  }
+
+  /**
+   * The fencing identity for a call that keeps running work alive or winds it down
+   * (session heartbeats, release, close, the expiry sweep, activation): passes while
+   * FAILOVER_BLOCKED too; NOT_ACTIVE when this node holds no lease.
+   */
+  fenceForRunningWork(): Fence {
+    return this.fenceIn(RUNNING_WORK_STATES);
+  }
+
+  /**
+   * Applies the failover budget's verdict to the role machine (FAILOVER_ACTIVE <->
+   * FAILOVER_BLOCKED; while not holding the lease, the state it acquires into). The lease
+   * hooks' verdicts come through here, and so do the ones from outside the lease loop:
+   * a blocked restart, an applied activation key, a status refresh. Undefined: no opinion.
+   */
+  applyBudget(verdict: BudgetVerdict | undefined): void {
+    if (verdict) this.machine.setBudgetBlocked(verdict.blocked);
+  }
+
+  /** Our fence while the machine is in one of `passing`; otherwise the refusal that says why not. */
+  private fenceIn(passing: readonly NodeState[]): Fence {
     const state = this.machine.state;
-    if (state === 'ACTIVE' || state === 'FAILOVER_ACTIVE' || (allowBlocked && state === 'FAILOVER_BLOCKED')) {
-      return { nodeId: this.deps.config.nodeId, epoch: this.machine.epoch };
-    }
+    if (passing.includes(state)) return this.ownFence(this.machine.epoch);
     if (state === 'FAILOVER_BLOCKED') {
       throw new LicenseError(
         ErrorCode.REDUNDANT_BLOCKED,
@@ -209,7 +264,7 @@ export class NodeController {
     }
     const s = this.snapshot();
     const where = s.leaderAddr ? `the active node is ${s.leaderNodeId} at ${s.leaderAddr}` : 'no active node is known right now; retry shortly';
-    throw new LicenseError(ErrorCode.NOT_ACTIVE, `license server ${this.deps.config.nodeId} is not active (${s.state}): ${where}`, {
+    throw new LicenseError(ErrorCode.NOT_ACTIVE, `license server ${this.deps.settings.nodeId} is not active (${s.state}): ${where}`, {
       ...(s.leaderAddr ? { leaderAddr: s.leaderAddr } : {}),
     });
   }
@@ -234,7 +289,7 @@ export class NodeController {
   private async tick(): Promise<void> {
     this.leaseTimer = undefined;
     this.ticking = true;
-    let next = this.deps.config.heartbeatIntervalMs;
+    let next = this.deps.settings.heartbeatIntervalMs;
     try {
       next = await this.leaseStep();
     } catch (err) {
@@ -252,15 +307,13 @@ export class NodeController {
 
   /** One lease operation; returns the delay until the next one. */
   private async leaseStep(): Promise<number> {
-    const { config, clock, lease } = this.deps;
-    const interval = config.heartbeatIntervalMs;
+    const { settings, clock, lease } = this.deps;
+    const interval = settings.heartbeatIntervalMs;
     const action = this.machine.nextAction();
     const t0 = clock.monotonic();
-    const hooks = this.deps.hooks;
-    const fence = (epoch: number): Fence => ({ nodeId: config.nodeId, epoch });
     switch (action.kind) {
       case 'wait':
-        if (hooks) await this.storeCall(() => hooks.refresh());
+        await this.runHook((h) => h.refresh());
         return interval;
       case 'handback':
         this.deps.logger.info('primary is back and healthy: handing the lease back');
@@ -269,13 +322,13 @@ export class NodeController {
       case 'acquire': {
         // The redundant must know whether the budget is spent before it takes the
         // lease, so that it enters FAILOVER_BLOCKED directly, never FAILOVER_ACTIVE.
-        if (hooks && !(await this.storeCall(() => hooks.refresh().then(() => true)))) return interval;
+        if (!(await this.runHook((h) => h.refresh()))) return interval;
         const r = await this.storeCall(() =>
           lease.acquire({
-            nodeId: config.nodeId,
+            nodeId: settings.nodeId,
             knownEpoch: this.machine.highestEpoch,
             addr: this.deps.advertiseAddr(),
-            role: config.role,
+            role: settings.role,
             nowMs: clock.now(),
           }),
         );
@@ -283,8 +336,8 @@ export class NodeController {
         if (r.acquired) {
           this.machine.acquired(r.epoch, t0);
           this.armDeadline();
-          if (hooks && this.machine.epoch === r.epoch) await this.storeCall(() => hooks.afterAcquire(fence(r.epoch), t0));
-          this.schedulePeerHeartbeat(0);
+          if (this.machine.epoch === r.epoch) await this.runHook((h) => h.afterAcquire(this.ownFence(r.epoch), t0));
+          this.peerLink.sendSoon();
           return interval;
         }
         this.holderAddr = r.holder.addr;
@@ -293,20 +346,34 @@ export class NodeController {
         return r.pttlMs >= 0 && r.pttlMs < interval ? r.pttlMs + 2 : interval;
       }
       case 'renew': {
-        const r = await this.storeCall(() => lease.renew(config.nodeId, action.epoch));
+        const r = await this.storeCall(() => lease.renew(settings.nodeId, action.epoch));
         if (!r) return interval;
         if (r.renewed) {
           this.machine.renewed(t0);
           this.armDeadline();
-          if (hooks && this.machine.epoch === action.epoch) await this.storeCall(() => hooks.afterRenew(fence(action.epoch)));
+          if (this.machine.epoch === action.epoch) await this.runHook((h) => h.afterRenew(this.ownFence(action.epoch)));
         } else {
           if (r.holder) this.holderAddr = r.holder.addr;
           this.machine.leaseLost(r.holder, t0);
-          this.schedulePeerHeartbeat(0);
+          this.peerLink.sendSoon();
         }
         return interval;
       }
     }
+  }
+
+  /**
+   * Runs a lease hook as a Redis call (see storeCall) and applies the budget verdict it
+   * returns. True when there is no hook or it succeeded, false when it failed.
+   */
+  private async runHook(call: (hooks: LeaseHooks) => Promise<BudgetVerdict | undefined>): Promise<boolean> {
+    const hooks = this.deps.hooks;
+    if (!hooks) return true;
+    const done = await this.storeCall(async () => {
+      this.applyBudget(await call(hooks));
+      return true;
+    });
+    return done ?? false;
   }
 
   /** Runs a Redis call; a failure is recorded (the deadline decides its cost) and yields undefined. */
@@ -335,135 +402,64 @@ export class NodeController {
   private armDeadline(): void {
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
     const ms = this.machine.deadlineMono() - this.deps.clock.monotonic();
-    this.deadlineTimer = setTimeout(() => {
-      this.deadlineTimer = undefined;
-      void this.machine.state; // the read applies the deadline and fires the transition
-    }, Math.max(0, ms) + 1);
+    this.deadlineTimer = setTimeout(
+      () => {
+        this.deadlineTimer = undefined;
+        void this.machine.state; // the read applies the deadline and fires the transition
+      },
+      Math.max(0, ms) + 1,
+    );
   }
 
   private async releaseAndTellPeer(epoch: number, why: 'handback' | 'step-down' | 'stop'): Promise<void> {
     if (epoch > 0) {
       const hooks = this.deps.hooks;
       if (hooks) {
-        await withTimeout(hooks.beforeRelease({ nodeId: this.deps.config.nodeId, epoch }), STOP_STEP_TIMEOUT_MS).catch((err: unknown) =>
+        // The verdict is applied whenever the charge lands, even after the release went ahead without it.
+        const settled = hooks.beforeRelease(this.ownFence(epoch)).then((verdict) => this.applyBudget(verdict));
+        await withTimeout(settled, STOP_STEP_TIMEOUT_MS).catch((err: unknown) =>
           this.deps.logger.warn('could not settle the budget before releasing the lease', { why, err: errorMessage(err) }),
         );
       }
       try {
-        const released = await withTimeout(this.deps.lease.release(this.deps.config.nodeId, epoch), STOP_STEP_TIMEOUT_MS);
+        const released = await withTimeout(this.deps.lease.release(this.deps.settings.nodeId, epoch), STOP_STEP_TIMEOUT_MS);
         this.deps.logger.info(released ? 'lease released' : 'lease was no longer ours; nothing to release', { why, releasedEpoch: epoch });
       } catch (err) {
         this.deps.logger.warn('could not release the lease; the peer takes over when it expires', { why, err: errorMessage(err) });
       }
     }
-    await this.sendPeerHeartbeat(true);
+    await this.peerLink.tellSteppingDown();
   }
 
-  // ---- peer heartbeats ---------------------------------------------------------
+  // ---- the peer link's reports (PeerLinkOwner) -------------------------------
 
-  private schedulePeerHeartbeat(delayMs: number): void {
-    if (!this.deps.peerClient || !this.running) return;
-    if (this.peerTimer) clearTimeout(this.peerTimer);
-    this.peerTimer = setTimeout(() => {
-      this.peerTimer = undefined;
-      void this.sendPeerHeartbeat(false).finally(() => {
-        if (!this.peerTimer) this.schedulePeerHeartbeat(this.deps.config.heartbeatIntervalMs);
-      });
-    }, delayMs);
-  }
-
-  private ownHeartbeat(steppingDown: boolean): PeerHeartbeatRequest {
-    const { config, clock } = this.deps;
+  /** What our heartbeats say; read in this order because reading the state applies the lease deadline. */
+  private ownLeaseStatus(): OwnLeaseStatus {
     const m = this.machine;
     const state = m.state;
-    const msg: PeerHeartbeatRequest = {
-      cluster_id: config.clusterId,
-      node_id: config.nodeId,
-      role: toProtoRole(config.role),
-      state: toProtoState(state),
+    return {
+      state,
       epoch: m.epoch,
-      lease_holder: m.leaseHolder?.nodeId ?? '',
-      sent_at_ms: clock.now(),
-      stepping_down: steppingDown,
-      wants_lease: m.wantsLease(),
-      license_digest: this.deps.licenseDigest,
-      advertise_addr: this.deps.advertiseAddr(),
-      store_ok: m.storeOk(),
-      highest_epoch: m.highestEpoch,
+      leaseHolder: m.leaseHolder?.nodeId ?? '',
+      wantsLease: m.wantsLease(),
+      storeOk: m.storeOk(),
+      highestEpoch: m.highestEpoch,
     };
-    return this.deps.peerAuth ? this.deps.peerAuth.sign(msg) : msg;
   }
 
-  private async sendPeerHeartbeat(steppingDown: boolean): Promise<void> {
-    const client = this.deps.peerClient;
-    if (!client) return;
-    const deadlineMs = steppingDown ? STOP_STEP_TIMEOUT_MS : this.deps.config.heartbeatIntervalMs;
-    const req = this.ownHeartbeat(steppingDown);
-    const sent = process.hrtime.bigint();
-    try {
-      const res = await new Promise<PeerHeartbeatRequest__Output>((resolve, reject) => {
-        client.Heartbeat(req, { deadline: Date.now() + deadlineMs }, (err, value) => (err || !value ? reject(err) : resolve(value)));
-      });
-      this.deps.observer?.peerRtt?.(Number(process.hrtime.bigint() - sent) / 1e9);
-      this.acceptPeer(res, 'response');
-    } catch (err) {
-      this.machine.peerMissed();
-      const e = err as Partial<grpc.ServiceError>;
-      const refused =
-        e.code === grpc.status.FAILED_PRECONDITION ||
-        e.code === grpc.status.UNAUTHENTICATED ||
-        e.code === grpc.status.PERMISSION_DENIED ||
-        err instanceof LicenseError;
-      // grpc-js appends resolver notes to connection errors; keep the part an operator can act on.
-      const detail = (e.details ?? errorMessage(err)).replace(/\.? ?Resolution note:.*$/s, '');
-      const reason = refused ? `refused: ${detail}` : `unreachable: ${e.code !== undefined ? `${grpc.status[e.code]}: ` : ''}${detail}`;
-      this.notePeerError(reason, refused);
-    } finally {
-      this.persistEpoch();
-    }
-  }
-
-  /** Authenticates and validates a peer heartbeat (either direction) and feeds it to the machine. */
-  private acceptPeer(msg: PeerHeartbeatRequest__Output, direction: 'request' | 'response'): void {
-    let view;
-    try {
-      this.deps.peerAuth?.verify(msg, this.deps.clock.now());
-      view = validatePeerMessage(msg, this.deps.config);
-    } catch (err) {
-      this.notePeerError(`refused: ${errorMessage(err)}`, true, direction);
-      throw err;
-    }
+  /** A valid peer heartbeat (either direction). */
+  private peerHeard(view: PeerView): void {
     this.machine.peerHeard(view);
     // A released lease (planned handover, handback) or a primary asking for it: act now, not at the next tick.
     if (view.steppingDown || view.wantsLease) this.kick();
-    this.peerLastWallMs = this.deps.clock.now();
-    this.peerSkewMs = msg.sent_at_ms > 0 ? msg.sent_at_ms - this.peerLastWallMs : 0;
-    if (msg.license_digest !== this.peerDigest) {
-      this.peerDigest = msg.license_digest;
-      if (msg.license_digest !== this.deps.licenseDigest) {
-        this.deps.logger.error('peer loaded a different license file; both nodes must load the same one', {
-          peer: view.nodeId,
-          peerDigest: msg.license_digest,
-          ownDigest: this.deps.licenseDigest,
-        });
-      }
-    }
-    if (this.peerError) {
-      this.deps.logger.info('peer heartbeats healthy again', { peer: view.nodeId, previously: this.peerError });
-      this.peerError = '';
-    }
-  }
-
-  /** Logs a peer problem once when it starts or changes, loudly (error) when it is a misconfiguration. */
-  private notePeerError(reason: string, refused: boolean, direction?: string): void {
-    if (reason === this.peerError) return;
-    this.peerError = reason;
-    const meta = { peerAddr: this.deps.config.peerAddr, reason, ...(direction ? { direction } : {}) };
-    if (refused) this.deps.logger.error('peer refused: misconfigured cluster', meta);
-    else this.deps.logger.warn('peer heartbeat failed', meta);
   }
 
   // ---- plumbing ---------------------------------------------------------------------
+
+  /** This node's fence at `epoch`. */
+  private ownFence(epoch: number): Fence {
+    return { nodeId: this.deps.settings.nodeId, epoch };
+  }
 
   private onTransition(t: Transition): void {
     const failover = t.to === 'FAILOVER_ACTIVE' && t.from !== 'FAILOVER_BLOCKED';
@@ -472,7 +468,7 @@ export class NodeController {
     this.deps.logger.log(level, `state ${t.from} -> ${t.to}: ${t.reason}`, { from: t.from, to: t.to, newEpoch: t.epoch });
     if (holdsLeaseIn(t.to)) this.persistEpoch();
     if (holdsLeaseIn(t.from) && !holdsLeaseIn(t.to)) this.deps.hooks?.onLeaseLost();
-    if (t.to === 'STANDBY' && this.running) this.schedulePeerHeartbeat(0);
+    if (t.to === 'STANDBY' && this.running) this.peerLink.sendSoon();
     for (const l of this.listeners) l(t);
   }
 
@@ -485,8 +481,9 @@ export class NodeController {
   }
 
   private clearTimers(): void {
-    for (const t of [this.leaseTimer, this.deadlineTimer, this.peerTimer]) if (t) clearTimeout(t);
-    this.leaseTimer = this.deadlineTimer = this.peerTimer = undefined;
+    for (const t of [this.leaseTimer, this.deadlineTimer]) if (t) clearTimeout(t);
+    this.leaseTimer = this.deadlineTimer = undefined;
+    this.peerLink.stop();
   }
 }
 

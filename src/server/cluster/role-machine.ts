@@ -1,3 +1,4 @@
+// Over 300 lines on purpose: one state machine's rules over shared private state; split across files, its invariants would be too.
 import type { Clock } from '../clock';
 import type { Role } from '../config';
 import { holdsLeaseIn, type NodeState } from './states';

@@ -41,7 +41,7 @@ export function createAdminService(ctx: UnaryContext, deps: AdminServiceDeps): A
     fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
   ): grpc.handleUnaryCall<Req, Res> =>
     unary<Req, Res>(ctx, method, async (req, call) => {
-      requireClientCertificate(call as grpc.ServerUnaryCall<unknown, unknown>, deps.tls, 'an admin call');
+      requireClientCertificate(call, deps.tls, 'an admin call');
       checkAdminToken(call.metadata, deps.adminToken);
       return fn(req, call);
     });
@@ -62,12 +62,15 @@ export function createAdminService(ctx: UnaryContext, deps: AdminServiceDeps): A
         expires_at_ms: l.expiresAtMs,
       })),
     })),
+    // Activation is how a blocked redundant gets going again, so it passes while FAILOVER_BLOCKED.
     RequestActivationKey: guarded('RequestActivationKey', async () => ({
-      request_key: await deps.budget.requestKey(deps.controller.fence(true)),
+      request_key: await deps.budget.requestKey(deps.controller.fenceForRunningWork()),
     })),
     Activate: guarded('Activate', async (req: ActivateRequest__Output) => {
-      const state = await deps.budget.activate(deps.controller.fence(true), req.activation_key);
-      return { budget: toProtoBudget(state) };
+      const { budget, verdict } = await deps.budget.activate(deps.controller.fenceForRunningWork(), req.activation_key);
+      // Outside the lease loop: the controller, which alone drives the role machine, unblocks it.
+      deps.controller.applyBudget(verdict);
+      return { budget: toProtoBudget(budget) };
     }),
     StepDown: guarded('StepDown', async () => {
       const steppedDown = await deps.controller.stepDown();

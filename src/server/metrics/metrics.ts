@@ -29,13 +29,31 @@ export interface NodeMetrics {
   observeCheckout(feature: string, result: CheckoutResult): void;
 }
 
+export interface MetricsOptions {
+  /** Node.js process metrics (prom-client's defaults); on unless false. */
+  readonly defaultMetrics?: boolean;
+}
+
 /**
  * Every metric of one node, on its own Registry (never prom-client's global one, so
  * several nodes can live in one process, as in the tests). Names are contract:
  * `license_` prefix, base units, `_total` only on counters, timestamps as
  * `*_timestamp_seconds`.
+ *
+ * Two steps, so that the node can wire it without forward references:
+ * `createNodeMetrics` makes the registry and the instruments (counters and histograms
+ * that the node's parts update as things happen), before those parts exist;
+ * `registerCollectors` adds the gauges read at scrape time, once their sources exist.
+ * `createMetrics` does both at once.
  */
-export function createMetrics(source: MetricsSource, opts: { defaultMetrics?: boolean } = {}): NodeMetrics {
+export function createMetrics(source: MetricsSource, opts: MetricsOptions = {}): NodeMetrics {
+  const metrics = createNodeMetrics(opts);
+  registerCollectors(metrics.registry, source);
+  return metrics;
+}
+
+/** The registry (with the process metrics unless turned off) and the instruments. */
+export function createNodeMetrics(opts: MetricsOptions = {}): NodeMetrics {
   const registry = new Registry();
   if (opts.defaultMetrics ?? true) {
     collectDefaultMetrics({ register: registry });
@@ -45,6 +63,46 @@ export function createMetrics(source: MetricsSource, opts: { defaultMetrics?: bo
       registry.removeSingleMetric(name);
     }
   }
+  const registers = [registry];
+
+  const checkouts = new Counter({
+    name: 'license_checkouts_total',
+    help: 'Checkouts by feature and result (granted, exhausted, blocked, invalid, not_active, error).',
+    labelNames: ['feature', 'result'],
+    registers,
+  });
+  return {
+    registry,
+    failovers: new Counter({ name: 'license_failovers_total', help: 'Times the redundant took over the lease (failover episodes served).', registers }),
+    activations: new Counter({ name: 'license_activations_total', help: 'Activation key attempts by result (ok or the error code).', labelNames: ['result'], registers }),
+    checkouts,
+    rpcDuration: new Histogram({
+      name: 'license_grpc_request_duration_seconds',
+      help: 'gRPC request latency by method and status code.',
+      labelNames: ['method', 'code'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    peerRtt: new Histogram({
+      name: 'license_peer_heartbeat_rtt_seconds',
+      help: 'Round trip of heartbeats to the peer.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    }),
+    redisErrors: new Counter({ name: 'license_redis_errors_total', help: 'Failed Redis calls of the lease loop.', registers }),
+    limitRejections: new Counter({
+      name: 'license_limit_rejections_total',
+      help: 'Calls refused by a configured limit (sessions_per_client, seats_per_session, concurrent_calls).',
+      labelNames: ['limit'],
+      registers,
+    }),
+    leaseAcquisitions: new Counter({ name: 'license_lease_acquisitions_total', help: 'Times this node acquired the leader lease.', registers }),
+    observeCheckout: (feature, result) => checkouts.inc({ feature, result }),
+  };
+}
+
+/** The gauges read at scrape time (state, epoch, peer, budget, seats), from `source`; once per registry. */
+export function registerCollectors(registry: Registry, source: MetricsSource): void {
   const registers = [registry];
 
   new Gauge({
@@ -151,39 +209,4 @@ export function createMetrics(source: MetricsSource, opts: { defaultMetrics?: bo
       }
     },
   });
-
-  const checkouts = new Counter({
-    name: 'license_checkouts_total',
-    help: 'Checkouts by feature and result (granted, exhausted, blocked, invalid, not_active, error).',
-    labelNames: ['feature', 'result'],
-    registers,
-  });
-  return {
-    registry,
-    failovers: new Counter({ name: 'license_failovers_total', help: 'Times the redundant took over the lease (failover episodes served).', registers }),
-    activations: new Counter({ name: 'license_activations_total', help: 'Activation key attempts by result (ok or the error code).', labelNames: ['result'], registers }),
-    checkouts,
-    rpcDuration: new Histogram({
-      name: 'license_grpc_request_duration_seconds',
-      help: 'gRPC request latency by method and status code.',
-      labelNames: ['method', 'code'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-      registers,
-    }),
-    peerRtt: new Histogram({
-      name: 'license_peer_heartbeat_rtt_seconds',
-      help: 'Round trip of heartbeats to the peer.',
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
-      registers,
-    }),
-    redisErrors: new Counter({ name: 'license_redis_errors_total', help: 'Failed Redis calls of the lease loop.', registers }),
-    limitRejections: new Counter({
-      name: 'license_limit_rejections_total',
-      help: 'Calls refused by a configured limit (sessions_per_client, seats_per_session, concurrent_calls).',
-      labelNames: ['limit'],
-      registers,
-    }),
-    leaseAcquisitions: new Counter({ name: 'license_lease_acquisitions_total', help: 'Times this node acquired the leader lease.', registers }),
-    observeCheckout: (feature, result) => checkouts.inc({ feature, result }),
-  };
 }

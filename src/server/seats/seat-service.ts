@@ -3,13 +3,27 @@ import type { Clock } from '../clock';
 import { ErrorCode, errorMessage, LicenseError } from '../errors';
 import type { Feature, License } from '../license/license-file';
 import type { Logger } from '../log';
-import { type Fence, type LeaseRow, RECLAIM_BATCH, type SeatStore } from '../store/seat-store';
+import type { Fence } from '../store/fence';
+import { type LeaseRow, RECLAIM_BATCH, type SeatStore } from '../store/seat-store';
 import { checkCount, checkFeatureName, checkId, checkPid, checkText, LIMITS } from './validate';
 
-/** What the seat service needs from the cluster: who may write, and a nudge when that changed. */
+/**
+ * What the seat service needs from the cluster (the node controller): who may write, for
+ * which kind of call, and a nudge when a write found the lease gone. Each fence method
+ * throws NOT_ACTIVE (with the leader's address when known) on a node without the lease.
+ */
 export interface FenceSource {
-  fence(allowBlocked: boolean): Fence;
+  /** For calls that hand out new seats: refused with REDUNDANT_BLOCKED while FAILOVER_BLOCKED. */
+  fenceForNewGrant(): Fence;
+  /** For calls that keep running work alive or wind it down: pass while FAILOVER_BLOCKED too. */
+  fenceForRunningWork(): Fence;
   onStaleEpoch(): void;
+}
+
+/** The settings the seat service reads; the node picks them from its Config. */
+export interface SeatSettings {
+  /** While FAILOVER_BLOCKED, still renew sessions (LICENSE_BLOCKED_KEEPS_SESSIONS). */
+  readonly blockedKeepsSessions: boolean;
 }
 
 export type CheckoutResult = 'granted' | 'exhausted' | 'blocked' | 'invalid' | 'not_active' | 'error';
@@ -20,9 +34,7 @@ export interface SeatServiceDeps {
   readonly cluster: FenceSource;
   readonly clock: Clock;
   readonly logger: Logger;
-  readonly sessionTtlMs: number;
-  /** While FAILOVER_BLOCKED, still renew sessions (LICENSE_BLOCKED_KEEPS_SESSIONS). */
-  readonly blockedKeepsSessions: boolean;
+  readonly settings: SeatSettings;
   /** Metrics hook, called once per checkout with its outcome. */
   readonly onCheckout?: (feature: string, result: CheckoutResult) => void;
   /** Metrics hook, called when a per-client or per-session limit refuses a call. */
@@ -46,7 +58,7 @@ export class SeatService {
   constructor(private readonly deps: SeatServiceDeps) {}
 
   async openSession(req: { client_id: string; user: string; hostname: string; pid: number }): Promise<{ sessionId: string; expiresAtMs: number }> {
-    const fence = this.deps.cluster.fence(false);
+    const fence = this.deps.cluster.fenceForNewGrant();
     const info = {
       clientId: checkText('client_id', req.client_id, LIMITS.clientFieldMax, true),
       user: checkText('user', req.user, LIMITS.clientFieldMax, false),
@@ -64,7 +76,7 @@ export class SeatService {
   }
 
   async heartbeat(sessionId: string): Promise<number> {
-    const fence = this.deps.cluster.fence(this.deps.blockedKeepsSessions);
+    const fence = this.fenceForSessionHeartbeat();
     checkId('session_id', sessionId);
     return this.write(() => this.deps.store.heartbeat(fence, sessionId, this.deps.clock.now()));
   }
@@ -78,7 +90,7 @@ export class SeatService {
     const feature = req.feature;
     let fence: Fence;
     try {
-      fence = this.deps.cluster.fence(false);
+      fence = this.deps.cluster.fenceForNewGrant();
     } catch (err) {
       this.observe(feature, err instanceof LicenseError && err.code === ErrorCode.REDUNDANT_BLOCKED ? 'blocked' : 'not_active');
       throw err;
@@ -141,21 +153,22 @@ export class SeatService {
   }
 
   async release(sessionId: string, leaseId: string): Promise<boolean> {
-    const fence = this.deps.cluster.fence(true);
+    const fence = this.deps.cluster.fenceForRunningWork();
     checkId('session_id', sessionId);
     checkId('lease_id', leaseId);
     return this.write(() => this.deps.store.release(fence, sessionId, leaseId, this.deps.clock.now()));
   }
 
   async closeSession(sessionId: string): Promise<number> {
-    const fence = this.deps.cluster.fence(true);
+    const fence = this.deps.cluster.fenceForRunningWork();
     checkId('session_id', sessionId);
     return this.write(() => this.deps.store.closeSession(fence, sessionId));
   }
 
-  /** ListFeatures: served only by the lease holder (also while blocked). */
+  /** ListFeatures: served only by the lease holder (also while blocked: it shows what running work holds). */
   async listFeatures(): Promise<FeatureUsage[]> {
-    this.deps.cluster.fence(true);
+    this.deps.cluster.fenceForRunningWork(); // refuses on a node without the lease; nothing is written
+
     return this.usage();
   }
 
@@ -182,7 +195,7 @@ export class SeatService {
   async sweep(): Promise<{ sessions: number; leases: number }> {
     let fence: Fence;
     try {
-      fence = this.deps.cluster.fence(true);
+      fence = this.deps.cluster.fenceForRunningWork();
     } catch {
       return { sessions: 0, leases: 0 };
     }
@@ -195,6 +208,14 @@ export class SeatService {
     }
     if (total.sessions > 0) this.deps.logger.info('expired sessions freed', total);
     return total;
+  }
+
+  /**
+   * A session heartbeat while FAILOVER_BLOCKED: running work that is kept alive when
+   * LICENSE_BLOCKED_KEEPS_SESSIONS is on (the default), refused like a new grant when off.
+   */
+  private fenceForSessionHeartbeat(): Fence {
+    return this.deps.settings.blockedKeepsSessions ? this.deps.cluster.fenceForRunningWork() : this.deps.cluster.fenceForNewGrant();
   }
 
   private feature(name: string): Feature {

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
+import { type Fence, formatOwner } from './fence';
 import type { ClusterKeys } from './keys';
 import type { RedisClient, ScriptRunner } from './scripts';
-import type { Fence } from './seat-store';
 
 /** The failover budget as stored (and mirrored on the redundant's disk). */
 export interface BudgetState {
@@ -21,8 +21,6 @@ export interface TickResult extends BudgetState {
   readonly opened: boolean;
   readonly restored: boolean;
 }
-
-const owner = (f: Fence): string => `${f.nodeId}:${f.epoch}`;
 
 function toState(r: unknown[]): BudgetState {
   return {
@@ -76,7 +74,7 @@ export class BudgetStore {
       'budgetTick',
       [this.keys.leader, this.keys.budget],
       [
-        owner(fence),
+        formatOwner(fence),
         a.nowMs,
         Math.max(0, Math.round(a.elapsedMs)),
         a.newEpisodeId,
@@ -94,12 +92,12 @@ export class BudgetStore {
   /** Ends the open episode (primary, after the reset period). Returns its id, "" when none was open. */
   async reset(fence: Fence, nowMs: number): Promise<string> {
     return String(
-      await this.scripts.run('budgetReset', [this.keys.leader, this.keys.budget, this.keys.activationPending], [owner(fence), nowMs, this.budgetMs]),
+      await this.scripts.run('budgetReset', [this.keys.leader, this.keys.budget, this.keys.activationPending], [formatOwner(fence), nowMs, this.budgetMs]),
     );
   }
 
   async request(fence: Fence, nonce: string): Promise<{ episodeId: string; seq: number }> {
-    const r = (await this.scripts.run('activationRequest', [this.keys.leader, this.keys.budget, this.keys.activationPending], [owner(fence), nonce])) as [
+    const r = (await this.scripts.run('activationRequest', [this.keys.leader, this.keys.budget, this.keys.activationPending], [formatOwner(fence), nonce])) as [
       string,
       number,
     ];
@@ -110,7 +108,7 @@ export class BudgetStore {
     const r = (await this.scripts.run(
       'activate',
       [this.keys.leader, this.keys.budget, this.keys.activationPending, this.keys.activationUsed],
-      [owner(fence), a.episodeId, a.seq, a.nonce, a.extensionMs, a.nowMs],
+      [formatOwner(fence), a.episodeId, a.seq, a.nonce, a.extensionMs, a.nowMs],
     )) as unknown[];
     await this.replicate();
     return toState(r);

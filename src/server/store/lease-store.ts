@@ -1,4 +1,5 @@
 import type { Role } from '../config';
+import { formatOwner, parseOwner } from './fence';
 import type { ClusterKeys } from './keys';
 import type { ScriptRunner } from './scripts';
 
@@ -14,18 +15,6 @@ export type AcquireResult =
   | { readonly acquired: false; readonly holder: LeaseHolderInfo; readonly pttlMs: number };
 
 export type RenewResult = { readonly renewed: true } | { readonly renewed: false; readonly holder: LeaseHolderInfo | undefined };
-
-/** Parses the leader key value `<node_id>:<epoch>`. */
-export function parseOwner(value: string): { nodeId: string; epoch: number } | undefined {
-  const i = value.lastIndexOf(':');
-  if (i <= 0) return undefined;
-  const epoch = Number(value.slice(i + 1));
-  return Number.isSafeInteger(epoch) ? { nodeId: value.slice(0, i), epoch } : undefined;
-}
-
-export function formatOwner(nodeId: string, epoch: number): string {
-  return `${nodeId}:${epoch}`;
-}
 
 /** Typed wrappers over the leader-lease scripts. */
 export class LeaseStore {
@@ -51,7 +40,7 @@ export class LeaseStore {
   }
 
   async renew(nodeId: string, epoch: number): Promise<RenewResult> {
-    const reply = (await this.scripts.run('renewLease', [this.keys.leader], [formatOwner(nodeId, epoch), this.ttlMs])) as [number, string?];
+    const reply = (await this.scripts.run('renewLease', [this.keys.leader], [formatOwner({ nodeId, epoch }), this.ttlMs])) as [number, string?];
     if (reply[0] === 1) return { renewed: true };
     const owner = reply[1] ? parseOwner(reply[1]) : undefined;
     return { renewed: false, holder: owner ? { ...owner, addr: '' } : undefined };
@@ -59,6 +48,6 @@ export class LeaseStore {
 
   /** Compare-and-delete. True when the key was ours and is now gone. */
   async release(nodeId: string, epoch: number): Promise<boolean> {
-    return (await this.scripts.run('releaseLease', [this.keys.leader], [formatOwner(nodeId, epoch)])) === 1;
+    return (await this.scripts.run('releaseLease', [this.keys.leader], [formatOwner({ nodeId, epoch })])) === 1;
   }
 }

@@ -32,7 +32,9 @@ export function createRedis(cfg: RedisConfig, opts: CreateRedisOptions): Redis |
     try {
       tls = { ca: readFileSync(cfg.tlsCaFile) };
     } catch (err) {
-      throw new Error(`LICENSE_REDIS_TLS_CA: cannot read ${cfg.tlsCaFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      throw new Error(`LICENSE_REDIS_TLS_CA: cannot read ${cfg.tlsCaFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {
+        cause: err,
+      });
     }
   }
   if (cfg.clusterNodes !== undefined) {

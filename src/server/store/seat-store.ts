@@ -1,11 +1,6 @@
+import { type Fence, formatOwner } from './fence';
 import type { ClusterKeys } from './keys';
 import type { ScriptRunner } from './scripts';
-
-/** The caller's fencing identity: writes succeed only while the leader key holds exactly this. */
-export interface Fence {
-  readonly nodeId: string;
-  readonly epoch: number;
-}
 
 export interface SessionInfo {
   readonly clientId: string;
@@ -54,8 +49,6 @@ export interface SeatLimits {
 /** How many expired sessions one checkout or sweep call frees at most (bounds script time). */
 export const RECLAIM_BATCH = 500;
 
-const owner = (f: Fence): string => `${f.nodeId}:${f.epoch}`;
-
 /**
  * Typed wrappers over the seat scripts. Every write is fenced by the caller's epoch;
  * script refusals arrive as LicenseErrors (STALE_EPOCH, NOT_FOUND, SEATS_EXHAUSTED, ...).
@@ -73,7 +66,7 @@ export class SeatStore {
       'openSession',
       [this.keys.leader, this.keys.sessions],
       [
-        owner(fence),
+        formatOwner(fence),
         this.keys.prefix,
         sessionId,
         nowMs,
@@ -93,7 +86,7 @@ export class SeatStore {
     const r = await this.scripts.run(
       'heartbeatSession',
       [this.keys.leader, this.keys.sessions, this.keys.used],
-      [owner(fence), this.keys.prefix, sessionId, nowMs, this.sessionTtlMs],
+      [formatOwner(fence), this.keys.prefix, sessionId, nowMs, this.sessionTtlMs],
     );
     return Number(r);
   }
@@ -103,7 +96,7 @@ export class SeatStore {
       'checkout',
       [this.keys.leader, this.keys.sessions, this.keys.used],
       [
-        owner(fence),
+        formatOwner(fence),
         this.keys.prefix,
         a.sessionId,
         a.nowMs,
@@ -125,14 +118,14 @@ export class SeatStore {
     const r = await this.scripts.run(
       'releaseSeat',
       [this.keys.leader, this.keys.sessions, this.keys.used],
-      [owner(fence), this.keys.prefix, sessionId, leaseId, nowMs],
+      [formatOwner(fence), this.keys.prefix, sessionId, leaseId, nowMs],
     );
     return r === 1;
   }
 
   /** Number of leases freed (0 for an unknown session). */
   async closeSession(fence: Fence, sessionId: string): Promise<number> {
-    const r = await this.scripts.run('closeSession', [this.keys.leader, this.keys.sessions, this.keys.used], [owner(fence), this.keys.prefix, sessionId]);
+    const r = await this.scripts.run('closeSession', [this.keys.leader, this.keys.sessions, this.keys.used], [formatOwner(fence), this.keys.prefix, sessionId]);
     return Number(r);
   }
 
@@ -141,7 +134,7 @@ export class SeatStore {
     const r = (await this.scripts.run(
       'reclaimExpired',
       [this.keys.leader, this.keys.sessions, this.keys.used],
-      [owner(fence), this.keys.prefix, nowMs, limit],
+      [formatOwner(fence), this.keys.prefix, nowMs, limit],
     )) as [number, number];
     return { sessions: Number(r[0]), leases: Number(r[1]) };
   }
