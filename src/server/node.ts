@@ -19,6 +19,7 @@ import { SeatStore } from './store/seat-store';
 import { bindServer, createGrpcServer, FAST_RECONNECT_OPTIONS, shutdownServer } from './grpc/server';
 import { channelCredentials, serverCredentials } from './grpc/tls';
 import { PeerAuthenticator } from './cluster/peer-auth';
+import { addReflection } from './grpc/reflection';
 import { statusReader } from './grpc/status';
 import { CallLimiter, type UnaryContext } from './grpc/unary';
 import type { Logger } from './log';
@@ -241,6 +242,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
     createAdminService(rpc, { adminToken: config.adminToken, controller, status, seats, budget, ...(config.tls ? { tls: config.tls } : {}) }),
   );
   health.addToServer(server);
+  addReflection(server);
 
   let stopping: Promise<void> | undefined;
 
