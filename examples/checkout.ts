@@ -40,7 +40,10 @@ async function main(): Promise<number> {
   }
 
   const client = new LicenseClient({
-    endpoints: values.endpoints.split(',').map((e) => e.trim()).filter((e) => e !== ''),
+    endpoints: values.endpoints
+      .split(',')
+      .map((e) => e.trim())
+      .filter((e) => e !== ''),
     clientId: values['client-id'],
   });
   client.on('failover', ({ from, to }) => log('failover: the cluster now answers from another node', { from, to }));

@@ -32,11 +32,7 @@ export function createLogger(opts: CreateLoggerOptions): Logger {
   return winston.createLogger({
     level: opts.level,
     format: winston.format.combine(winston.format.timestamp(), addContext(), winston.format.errors({ stack: true }), winston.format.json()),
-    transports: [
-      opts.stream
-        ? new winston.transports.Stream({ stream: opts.stream })
-        : new winston.transports.Console({ stderrLevels: [] }),
-    ],
+    transports: [opts.stream ? new winston.transports.Stream({ stream: opts.stream }) : new winston.transports.Console({ stderrLevels: [] })],
   });
 }
 

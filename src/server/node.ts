@@ -1,3 +1,4 @@
+// Over 300 lines on purpose: the composition root; every part of a node is wired here, in the order it is used.
 import type { KeyObject } from 'node:crypto';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Cluster, Redis } from 'ioredis';

@@ -44,7 +44,16 @@ describe('licensectl vendor tools', () => {
     const signed = JSON.parse(readFileSync(out, 'utf8')) as { signature: string; features: unknown[] };
     assert.ok(signed.signature.length > 40);
     writeFileSync(unsigned, JSON.stringify({ licensee: 'ACME', cluster_id: 'acme', features: [{ name: 'cad', seats: -1 }] }));
-    const bad = run('licensectl', ['vendor', 'sign-license', '--key', path.join(dir, 'vendor-private.pem'), '--in', unsigned, '--out', path.join(dir, 'x.json')]);
+    const bad = run('licensectl', [
+      'vendor',
+      'sign-license',
+      '--key',
+      path.join(dir, 'vendor-private.pem'),
+      '--in',
+      unsigned,
+      '--out',
+      path.join(dir, 'x.json'),
+    ]);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /^licensectl: --in .*unsigned\.json: features\.0\.seats: /);
   });
@@ -148,7 +157,10 @@ describe('license digest check between the peers', () => {
     writeFileSync(
       other,
       JSON.stringify(
-        signLicense({ licensee: 'Local development', cluster_id: c.clusterId, features: [{ name: 'cad-pro', seats: 99 }] }, createPrivateKey(readFileSync(c.license.privateKeyFile, 'utf8'))),
+        signLicense(
+          { licensee: 'Local development', cluster_id: c.clusterId, features: [{ name: 'cad-pro', seats: 99 }] },
+          createPrivateKey(readFileSync(c.license.privateKeyFile, 'utf8')),
+        ),
       ),
     );
     const redundant = new NodeProcess({ name: 'redundant', env: { ...c.envOf('redundant'), LICENSE_FILE: other } });

@@ -111,11 +111,15 @@ describe('cluster drills (real processes)', () => {
     c.primary.signal('SIGCONT');
     // Poll the resumed primary from the first moment: it must never report ACTIVE on the old epoch.
     const seen: { state: string; epoch: number }[] = [];
-    const stepped = await eventually(async () => {
-      const s = await pa.getStatus();
-      seen.push({ state: s.state, epoch: s.epoch });
-      return s.state === 'NODE_STATE_STANDBY' ? s : undefined;
-    }, 15_000, 'old primary in STANDBY');
+    const stepped = await eventually(
+      async () => {
+        const s = await pa.getStatus();
+        seen.push({ state: s.state, epoch: s.epoch });
+        return s.state === 'NODE_STATE_STANDBY' ? s : undefined;
+      },
+      15_000,
+      'old primary in STANDBY',
+    );
     assert.equal(stepped.epoch, 0);
     assert.ok(!seen.some((s) => s.epoch === oldEpoch), `resumed primary reported its old epoch: ${JSON.stringify(seen)}`);
     const down = await c.primary.waitForLog((l) => l['from'] === 'ACTIVE' && c.primary.lines.indexOf(l) >= mark, 10_000, 'step-down line');
@@ -210,7 +214,13 @@ describe('cluster drills (real processes)', () => {
   it('bad configuration stops the node at start with one line naming the key', async () => {
     const bad = new NodeProcess({
       name: 'bad',
-      env: { LICENSE_CLUSTER_ID: 'x', LICENSE_NODE_ID: 'n', LICENSE_ROLE: 'primary', LICENSE_ADMIN_TOKEN: 'a-long-enough-admin-token', LICENSE_LEASE_TTL_MS: 'soon' },
+      env: {
+        LICENSE_CLUSTER_ID: 'x',
+        LICENSE_NODE_ID: 'n',
+        LICENSE_ROLE: 'primary',
+        LICENSE_ADMIN_TOKEN: 'a-long-enough-admin-token',
+        LICENSE_LEASE_TTL_MS: 'soon',
+      },
     }).start();
     extras.push(bad);
     const exit = await bad.waitExit(10_000);

@@ -88,7 +88,10 @@ describe('SDK through failover and handback (real processes)', () => {
     await eventually(() => (events.some((e) => e.startsWith('failover')) ? true : undefined), 20_000, 'SDK failover event');
     const onRedundant = await c.admin('redundant').listLeases('cad-pro');
     assert.deepEqual(
-      onRedundant.leases.filter((l) => l.client_id === 'holder').map((l) => l.lease_id).sort(),
+      onRedundant.leases
+        .filter((l) => l.client_id === 'holder')
+        .map((l) => l.lease_id)
+        .sort(),
       heldIds,
       'the same leases live on after the failover',
     );
@@ -109,11 +112,7 @@ describe('SDK through failover and handback (real processes)', () => {
     await sampleLoop;
 
     assert.equal(holder.sessionId, sessionId, 'same session throughout');
-    assert.deepEqual(
-      holder.heldSeats.map((s) => s.leaseId).sort(),
-      heldIds,
-      `holder kept its seats without a new checkout (events: ${events.join('; ')})`,
-    );
+    assert.deepEqual(holder.heldSeats.map((s) => s.leaseId).sort(), heldIds, `holder kept its seats without a new checkout (events: ${events.join('; ')})`);
     assert.ok(!events.some((e) => e.startsWith('seatLost')), events.join('; '));
     assert.ok(greedyRefused > 0, 'the greedy client was refused at some point');
     assert.ok(samples > 50, `sampled ${samples} times`);

@@ -161,12 +161,19 @@ describe('cluster fuzz: random and malformed calls against both nodes while fail
     );
 
     if (process.env['FUZZ_VERBOSE']) {
-      console.log(`  by method, code and license-error:\n    ${[...s.detailed].sort().map(([k, v]) => `${k} ${v}`).join('\n    ')}`);
+      console.log(
+        `  by method, code and license-error:\n    ${[...s.detailed]
+          .sort()
+          .map(([k, v]) => `${k} ${v}`)
+          .join('\n    ')}`,
+      );
     }
 
     if (details.failed) {
       const err = details.errorInstance;
-      assert.fail(`fuzz case failed (seed ${SEED}, FUZZ_PATH=${details.counterexamplePath}): ${err instanceof Error ? err.message.split('\n').slice(0, 2).join(' | ') : String(err)}`);
+      assert.fail(
+        `fuzz case failed (seed ${SEED}, FUZZ_PATH=${details.counterexamplePath}): ${err instanceof Error ? err.message.split('\n').slice(0, 2).join(' | ') : String(err)}`,
+      );
     }
     if (findings.violations.length > 0) assert.fail(brokenInvariant().message);
     for (const st of final) assert.ok(st.cluster_id === cluster.clusterId, 'a node did not answer GetStatus at the end');

@@ -127,17 +127,17 @@ export class FakeSeatServer {
   /** Starts a node on 127.0.0.1, port chosen by the OS. */
   static async start(store: FakeSeatStore): Promise<FakeSeatServer> {
     const server = new grpc.Server();
-    let self: FakeSeatServer | undefined;
+    const started: { self?: FakeSeatServer } = {};
     const handlers = makeHandlers(() => {
-      if (!self) throw new Error('fake server not started');
-      return self;
+      if (!started.self) throw new Error('fake server not started');
+      return started.self;
     });
     server.addService(loadLicenseProto().SeatService.service, handlers);
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
-    self = new FakeSeatServer(store, server, port);
-    return self;
+    started.self = new FakeSeatServer(store, server, port);
+    return started.self;
   }
 
   get addr(): string {

@@ -142,7 +142,10 @@ export async function startFuzzCluster(closers: (() => Promise<void> | void)[]):
   const adminDef = proto.AdminService.service as grpc.ServiceDefinition;
   const seat = [new RawClient(primary.addr, seatDef), new RawClient(redundant.addr, seatDef)] as const;
   const admin = [new RawClient(primary.addr, adminDef), new RawClient(redundant.addr, adminDef)] as const;
-  const ops = [createAdminClient(primary.addr, TEST_TOKEN, { timeoutMs: 15_000 }), createAdminClient(redundant.addr, TEST_TOKEN, { timeoutMs: 15_000 })] as const;
+  const ops = [
+    createAdminClient(primary.addr, TEST_TOKEN, { timeoutMs: 15_000 }),
+    createAdminClient(redundant.addr, TEST_TOKEN, { timeoutMs: 15_000 }),
+  ] as const;
   closers.push(() => {
     for (const c of [...seat, ...admin, ...ops]) c.close();
   });
@@ -354,7 +357,9 @@ function checkStatus(s: GetStatusResponse__Output, who: string, stats: StatusSta
     if (b.blocked) stats.blockedSeen++;
     const seen = stats.episodes.get(b.episode_id);
     if (seen && b.consumed_ms < seen.consumedMs) {
-      findings.violation(`budget refunded: episode ${b.episode_id} consumed_ms went from ${seen.consumedMs} to ${b.consumed_ms} (${who} GetStatus: ${JSON.stringify(b)})`);
+      findings.violation(
+        `budget refunded: episode ${b.episode_id} consumed_ms went from ${seen.consumedMs} to ${b.consumed_ms} (${who} GetStatus: ${JSON.stringify(b)})`,
+      );
     }
     if (seen && b.granted_ms < seen.grantedMs) {
       findings.violation(`budget shrank: episode ${b.episode_id} granted_ms went from ${seen.grantedMs} to ${b.granted_ms} (${who})`);
@@ -366,7 +371,8 @@ function checkStatus(s: GetStatusResponse__Output, who: string, stats: StatusSta
   }
   for (const f of s.features) {
     if (f.seats_total !== SEATS.get(f.name)) findings.violation(`${who} GetStatus shows ${f.name} with ${f.seats_total} seats`);
-    if (f.seats_in_use < 0 || f.seats_in_use > f.seats_total) findings.violation(`${who} GetStatus: ${f.name} ${f.seats_in_use} of ${f.seats_total} seats in use`);
+    if (f.seats_in_use < 0 || f.seats_in_use > f.seats_total)
+      findings.violation(`${who} GetStatus: ${f.name} ${f.seats_in_use} of ${f.seats_total} seats in use`);
   }
   if (s.highest_epoch < (lastHighest[ix] ?? 0)) findings.violation(`${who} highest_epoch went back from ${lastHighest[ix]} to ${s.highest_epoch}`);
   lastHighest[ix] = s.highest_epoch;
@@ -379,7 +385,8 @@ export function listFeaturesProblem(res: unknown): string | undefined {
   if (JSON.stringify(names) !== JSON.stringify([...SEATS.keys()].sort())) return `ListFeatures lists ${JSON.stringify(names)}`;
   for (const f of features) {
     if (f.seats_total !== SEATS.get(f.name)) return `ListFeatures: ${f.name} has seats_total ${f.seats_total}`;
-    if (f.seats_in_use < 0 || f.seats_in_use > f.seats_total) return `ListFeatures: ${f.name} ${f.seats_in_use} of ${f.seats_total} seats in use (over-granted)`;
+    if (f.seats_in_use < 0 || f.seats_in_use > f.seats_total)
+      return `ListFeatures: ${f.name} ${f.seats_in_use} of ${f.seats_total} seats in use (over-granted)`;
   }
   return undefined;
 }

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 /**
  * Fuzz inputs for the cluster fuzz test (test/fuzz): what a client can send to
  * SeatService and AdminService, well-formed or not, plus the contract's rules for
- * telling the two apart (docs/ARCHITECTURE.md "Input limits", DESIGN.md §11).
+ * telling the two apart (docs/ARCHITECTURE.md, "Input limits (contract)").
  * Pure: no I/O. References to sessions and leases are indices into the pools the
  * test keeps of ids the cluster really handed out, resolved when the action runs.
  */
@@ -34,7 +34,8 @@ export type KeyKind =
 export interface ForgedGrant {
   readonly cluster: 'ours' | 'other';
   readonly node: 'node-a' | 'node-b' | 'other';
-  readonly episode: 'current' | string;
+  /** 'current' for the open episode, else a made-up one. */
+  readonly episode: string;
   readonly seq: number;
   readonly nonce: string;
   readonly extension_ms: number;
@@ -42,11 +43,7 @@ export interface ForgedGrant {
   readonly expires: 'future' | 'past';
 }
 export type AdminCall =
-  | { m: 'GetStatus' }
-  | { m: 'ListLeases'; feature: string }
-  | { m: 'RequestActivationKey' }
-  | { m: 'Activate'; key: KeyKind }
-  | { m: 'StepDown' };
+  { m: 'GetStatus' } | { m: 'ListLeases'; feature: string } | { m: 'RequestActivationKey' } | { m: 'Activate'; key: KeyKind } | { m: 'StepDown' };
 
 export type Action =
   | { k: 'open'; node: NodeIx; client_id: string; user: string; hostname: string; pid: number }
@@ -89,9 +86,7 @@ const ODD_TEXT = [
   OVERSIZE,
 ];
 
-const withControl = fc
-  .tuple(fc.string({ maxLength: 10 }), fc.constantFrom(...CONTROL_CHARS), fc.string({ maxLength: 10 }))
-  .map(([a, c, b]) => a + c + b);
+const withControl = fc.tuple(fc.string({ maxLength: 10 }), fc.constantFrom(...CONTROL_CHARS), fc.string({ maxLength: 10 })).map(([a, c, b]) => a + c + b);
 
 /** client_id, user, hostname: mostly plausible, often hostile. */
 export const textArb: fc.Arbitrary<string> = fc.oneof(
@@ -227,9 +222,12 @@ const forgedGrantArb: fc.Arbitrary<ForgedGrant> = fc.record({
 });
 
 export const keyArb: fc.Arbitrary<KeyKind> = fc.oneof(
-  fc.oneof(fc.string({ maxLength: 60 }), fc.constantFrom('', 'LAK1', 'LAK1.', 'LAK1..', 'LAK1.a.b', 'LAK1.e30.', 'LRQ1.e30', 'LAK1.e30.e30.e30', ' LAK1.e30.AAAA ', OVERSIZE)).map(
-    (v): KeyKind => ({ t: 'raw', v }),
-  ),
+  fc
+    .oneof(
+      fc.string({ maxLength: 60 }),
+      fc.constantFrom('', 'LAK1', 'LAK1.', 'LAK1..', 'LAK1.a.b', 'LAK1.e30.', 'LRQ1.e30', 'LAK1.e30.e30.e30', ' LAK1.e30.AAAA ', OVERSIZE),
+    )
+    .map((v): KeyKind => ({ t: 'raw', v })),
   fc
     .tuple(fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constant({})), fc.uint8Array({ minLength: 0, maxLength: 70 }))
     .map(([json, sig]): KeyKind => ({ t: 'lak-json', json, sig })),
@@ -240,27 +238,27 @@ export const keyArb: fc.Arbitrary<KeyKind> = fc.oneof(
   forgedGrantArb.map((grant): KeyKind => ({ t: 'foreign-vendor', grant })),
 );
 
-const adminCallArb: fc.Arbitrary<{ token: Token; call: AdminCall }> = fc.oneof(
-  { weight: 3, arbitrary: tokenArb.map((token) => ({ token, call: { m: 'GetStatus' } as AdminCall })) },
-  { weight: 2, arbitrary: fc.tuple(tokenArb, fc.oneof(fc.constant(''), featureArb)).map(([token, feature]) => ({ token, call: { m: 'ListLeases', feature } as AdminCall })) },
-  { weight: 1, arbitrary: tokenArb.map((token) => ({ token, call: { m: 'RequestActivationKey' } as AdminCall })) },
-  { weight: 4, arbitrary: fc.tuple(tokenArb, keyArb).map(([token, key]) => ({ token, call: { m: 'Activate', key } as AdminCall })) },
+type AdminPick = { token: Token; call: AdminCall };
+const adminCallArb: fc.Arbitrary<AdminPick> = fc.oneof(
+  { weight: 3, arbitrary: tokenArb.map((token): AdminPick => ({ token, call: { m: 'GetStatus' } })) },
+  {
+    weight: 2,
+    arbitrary: fc.tuple(tokenArb, fc.oneof(fc.constant(''), featureArb)).map(([token, feature]): AdminPick => ({ token, call: { m: 'ListLeases', feature } })),
+  },
+  { weight: 1, arbitrary: tokenArb.map((token): AdminPick => ({ token, call: { m: 'RequestActivationKey' } })) },
+  { weight: 4, arbitrary: fc.tuple(tokenArb, keyArb).map(([token, key]): AdminPick => ({ token, call: { m: 'Activate', key } })) },
   // StepDown only ever with a wrong or missing token: the failover loop does the real ones.
-  { weight: 2, arbitrary: badTokenArb.map((token) => ({ token, call: { m: 'StepDown' } as AdminCall })) },
+  { weight: 2, arbitrary: badTokenArb.map((token): AdminPick => ({ token, call: { m: 'StepDown' } })) },
 );
 
 export const actionArb: fc.Arbitrary<Action> = fc.oneof(
   {
     weight: 5,
-    arbitrary: fc
-      .record({ node: nodeArb, client_id: clientIdArb, user: textArb, hostname: textArb, pid: pidArb })
-      .map((r): Action => ({ k: 'open', ...r })),
+    arbitrary: fc.record({ node: nodeArb, client_id: clientIdArb, user: textArb, hostname: textArb, pid: pidArb }).map((r): Action => ({ k: 'open', ...r })),
   },
   {
     weight: 10,
-    arbitrary: fc
-      .record({ node: nodeArb, sess: sessArb, feature: featureArb, count: countArb, rid: ridArb })
-      .map((r): Action => ({ k: 'checkout', ...r })),
+    arbitrary: fc.record({ node: nodeArb, sess: sessArb, feature: featureArb, count: countArb, rid: ridArb }).map((r): Action => ({ k: 'checkout', ...r })),
   },
   { weight: 4, arbitrary: fc.record({ node: nodeArb, sess: sessArb }).map((r): Action => ({ k: 'heartbeat', ...r })) },
   { weight: 4, arbitrary: fc.record({ node: nodeArb, sess: sessArb, lease: leaseArb }).map((r): Action => ({ k: 'release', ...r })) },
@@ -291,6 +289,7 @@ export function combine(...vs: Verdict[]): Verdict {
  */
 export function textVerdict(v: string, max: number, required: boolean): Verdict {
   if (required && v === '') return 'invalid';
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
   if (/[\u0000-\u001f\u007f]/.test(v)) return 'invalid';
   if ([...v].length > max) return 'invalid';
   if (v.length > max) return 'either';

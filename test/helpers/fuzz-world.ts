@@ -113,7 +113,16 @@ export class FuzzWorld {
   private lastActivationMs = 0;
   private readonly vendorKey: KeyObject;
   private readonly foreignKey: KeyObject;
-  readonly stats: WorldStats = { calls: 0, actions: 0, steps: 0, histogram: new Map(), byMethod: new Map(), detailed: new Map(), granted: 0, activationsApplied: 0 };
+  readonly stats: WorldStats = {
+    calls: 0,
+    actions: 0,
+    steps: 0,
+    histogram: new Map(),
+    byMethod: new Map(),
+    detailed: new Map(),
+    granted: 0,
+    activationsApplied: 0,
+  };
 
   constructor(
     private readonly cluster: FuzzCluster,
@@ -314,8 +323,10 @@ export class FuzzWorld {
       const prev = this.rids.get(`${sid}\0${rid}`);
       if (prev) {
         if (prev.id !== r.lease_id) fail(`request_id ${show(rid)} reused in the session: first lease ${prev.id}, now another lease ${r.lease_id}`);
-        if (prev.feature !== a.feature || prev.count !== count) fail(`request_id ${show(rid)} was for ${prev.count} of ${prev.feature}; a retry for ${count} of ${a.feature} was granted`);
-        if (prev.releasedAt !== undefined && prev.releasedAt < sentAt) fail(`request_id ${show(rid)} names lease ${prev.id}, released at op #${prev.releasedAt}; the retry must fail, was granted`);
+        if (prev.feature !== a.feature || prev.count !== count)
+          fail(`request_id ${show(rid)} was for ${prev.count} of ${prev.feature}; a retry for ${count} of ${a.feature} was granted`);
+        if (prev.releasedAt !== undefined && prev.releasedAt < sentAt)
+          fail(`request_id ${show(rid)} names lease ${prev.id}, released at op #${prev.releasedAt}; the retry must fail, was granted`);
         return;
       }
     }
@@ -458,7 +469,11 @@ export class FuzzWorld {
     this.unapplied.push(key);
     const a = await this.call(node, 'admin', 'Activate', { activation_key: key }, good);
     // A key the vendor signed for this very request: only the cluster having moved on may refuse it.
-    this.expect(a.o, [{ code: status.OK }, { code: status.FAILED_PRECONDITION, errors: ['ACTIVATION_WRONG_TARGET', 'FAILED_PRECONDITION'] }, NOT_SERVING], a.fail);
+    this.expect(
+      a.o,
+      [{ code: status.OK }, { code: status.FAILED_PRECONDITION, errors: ['ACTIVATION_WRONG_TARGET', 'FAILED_PRECONDITION'] }, NOT_SERVING],
+      a.fail,
+    );
     if (a.o.code !== status.OK) return;
     this.accepted(key);
     const b = (a.o.res as { budget?: { blocked: boolean; granted_ms: number; consumed_ms: number } }).budget;
@@ -503,7 +518,10 @@ export class FuzzWorld {
       case 'raw':
         return { key: k.v, mayApply: false };
       case 'lak-json':
-        return { key: `LAK1.${Buffer.from(JSON.stringify(k.json) ?? 'null').toString('base64url')}.${Buffer.from(k.sig).toString('base64url')}`, mayApply: false };
+        return {
+          key: `LAK1.${Buffer.from(JSON.stringify(k.json) ?? 'null').toString('base64url')}.${Buffer.from(k.sig).toString('base64url')}`,
+          mayApply: false,
+        };
       case 'request-key':
         return { key: this.requestKeys[this.requestKeys.length - 1] ?? 'LRQ1.e30', mayApply: false };
       case 'replay':

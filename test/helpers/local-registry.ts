@@ -62,8 +62,15 @@ export interface LocalRegistry {
  */
 export async function startLocalRegistry(repoRoot: string, packages: Map<string, { name: string; version: string }>, workDir: string): Promise<LocalRegistry> {
   const dirs = [...packages.keys()].map((k) => path.join(repoRoot, k));
-  execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', workDir, ...dirs], { cwd: workDir, stdio: ['ignore', 'ignore', 'inherit'] });
-  const tarballs = new Map(readdirSync(workDir).filter((f) => f.endsWith('.tgz')).map((f) => [f, readFileSync(path.join(workDir, f))]));
+  execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', workDir, ...dirs], {
+    cwd: workDir,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const tarballs = new Map(
+    readdirSync(workDir)
+      .filter((f) => f.endsWith('.tgz'))
+      .map((f) => [f, readFileSync(path.join(workDir, f))]),
+  );
   const byName = new Map<string, { version: string; manifest: Record<string, unknown>; file: string }[]>();
   for (const [key, { name, version }] of packages) {
     const file = `${name.replace(/^@/, '').replace('/', '-')}-${version}.tgz`;

@@ -9,14 +9,16 @@ export async function createSeatProbe(addr: string) {
   const deadline = () => ({ deadline: Date.now() + 5_000 });
   const session = await new Promise<string>((resolve, reject) =>
     c.OpenSession({ client_id: 'seat-probe', user: 'probe', hostname: 'localhost', pid: process.pid }, deadline(), (err, r) =>
-      err || !r ? reject(err) : resolve(r.session_id),
+      err || !r ? reject(err ?? new Error('empty response')) : resolve(r.session_id),
     ),
   );
   return {
     session,
     checkout: (feature: string, count: number) =>
       new Promise<string>((resolve, reject) =>
-        c.Checkout({ session_id: session, feature, count }, deadline(), (err, r) => (err || !r ? reject(err) : resolve(r.lease_id))),
+        c.Checkout({ session_id: session, feature, count }, deadline(), (err, r) =>
+          err || !r ? reject(err ?? new Error('empty response')) : resolve(r.lease_id),
+        ),
       ),
     close: async () => {
       await new Promise<void>((resolve) => c.CloseSession({ session_id: session }, deadline(), () => resolve()));

@@ -327,8 +327,9 @@ forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual 
       const [pre, data, sig] = key.split('.') as [string, string, string];
       const flip = (s: string, i: number) => s.slice(0, i) + (s[i] === 'A' ? 'B' : 'A') + s.slice(i + 1);
       await refuses(w, () => r.keeper.activate(r.fence, [pre, data, flip(sig, 10)].join('.')), ErrorCode.ACTIVATION_BAD_SIGNATURE);
-      await assert.rejects(() => r.keeper.activate(r.fence, [pre, flip(data, 20), sig].join('.')), (e: LicenseError) =>
-        [ErrorCode.ACTIVATION_BAD_SIGNATURE, ErrorCode.ACTIVATION_MALFORMED].includes(e.code as 'ACTIVATION_MALFORMED'),
+      await assert.rejects(
+        () => r.keeper.activate(r.fence, [pre, flip(data, 20), sig].join('.')),
+        (e: LicenseError) => [ErrorCode.ACTIVATION_BAD_SIGNATURE, ErrorCode.ACTIVATION_MALFORMED].includes(e.code as 'ACTIVATION_MALFORMED'),
       );
       // Signed by someone else.
       const other = signActivation(request, createPrivateKey(generateVendorKeys().privateKeyPem), { nowMs: w.clock.now() });
@@ -336,11 +337,27 @@ forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual 
       // For another cluster / node: a genuine vendor signature over another request.
       const decoded = JSON.parse(Buffer.from(request.split('.')[1] as string, 'base64url').toString()) as Record<string, unknown>;
       const reencode = (o: Record<string, unknown>) => `LRQ1.${Buffer.from(JSON.stringify(o)).toString('base64url')}`;
-      await refuses(w, () => r.keeper.activate(r.fence, signActivation(reencode({ ...decoded, cluster_id: 'other' }), vendorPriv).key), ErrorCode.ACTIVATION_WRONG_TARGET);
-      await refuses(w, () => r.keeper.activate(r.fence, signActivation(reencode({ ...decoded, node_id: 'node-a' }), vendorPriv).key), ErrorCode.ACTIVATION_WRONG_TARGET);
-      await refuses(w, () => r.keeper.activate(r.fence, signActivation(reencode({ ...decoded, episode_id: 'feedfeedfeed' }), vendorPriv).key), ErrorCode.ACTIVATION_WRONG_TARGET);
+      await refuses(
+        w,
+        () => r.keeper.activate(r.fence, signActivation(reencode({ ...decoded, cluster_id: 'other' }), vendorPriv).key),
+        ErrorCode.ACTIVATION_WRONG_TARGET,
+      );
+      await refuses(
+        w,
+        () => r.keeper.activate(r.fence, signActivation(reencode({ ...decoded, node_id: 'node-a' }), vendorPriv).key),
+        ErrorCode.ACTIVATION_WRONG_TARGET,
+      );
+      await refuses(
+        w,
+        () => r.keeper.activate(r.fence, signActivation(reencode({ ...decoded, episode_id: 'feedfeedfeed' }), vendorPriv).key),
+        ErrorCode.ACTIVATION_WRONG_TARGET,
+      );
       await refuses(w, () => r.keeper.activate(r.fence, signActivation(reencode({ ...decoded, seq: 2 }), vendorPriv).key), ErrorCode.ACTIVATION_WRONG_TARGET);
-      await refuses(w, () => r.keeper.activate(r.fence, signActivation(reencode({ ...decoded, nonce: 'x'.repeat(24) }), vendorPriv).key), ErrorCode.ACTIVATION_WRONG_TARGET);
+      await refuses(
+        w,
+        () => r.keeper.activate(r.fence, signActivation(reencode({ ...decoded, nonce: 'x'.repeat(24) }), vendorPriv).key),
+        ErrorCode.ACTIVATION_WRONG_TARGET,
+      );
       // Expired.
       const expired = signActivation(request, vendorPriv, { nowMs: w.clock.now() - 8 * 24 * HOUR });
       await refuses(w, () => r.keeper.activate(r.fence, expired.key), ErrorCode.ACTIVATION_EXPIRED);

@@ -94,7 +94,9 @@ forEachTopology('leader lease scripts against a real redis-server', (topology) =
 
   it('every key of one cluster shares the {lic:<cluster>} hash tag (one slot)', async () => {
     const { keys } = setup();
-    const slots = await Promise.all([keys.leader, keys.epoch, keys.leaderInfo].map((k) => fx.redis.call('CLUSTER', 'KEYSLOT', k).catch(() => k.match(/^\{[^}]+\}/)?.[0])));
+    const slots = await Promise.all(
+      [keys.leader, keys.epoch, keys.leaderInfo].map((k) => fx.redis.call('CLUSTER', 'KEYSLOT', k).catch(() => k.match(/^\{[^}]+\}/)?.[0])),
+    );
     assert.equal(new Set(slots).size, 1);
   });
 });

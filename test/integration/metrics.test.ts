@@ -6,7 +6,7 @@ import { createAdminClient } from '../../src/server/admin/admin-client';
 import { type StartedNode, startTestPair, TEST_TOKEN } from '../helpers/node';
 import { eventually, type RedisProcess, startRedis } from '../helpers/redis';
 
-/** The metric names of the contract (DESIGN §11); outside dashboards and alerts use them. */
+/** The metric names of the contract (docs/ARCHITECTURE.md, "Contract"); outside dashboards and alerts use them. */
 export const CONTRACT_METRICS = [
   'license_node_state',
   'license_leader_epoch',
@@ -85,10 +85,16 @@ describe('metrics and health endpoints (in-process node)', () => {
     const before = await (await fetch(`${urls.standby}/metrics`)).text();
     assert.match(before, /^license_failovers_total 0$/m);
     await createAdminClient(primary.addr, TEST_TOKEN).stepDown();
-    await eventually(async () => {
-      const t = await (await fetch(`${urls.standby}/metrics`)).text();
-      return /^license_failovers_total 1$/m.test(t) && /^license_is_active 1$/m.test(t) && /^license_node_state\{state="FAILOVER_ACTIVE"\} 1$/m.test(t) ? t : undefined;
-    }, 15_000, 'failover in the metrics');
+    await eventually(
+      async () => {
+        const t = await (await fetch(`${urls.standby}/metrics`)).text();
+        return /^license_failovers_total 1$/m.test(t) && /^license_is_active 1$/m.test(t) && /^license_node_state\{state="FAILOVER_ACTIVE"\} 1$/m.test(t)
+          ? t
+          : undefined;
+      },
+      15_000,
+      'failover in the metrics',
+    );
     const p = await (await fetch(`${urls.primary}/metrics`)).text();
     assert.match(p, /^license_is_active 0$/m);
     assert.match(p, /^license_failover_budget_remaining_seconds /m);

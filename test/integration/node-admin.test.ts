@@ -45,7 +45,10 @@ describe('a node in process: admin auth, status and health', () => {
   it('GetStatus reports the contract fields; the redundant names the leader', async () => {
     const pa = createAdminClient(primary.addr, TEST_TOKEN);
     const ra = createAdminClient(redundant.addr, TEST_TOKEN);
-    closers.push(() => pa.close(), () => ra.close());
+    closers.push(
+      () => pa.close(),
+      () => ra.close(),
+    );
     const ps = await eventually(async () => {
       const s = await pa.getStatus();
       return s.state === 'NODE_STATE_ACTIVE' ? s : undefined;
@@ -77,7 +80,10 @@ describe('a node in process: admin auth, status and health', () => {
   it('grpc.health.v1: license.v1.SeatService is SERVING only on the active node', async () => {
     const ph = healthClient(primary.addr);
     const rh = healthClient(redundant.addr);
-    closers.push(() => ph.close(), () => rh.close());
+    closers.push(
+      () => ph.close(),
+      () => rh.close(),
+    );
     await eventually(async () => ((await check(ph, 'license.v1.SeatService')) === 'SERVING' ? true : undefined));
     assert.equal(await check(rh, 'license.v1.SeatService'), 'NOT_SERVING');
     assert.equal(await check(rh, ''), 'SERVING');

@@ -29,7 +29,10 @@ describe('Redis authentication and TLS', () => {
     await new Promise((r) => setTimeout(r, 2_000));
     assert.equal(bad.node.controller.machine.isServing(), false);
     assert.equal(bad.node.controller.machine.storeOk(), false);
-    assert.ok(lines.some((l) => /redis call failed/.test(l)), `the failure was logged (${lines.length} lines captured)`);
+    assert.ok(
+      lines.some((l) => /redis call failed/.test(l)),
+      `the failure was logged (${lines.length} lines captured)`,
+    );
     assert.ok(!lines.some((l) => l.includes('wrong-pass-xyz')), 'the Redis password appeared in a log line');
   });
 
@@ -39,7 +42,20 @@ describe('Redis authentication and TLS', () => {
     const port = await freePort();
     const redis = await startRedis({
       port,
-      extraArgs: ['--port', '0', '--tls-port', String(port), '--tls-cert-file', server.certFile, '--tls-key-file', server.keyFile, '--tls-ca-cert-file', pki.caFile, '--tls-auth-clients', 'no'],
+      extraArgs: [
+        '--port',
+        '0',
+        '--tls-port',
+        String(port),
+        '--tls-cert-file',
+        server.certFile,
+        '--tls-key-file',
+        server.keyFile,
+        '--tls-ca-cert-file',
+        pki.caFile,
+        '--tls-auth-clients',
+        'no',
+      ],
     });
     servers.push(redis);
     const node = await startTestNode(testConfig(`rediss://127.0.0.1:${port}`, { LICENSE_REDIS_TLS_CA: pki.caFile }));

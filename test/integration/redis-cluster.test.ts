@@ -47,7 +47,9 @@ describe('Redis Cluster topology', () => {
   it('two license clusters on one Redis Cluster serve seats on different shards and stay isolated', async () => {
     const [a, b] = await idsOnDifferentShards();
     for (const id of [a, b]) {
-      const n = await startTestNode(testConfig('redis://unused:1', { LICENSE_CLUSTER_ID: id, LICENSE_REDIS_CLUSTER_NODES: rc.seeds }, [{ name: 'cad-pro', seats: 2 }]));
+      const n = await startTestNode(
+        testConfig('redis://unused:1', { LICENSE_CLUSTER_ID: id, LICENSE_REDIS_CLUSTER_NODES: rc.seeds }, [{ name: 'cad-pro', seats: 2 }]),
+      );
       nodes.push(n);
     }
     for (const n of nodes) await eventually(() => n.node.controller.machine.isServing() || undefined, 20_000, `${n.config.clusterId} active`);

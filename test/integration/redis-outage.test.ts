@@ -34,7 +34,9 @@ describe('Redis outage (real Redis behind a fault proxy)', () => {
 
   const open = (deadlineMs: number) =>
     new Promise<string>((resolve, reject) =>
-      client.OpenSession({ client_id: 'outage-test' }, { deadline: Date.now() + deadlineMs }, (err, r) => (err || !r ? reject(err ?? new Error('empty response')) : resolve(r.session_id))),
+      client.OpenSession({ client_id: 'outage-test' }, { deadline: Date.now() + deadlineMs }, (err, r) =>
+        err || !r ? reject(err ?? new Error('empty response')) : resolve(r.session_id),
+      ),
     );
   const code = async (p: Promise<unknown>): Promise<grpc.status> => {
     try {

@@ -118,7 +118,10 @@ describe('Redis Sentinel topology', () => {
       let sampling = true;
       const sampler = (async () => {
         while (sampling) {
-          const b = await admin.getStatus().then((st) => st.budget?.consumed_ms ?? 0, () => undefined);
+          const b = await admin.getStatus().then(
+            (st) => st.budget?.consumed_ms ?? 0,
+            () => undefined,
+          );
           if (b !== undefined) consumed.push(b);
           await new Promise((r) => setTimeout(r, 50));
         }

@@ -16,12 +16,20 @@ interface ReflectionResponse {
   error_response?: { error_code: number; error_message: string };
 }
 
-type ReflectionCtor = new (addr: string, creds: grpc.ChannelCredentials) => grpc.Client & {
+type ReflectionCtor = new (
+  addr: string,
+  creds: grpc.ChannelCredentials,
+) => grpc.Client & {
   ServerReflectionInfo(): grpc.ClientDuplexStream<Record<string, string>, ReflectionResponse>;
 };
 
 function reflectionClient(version: 'v1' | 'v1alpha', addr: string): InstanceType<ReflectionCtor> {
-  const def = protoLoader.loadSync(`grpc/reflection/${version}/reflection.proto`, { includeDirs: [REFLECTION_PROTO_DIR], keepCase: true, defaults: false, oneofs: true });
+  const def = protoLoader.loadSync(`grpc/reflection/${version}/reflection.proto`, {
+    includeDirs: [REFLECTION_PROTO_DIR],
+    keepCase: true,
+    defaults: false,
+    oneofs: true,
+  });
   const pkg = grpc.loadPackageDefinition(def) as unknown as { grpc: { reflection: Record<string, { ServerReflection: ReflectionCtor }> } };
   const ctor = pkg.grpc.reflection[version]?.ServerReflection;
   assert.ok(ctor, `no ServerReflection in ${version}`);
@@ -72,13 +80,12 @@ describe('gRPC server reflection on a node', () => {
     const client = reflectionClient('v1', node.addr);
     clients.push(client);
     const res = await ask(client, { file_containing_symbol: 'license.v1.SeatService' });
-    const files = (res.file_descriptor_response?.file_descriptor_proto ?? []).map((b) => descriptor.FileDescriptorProto.decode(b) as unknown as IFileDescriptorProto);
+    const files = (res.file_descriptor_response?.file_descriptor_proto ?? []).map(
+      (b) => descriptor.FileDescriptorProto.decode(b) as unknown as IFileDescriptorProto,
+    );
     const seat = files.flatMap((f) => f.service ?? []).find((s) => s.name === 'SeatService');
     assert.ok(seat, 'no SeatService descriptor');
-    assert.deepEqual(
-      (seat.method ?? []).map((m) => m.name).sort(),
-      ['Checkout', 'CloseSession', 'Heartbeat', 'ListFeatures', 'OpenSession', 'Release'],
-    );
+    assert.deepEqual((seat.method ?? []).map((m) => m.name).sort(), ['Checkout', 'CloseSession', 'Heartbeat', 'ListFeatures', 'OpenSession', 'Release']);
     const checkoutRequest = files.flatMap((f) => f.messageType ?? []).find((m) => m.name === 'CheckoutRequest');
     assert.deepEqual(
       (checkoutRequest?.field ?? []).map((f) => f.name).filter((n) => ['session_id', 'feature', 'count', 'request_id'].includes(n ?? '')),

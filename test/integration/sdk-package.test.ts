@@ -132,7 +132,22 @@ describe('the SDK as its own npm package', () => {
     const tsc = require.resolve('typescript/bin/tsc');
     execFileSync(
       process.execPath,
-      [tsc, '--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--target', 'ES2022', '--types', 'node', '--typeRoots', path.join(ROOT, 'node_modules', '@types'), 'check.ts'],
+      [
+        tsc,
+        '--noEmit',
+        '--strict',
+        '--module',
+        'node16',
+        '--moduleResolution',
+        'node16',
+        '--target',
+        'ES2022',
+        '--types',
+        'node',
+        '--typeRoots',
+        path.join(ROOT, 'node_modules', '@types'),
+        'check.ts',
+      ],
       { cwd: app, stdio: 'inherit' },
     );
   });

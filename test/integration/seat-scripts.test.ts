@@ -32,7 +32,15 @@ forEachTopology('seat scripts against a real redis-server', (topology) => {
     });
   }
 
-  const co = (sessionId: string, feature: string, count: number, seats: number, requestId = '', newLeaseId = `l-${Math.random().toString(36).slice(2)}`, nowMs = T0) => ({
+  const co = (
+    sessionId: string,
+    feature: string,
+    count: number,
+    seats: number,
+    requestId = '',
+    newLeaseId = `l-${Math.random().toString(36).slice(2)}`,
+    nowMs = T0,
+  ) => ({
     sessionId,
     feature,
     count,
@@ -195,9 +203,7 @@ forEachTopology('seat scripts against a real redis-server', (topology) => {
   it('200 concurrent checkouts from 20 sessions against 50 seats: exactly 50 granted', async () => {
     const { keys, seats, fence } = await setup();
     for (let s = 0; s < 20; s++) await seats.openSession(fence, `s${s}`, INFO, T0);
-    const results = await Promise.allSettled(
-      Array.from({ length: 200 }, (_, i) => seats.checkout(fence, co(`s${i % 20}`, 'f', 1, 50, `r${i}`, `l${i}`))),
-    );
+    const results = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => seats.checkout(fence, co(`s${i % 20}`, 'f', 1, 50, `r${i}`, `l${i}`))));
     const granted = results.filter((r) => r.status === 'fulfilled').length;
     const exhausted = results.filter((r) => r.status === 'rejected' && (r.reason as LicenseError).code === ErrorCode.SEATS_EXHAUSTED).length;
     assert.equal(granted, 50);

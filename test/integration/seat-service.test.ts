@@ -19,6 +19,7 @@ function seatClient(addr: string) {
       new Promise((resolve, reject) =>
         fn.call(c, req, new grpc.Metadata(), { deadline: Date.now() + 5_000 }, (err, res) => (err ? reject(err) : resolve(res as Res))),
       );
+  /* eslint-disable @typescript-eslint/unbound-method -- call() invokes each one as fn.call(c, ...) */
   return {
     client: c,
     open: call(c.OpenSession as Unary<object, { session_id: string; ttl_ms: number; heartbeat_interval_ms: number; expires_at_ms: number }>),
@@ -28,6 +29,7 @@ function seatClient(addr: string) {
     close: call(c.CloseSession as Unary<object, { leases_released: number }>),
     features: call(c.ListFeatures as Unary<object, { features: { name: string; seats_total: number; seats_in_use: number; expires_at_ms: number }[] }>),
   };
+  /* eslint-enable @typescript-eslint/unbound-method */
 }
 
 async function grpcError(p: Promise<unknown>): Promise<grpc.ServiceError> {

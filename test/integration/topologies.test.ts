@@ -92,7 +92,7 @@ for (const topo of TOPOLOGIES) {
       const cs = Array.from({ length: 6 }, (_, i) => client(`racer-${i}`));
       const results = await Promise.allSettled(Array.from({ length: 60 }, (_, i) => (cs[i % 6] as LicenseClient).checkout('cad-pro')));
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 10);
-      assert.ok(results.filter((r) => r.status === 'rejected').every((r) => (r).reason instanceof SeatsExhaustedError));
+      assert.ok(results.filter((r) => r.status === 'rejected').every((r) => r.reason instanceof SeatsExhaustedError));
       for (const c of cs) await c.close();
       assert.equal(await store.client.hget(clusterKeys(pair.primary.config.clusterId).used, 'cad-pro'), null);
     });
@@ -117,7 +117,10 @@ for (const topo of TOPOLOGIES) {
       assert.equal(st.budget?.blocked, true);
       assert.equal(st.budget?.consumed_ms, 2500);
       const { request_key } = await admin.requestActivationKey();
-      const { key } = signActivation(request_key, createPrivateKey(readFileSync(pair.primary.config.licenseFile.replace(/license\.json$/, 'vendor-private.pem'), 'utf8')));
+      const { key } = signActivation(
+        request_key,
+        createPrivateKey(readFileSync(pair.primary.config.licenseFile.replace(/license\.json$/, 'vendor-private.pem'), 'utf8')),
+      );
       const applied = await admin.activate(key);
       assert.equal(applied.budget?.blocked, false);
       assert.equal(pair.redundant.node.controller.machine.state, 'FAILOVER_ACTIVE');

@@ -46,7 +46,8 @@ describe('promtool', { skip }, () => {
     const exprs = [...d.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)), ...d.annotations.list.flatMap((a) => (a.expr ? [a.expr] : []))];
     assert.ok(exprs.length > 10);
     // Grafana's variables, replaced as Grafana would before sending the query.
-    const expand = (e: string): string => e.replaceAll('$__rate_interval', '1m').replaceAll('$__range', '1h').replaceAll('$__interval', '15s').replaceAll('$job', 'license');
+    const expand = (e: string): string =>
+      e.replaceAll('$__rate_interval', '1m').replaceAll('$__range', '1h').replaceAll('$__interval', '15s').replaceAll('$job', 'license');
     const file = path.join(tmp, 'dashboard-queries.yml');
     // As recording rules, so `promtool check rules` parses each expression; JSON is YAML.
     writeFileSync(file, JSON.stringify({ groups: [{ name: 'dashboard', rules: exprs.map((e, i) => ({ record: `dashboard:query_${i}`, expr: expand(e) })) }] }));

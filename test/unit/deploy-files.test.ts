@@ -127,12 +127,19 @@ describe('docker-compose.yml', () => {
         published.set(host, `${name}:${container}`);
       }
     }
-    assert.deepEqual(
-      Object.fromEntries([...published].sort(([a], [b]) => a - b)),
-      { 3000: 'grafana:3000', 7400: 'primary:7400', 7401: 'redundant:7400', 9090: 'prometheus:9090', 9464: 'primary:9464', 9465: 'redundant:9464' },
-    );
+    assert.deepEqual(Object.fromEntries([...published].sort(([a], [b]) => a - b)), {
+      3000: 'grafana:3000',
+      7400: 'primary:7400',
+      7401: 'redundant:7400',
+      9090: 'prometheus:9090',
+      9464: 'primary:9464',
+      9465: 'redundant:9464',
+    });
     // The comment block at the top names every published port.
-    const header = composeText.split('\n').filter((l, i, all) => all.slice(0, i + 1).every((x) => x.startsWith('#') || x.trim() === '')).join('\n');
+    const header = composeText
+      .split('\n')
+      .filter((l, i, all) => all.slice(0, i + 1).every((x) => x.startsWith('#') || x.trim() === ''))
+      .join('\n');
     for (const [host, target] of published) assert.match(header, new RegExp(`^#\\s+${host} -> ${target}\\b`, 'm'), `header documents ${host} -> ${target}`);
     assert.deepEqual(svc('redis').ports ?? [], [], 'redis stays private to the stack');
     assert.deepEqual(svc('loadgen').ports ?? [], []);
@@ -208,7 +215,10 @@ describe('docker-compose.yml', () => {
     assert.ok((g.volumes ?? []).some((v) => v.startsWith('./deploy/grafana/provisioning:/etc/grafana/provisioning')));
     const providers = parse(readFileSync('deploy/grafana/provisioning/dashboards/dashboards.yml', 'utf8')) as { providers: { options: { path: string } }[] };
     const dashPath = providers.providers[0]?.options.path ?? '';
-    assert.ok((g.volumes ?? []).some((v) => v.startsWith(`./deploy/grafana/dashboards:${dashPath}`)), `dashboards mounted at ${dashPath}`);
+    assert.ok(
+      (g.volumes ?? []).some((v) => v.startsWith(`./deploy/grafana/dashboards:${dashPath}`)),
+      `dashboards mounted at ${dashPath}`,
+    );
     const home = String(g.environment?.['GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH']);
     assert.ok(home.startsWith(dashPath) && existsSync(path.join('deploy/grafana/dashboards', path.basename(home))), 'home dashboard exists');
   });
@@ -249,7 +259,7 @@ async function exportedMetricNames(): Promise<Set<string>> {
     peer: () => ({ lastHeartbeatMs: 1, reachable: true, clockSkewMs: 0 }),
     budget: () => ({ remainingMs: 1, consumedMs: 0, grantedMs: 1, blocked: false }),
     licensedSeats: () => [{ name: 'f', total: 1 }],
-    seatsInUse: async () => [{ name: 'f', inUse: 0 }],
+    seatsInUse: () => Promise.resolve([{ name: 'f', inUse: 0 }]),
   });
   const names = new Set<string>(['up', 'scrape_duration_seconds', 'scrape_samples_scraped']);
   for (const metric of await m.registry.getMetricsAsJSON()) {
@@ -282,7 +292,14 @@ function promqlMetricNames(expr: string): string[] {
 
 type Rule = { alert?: string; record?: string; expr: string; for?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
 const rules = (parse(readFileSync('deploy/prometheus/alerts.yml', 'utf8')) as { groups: { name: string; rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
-type Panel = { id: number; type: string; title: string; gridPos: { x: number; y: number; w: number; h: number }; datasource?: { uid: string }; targets?: { expr: string; refId: string }[] };
+type Panel = {
+  id: number;
+  type: string;
+  title: string;
+  gridPos: { x: number; y: number; w: number; h: number };
+  datasource?: { uid: string };
+  targets?: { expr: string; refId: string }[];
+};
 const dashboard = JSON.parse(readFileSync('deploy/grafana/dashboards/license-cluster.json', 'utf8')) as {
   uid: string;
   title: string;
@@ -291,7 +308,10 @@ const dashboard = JSON.parse(readFileSync('deploy/grafana/dashboards/license-clu
   annotations: { list: { expr?: string }[] };
   templating: { list: { name: string; type: string; current?: { value: string } }[] };
 };
-const dashboardExprs = [...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)), ...dashboard.annotations.list.flatMap((a) => (a.expr ? [a.expr] : []))];
+const dashboardExprs = [
+  ...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)),
+  ...dashboard.annotations.list.flatMap((a) => (a.expr ? [a.expr] : [])),
+];
 
 describe('metric names used by alerts and the dashboard', () => {
   let exported: Set<string>;
@@ -301,15 +321,26 @@ describe('metric names used by alerts and the dashboard', () => {
 
   it('the name parser finds metric names and skips functions, keywords and labels', () => {
     assert.deepEqual(
-      promqlMetricNames('histogram_quantile(0.99, sum by (job, le) (rate(license_grpc_request_duration_seconds_bucket{job="license", method=~"A|B"}[5m]))) > 0.25').sort(),
+      promqlMetricNames(
+        'histogram_quantile(0.99, sum by (job, le) (rate(license_grpc_request_duration_seconds_bucket{job="license", method=~"A|B"}[5m]))) > 0.25',
+      ).sort(),
       ['license_grpc_request_duration_seconds_bucket'],
     );
-    assert.deepEqual(promqlMetricNames('(sum(license_is_active{job="license"}) or vector(0)) < 1 and on (instance) up == 1e3').sort(), ['license_is_active', 'up']);
+    assert.deepEqual(promqlMetricNames('(sum(license_is_active{job="license"}) or vector(0)) < 1 and on (instance) up == 1e3').sort(), [
+      'license_is_active',
+      'up',
+    ]);
     assert.deepEqual(promqlMetricNames('time() - foo_seconds and foo_seconds > 0 unless bar offset 5m'), ['foo_seconds', 'bar']);
   });
 
   it('knows what the node exports (contract names, histogram series, default process metrics)', () => {
-    for (const n of ['license_node_state', 'license_lease_acquisitions_total', 'license_grpc_request_duration_seconds_bucket', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_p99_seconds']) {
+    for (const n of [
+      'license_node_state',
+      'license_lease_acquisitions_total',
+      'license_grpc_request_duration_seconds_bucket',
+      'process_resident_memory_bytes',
+      'nodejs_eventloop_lag_p99_seconds',
+    ]) {
       assert.ok(exported.has(n), n);
     }
     assert.ok(!exported.has('license_grpc_request_duration_seconds_total'));
@@ -382,7 +413,10 @@ describe('deploy/prometheus', () => {
   });
 
   it('alerts.test.yml unit-tests the alerts that matter most', () => {
-    const t = parse(readFileSync('deploy/prometheus/alerts.test.yml', 'utf8')) as { rule_files: string[]; tests: { alert_rule_test?: { alertname: string }[] }[] };
+    const t = parse(readFileSync('deploy/prometheus/alerts.test.yml', 'utf8')) as {
+      rule_files: string[];
+      tests: { alert_rule_test?: { alertname: string }[] }[];
+    };
     assert.deepEqual(t.rule_files, ['alerts.yml']);
     const tested = new Set(t.tests.flatMap((x) => (x.alert_rule_test ?? []).map((a) => a.alertname)));
     for (const a of ['NoActiveNode', 'RedundantBlocked', 'FailoverBudgetLow', 'LeaderFlapping', 'RedundantActive']) assert.ok(tested.has(a), `${a} tested`);
@@ -393,7 +427,9 @@ describe('deploy/prometheus', () => {
 
 describe('deploy/grafana', () => {
   it('provisions the prometheus service as a datasource and loads dashboards from a file provider', () => {
-    const ds = parse(readFileSync('deploy/grafana/provisioning/datasources/prometheus.yml', 'utf8')) as { datasources: { type: string; uid: string; url: string }[] };
+    const ds = parse(readFileSync('deploy/grafana/provisioning/datasources/prometheus.yml', 'utf8')) as {
+      datasources: { type: string; uid: string; url: string }[];
+    };
     const prom = ds.datasources.find((d) => d.type === 'prometheus');
     assert.ok(prom);
     assert.equal(prom.url, 'http://prometheus:9090');
@@ -435,7 +471,10 @@ describe('deploy/grafana', () => {
     ]) {
       assert.ok(used.has(n), `dashboard shows ${n}`);
     }
-    assert.ok(dashboardExprs.some((e) => /histogram_quantile\(0\.5,/.test(e)) && dashboardExprs.some((e) => /histogram_quantile\(0\.99,/.test(e)), 'p50 and p99');
+    assert.ok(
+      dashboardExprs.some((e) => /histogram_quantile\(0\.5,/.test(e)) && dashboardExprs.some((e) => /histogram_quantile\(0\.99,/.test(e)),
+      'p50 and p99',
+    );
   });
 });
 
@@ -446,7 +485,8 @@ describe('deploy/drills', () => {
   const scripts = readdirSync(dir).filter((f) => f.endsWith('.sh'));
 
   it('has the compose drills and a README naming each', () => {
-    for (const s of ['kill-primary.sh', 'pause-primary.sh', 'stop-redis.sh', 'disconnect-node.sh', 'budget-exhaust-and-activate.sh']) assert.ok(scripts.includes(s), s);
+    for (const s of ['kill-primary.sh', 'pause-primary.sh', 'stop-redis.sh', 'disconnect-node.sh', 'budget-exhaust-and-activate.sh'])
+      assert.ok(scripts.includes(s), s);
     const readme = readFileSync(path.join(dir, 'README.md'), 'utf8');
     for (const s of scripts.filter((f) => f !== 'lib.sh')) assert.ok(readme.includes(s), `README mentions ${s}`);
   });

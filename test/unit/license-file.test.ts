@@ -57,31 +57,49 @@ describe('license files', () => {
   });
 
   it('refuses a missing file, naming it', () => {
-    assert.match(licenseError(() => loadLicenseFile('/nonexistent/license.json', pub, 'acme')), /license file \/nonexistent\/license\.json: cannot read \(ENOENT\)/);
+    assert.match(
+      licenseError(() => loadLicenseFile('/nonexistent/license.json', pub, 'acme')),
+      /license file \/nonexistent\/license\.json: cannot read \(ENOENT\)/,
+    );
   });
 
   it('refuses an unsigned file', () => {
-    assert.match(licenseError(() => loadLicenseFile(writeTmp(UNSIGNED), pub, 'acme')), /not signed/);
+    assert.match(
+      licenseError(() => loadLicenseFile(writeTmp(UNSIGNED), pub, 'acme')),
+      /not signed/,
+    );
   });
 
   it('refuses a tampered file (more seats)', () => {
     const signed = signLicense(UNSIGNED, priv);
     const tampered = { ...signed, features: [{ name: 'cad-pro', seats: 1000 }, signed.features[1]] };
-    assert.match(licenseError(() => loadLicenseFile(writeTmp(tampered), pub, 'acme')), /signature does not verify/);
+    assert.match(
+      licenseError(() => loadLicenseFile(writeTmp(tampered), pub, 'acme')),
+      /signature does not verify/,
+    );
   });
 
   it('refuses a file signed by another key (only the configured vendor key is trusted)', () => {
     const f = writeTmp(signLicense(UNSIGNED, createPrivateKey(other.privateKeyPem)));
-    assert.match(licenseError(() => loadLicenseFile(f, pub, 'acme')), /signature does not verify/);
+    assert.match(
+      licenseError(() => loadLicenseFile(f, pub, 'acme')),
+      /signature does not verify/,
+    );
   });
 
   it('refuses a license for another cluster id', () => {
     const f = writeTmp(signLicense(UNSIGNED, priv));
-    assert.match(licenseError(() => loadLicenseFile(f, pub, 'other')), /issued for cluster "acme", this node is in cluster "other"/);
+    assert.match(
+      licenseError(() => loadLicenseFile(f, pub, 'other')),
+      /issued for cluster "acme", this node is in cluster "other"/,
+    );
   });
 
   it('refuses non-JSON', () => {
-    assert.match(licenseError(() => loadLicenseFile(writeTmp('{nope'), pub, 'acme')), /not valid JSON/);
+    assert.match(
+      licenseError(() => loadLicenseFile(writeTmp('{nope'), pub, 'acme')),
+      /not valid JSON/,
+    );
   });
 
   for (const [what, bad, fragment] of [
@@ -89,13 +107,26 @@ describe('license files', () => {
     ['zero seats', { ...UNSIGNED, features: [{ name: 'x', seats: 0 }] }, 'features.0.seats'],
     ['fractional seats', { ...UNSIGNED, features: [{ name: 'x', seats: 1.5 }] }, 'features.0.seats'],
     ['a bad expiry', { ...UNSIGNED, features: [{ name: 'x', seats: 1, expires_at: 'tomorrow' }] }, 'features.0.expires_at'],
-    ['duplicate features', { ...UNSIGNED, features: [{ name: 'x', seats: 1 }, { name: 'x', seats: 2 }] }, 'duplicate feature "x"'],
+    [
+      'duplicate features',
+      {
+        ...UNSIGNED,
+        features: [
+          { name: 'x', seats: 1 },
+          { name: 'x', seats: 2 },
+        ],
+      },
+      'duplicate feature "x"',
+    ],
     ['no features', { ...UNSIGNED, features: [] }, 'at least one feature'],
     ['an unknown field', { ...UNSIGNED, seats: 5 }, 'seats'],
     ['a bad cluster id', { ...UNSIGNED, cluster_id: '{x}' }, 'cluster_id'],
   ] as const) {
     it(`an unsigned license with ${what} is rejected naming the field`, () => {
-      assert.throws(() => parseUnsignedLicense(bad), (err: Error) => err.message.includes(fragment));
+      assert.throws(
+        () => parseUnsignedLicense(bad),
+        (err: Error) => err.message.includes(fragment),
+      );
     });
   }
 });

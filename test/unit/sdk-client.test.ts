@@ -312,14 +312,23 @@ describe('LicenseClient: failover and session loss', () => {
     await other.checkout('solo');
 
     await waitFor('recovery', () => recovered.length + lost.length === 2);
-    assert.deepEqual(recovered.map((e) => e.previousLeaseId), [old1]);
+    assert.deepEqual(
+      recovered.map((e) => e.previousLeaseId),
+      [old1],
+    );
     assert.equal(recovered[0]?.seat, s1, 'the same Seat object');
     assert.notEqual(s1.leaseId, old1);
     assert.equal(s1.sessionId, c.sessionId);
     assert.ok(s1.held);
-    assert.deepEqual(lost.map((e) => e.seat.leaseId), [old2]);
+    assert.deepEqual(
+      lost.map((e) => e.seat.leaseId),
+      [old2],
+    );
     assert.ok(s2.lost);
-    assert.deepEqual(c.heldSeats.map((s) => s.leaseId), [s1.leaseId]);
+    assert.deepEqual(
+      c.heldSeats.map((s) => s.leaseId),
+      [s1.leaseId],
+    );
     await s1.release();
     assert.equal(c.heldSeats.length, 0);
   });

@@ -25,9 +25,19 @@ describe('sdk errors: toClientError', () => {
   it('maps license-error codes and statuses to typed errors', () => {
     const cases: Array<[grpc.ServiceError, string | undefined, new (...a: never[]) => LicenseClientError, string]> = [
       [serviceError(grpc.status.RESOURCE_EXHAUSTED, 'no seats', { 'license-error': 'SEATS_EXHAUSTED' }), 'Checkout', SeatsExhaustedError, 'SEATS_EXHAUSTED'],
-      [serviceError(grpc.status.FAILED_PRECONDITION, 'blocked', { 'license-error': 'REDUNDANT_BLOCKED' }), 'OpenSession', ServerBlockedError, 'REDUNDANT_BLOCKED'],
+      [
+        serviceError(grpc.status.FAILED_PRECONDITION, 'blocked', { 'license-error': 'REDUNDANT_BLOCKED' }),
+        'OpenSession',
+        ServerBlockedError,
+        'REDUNDANT_BLOCKED',
+      ],
       [serviceError(grpc.status.FAILED_PRECONDITION, 'expired', { 'license-error': 'FEATURE_EXPIRED' }), 'Checkout', FeatureExpiredError, 'FEATURE_EXPIRED'],
-      [serviceError(grpc.status.INVALID_ARGUMENT, 'count: must be 1..3', { 'license-error': 'INVALID_ARGUMENT' }), 'Checkout', InvalidRequestError, 'INVALID_ARGUMENT'],
+      [
+        serviceError(grpc.status.INVALID_ARGUMENT, 'count: must be 1..3', { 'license-error': 'INVALID_ARGUMENT' }),
+        'Checkout',
+        InvalidRequestError,
+        'INVALID_ARGUMENT',
+      ],
       [serviceError(grpc.status.NOT_FOUND, 'unknown feature', { 'license-error': 'NOT_FOUND' }), 'Checkout', FeatureNotFoundError, 'NOT_FOUND'],
       [serviceError(grpc.status.NOT_FOUND, 'unknown session', { 'license-error': 'NOT_FOUND' }), 'Heartbeat', SessionLostError, 'NOT_FOUND'],
       // No metadata (say, a proxy in between): the status decides and names the code.
@@ -58,10 +68,22 @@ describe('sdk errors: toClientError', () => {
 
 describe('sdk backoff', () => {
   it('doubles from initialMs, caps at maxMs, jitters within the upper half', () => {
-    assert.equal(backoffDelayMs(0, 100, 2_000, () => 0), 50);
-    assert.equal(backoffDelayMs(0, 100, 2_000, () => 0.999999), 100);
-    assert.equal(backoffDelayMs(3, 100, 2_000, () => 0), 400);
-    assert.equal(backoffDelayMs(50, 100, 2_000, () => 0.999999), 2_000);
+    assert.equal(
+      backoffDelayMs(0, 100, 2_000, () => 0),
+      50,
+    );
+    assert.equal(
+      backoffDelayMs(0, 100, 2_000, () => 0.999999),
+      100,
+    );
+    assert.equal(
+      backoffDelayMs(3, 100, 2_000, () => 0),
+      400,
+    );
+    assert.equal(
+      backoffDelayMs(50, 100, 2_000, () => 0.999999),
+      2_000,
+    );
     for (let i = 0; i < 100; i++) {
       const d = backoffDelayMs(i % 8, 100, 2_000);
       assert.ok(d >= 50 && d <= 2_000, String(d));

@@ -1,3 +1,4 @@
+// Over 300 lines on purpose: charging, the episode's end and activation all read and write one budget view and its disk mirror.
 import { randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type { Clock } from '../clock';
@@ -242,7 +243,8 @@ export class BudgetKeeper {
     });
     this.lastChargedMono = now;
     if (r.opened) this.deps.logger.warn('failover episode opened: the failover budget is draining', { episode: r.episodeId, grantedMs: r.grantedMs });
-    if (r.restored) this.deps.logger.warn('failover budget restored from the local mirror (Redis had lost it)', { episode: r.episodeId, consumedMs: r.consumedMs });
+    if (r.restored)
+      this.deps.logger.warn('failover budget restored from the local mirror (Redis had lost it)', { episode: r.episodeId, consumedMs: r.consumedMs });
     const verdict = this.adopt(r);
     if (r.blocked && !wasBlocked) {
       this.deps.logger.error('failover budget spent: no new seats until an activation key is applied (licensectl activation request)', {
@@ -290,7 +292,10 @@ export class BudgetKeeper {
 
   private requireRedundant(what: string): void {
     if (this.deps.settings.role !== 'redundant') {
-      throw new LicenseError(ErrorCode.FAILED_PRECONDITION, `cannot ${what} on the primary: activation keys extend the redundant's failover budget; run it against the redundant node`);
+      throw new LicenseError(
+        ErrorCode.FAILED_PRECONDITION,
+        `cannot ${what} on the primary: activation keys extend the redundant's failover budget; run it against the redundant node`,
+      );
     }
   }
 }

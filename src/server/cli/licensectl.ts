@@ -103,7 +103,10 @@ function formatStatus(s: GetStatusResponse__Output, nowMs = Date.now()): string 
     ]);
   }
   for (const f of s.features) {
-    rows.push(['feature', `${f.name}: ${f.seats_in_use}/${f.seats_total} in use${f.expires_at_ms ? `, expires ${new Date(f.expires_at_ms).toISOString()}` : ''}`]);
+    rows.push([
+      'feature',
+      `${f.name}: ${f.seats_in_use}/${f.seats_total} in use${f.expires_at_ms ? `, expires ${new Date(f.expires_at_ms).toISOString()}` : ''}`,
+    ]);
   }
   rows.push(['version', s.version]);
   return table(rows);

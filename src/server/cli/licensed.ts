@@ -65,9 +65,7 @@ async function serve(opts: { config?: string }): Promise<void> {
   }
 }
 
-const program = new Command('licensed')
-  .description('Redundant floating-license server node')
-  .version(VERSION);
+const program = new Command('licensed').description('Redundant floating-license server node').version(VERSION);
 
 program
   .command('serve')

@@ -24,7 +24,9 @@ export function signLicenseFile(keyFile: string, inFile: string, outFile: string
   try {
     raw = JSON.parse(readFileSync(inFile, 'utf8'));
   } catch (err) {
-    throw new Error(`--in ${inFile}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not valid JSON (${(err as Error).message})`}`, { cause: err });
+    throw new Error(`--in ${inFile}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not valid JSON (${(err as Error).message})`}`, {
+      cause: err,
+    });
   }
   let unsigned;
   try {

@@ -36,10 +36,7 @@ export function toProtoBudget(b: BudgetState): Budget {
 
 /** Admin handlers; each checks the bearer token before doing anything. */
 export function createAdminService(ctx: UnaryContext, deps: AdminServiceDeps): AdminServiceHandlers {
-  const guarded = <Req, Res>(
-    method: string,
-    fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
-  ): grpc.handleUnaryCall<Req, Res> =>
+  const guarded = <Req, Res>(method: string, fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> =>
     unary<Req, Res>(ctx, method, async (req, call) => {
       requireClientCertificate(call, deps.tls, 'an admin call');
       checkAdminToken(call.metadata, deps.adminToken);

@@ -3,7 +3,6 @@ import { ErrorCode, LicenseError } from '../errors';
 import { LICENSE_ERROR_KEY, LICENSE_LEADER_KEY } from '../../contract/metadata';
 import type { Logger } from '../log';
 
-
 const STATUS_OF: Record<ErrorCode, grpc.status> = {
   INVALID_ARGUMENT: grpc.status.INVALID_ARGUMENT,
   NOT_FOUND: grpc.status.NOT_FOUND,

@@ -70,7 +70,7 @@ export function unary<Req, Res>(
     try {
       pending = handler(call.request, call);
     } catch (err) {
-      pending = Promise.reject(err as Error);
+      pending = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     pending.finally(done).then(
       (res) => {

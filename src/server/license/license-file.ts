@@ -9,11 +9,9 @@ import { canonicalJson } from './canonical-json';
 export const FEATURE_PATTERN = ID_PATTERN;
 export const MAX_SEATS = 1_000_000;
 
-const expiresSchema = z
-  .string()
-  .refine((s) => /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2}))?$/.test(s) && !Number.isNaN(Date.parse(s)), {
-    message: 'must be an ISO 8601 date (2027-12-31) or date-time with zone (2027-12-31T23:59:59Z)',
-  });
+const expiresSchema = z.string().refine((s) => /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:\d{2}))?$/.test(s) && !Number.isNaN(Date.parse(s)), {
+  message: 'must be an ISO 8601 date (2027-12-31) or date-time with zone (2027-12-31T23:59:59Z)',
+});
 
 const featureSchema = z.strictObject({
   name: z.string().regex(FEATURE_PATTERN, { message: 'must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' }),
@@ -103,7 +101,8 @@ export function loadLicenseFile(file: string, vendorPublicKey: KeyObject, cluste
     fail('not signed (no "signature"); sign it with: licensectl vendor sign-license');
   }
   const ok = verify(null, Buffer.from(canonicalJson(payload)), vendorPublicKey, Buffer.from(signature as string, 'base64'));
-  if (!ok) fail('signature does not verify with the vendor public key (LICENSE_VENDOR_PUBLIC_KEY): the file was changed after signing or is from another vendor');
+  if (!ok)
+    fail('signature does not verify with the vendor public key (LICENSE_VENDOR_PUBLIC_KEY): the file was changed after signing or is from another vendor');
   const r = unsignedLicenseSchema.safeParse(payload);
   if (!r.success) fail(`signed but malformed: ${firstIssue(r.error)}`);
   const lic = r.data as UnsignedLicense;

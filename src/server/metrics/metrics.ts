@@ -74,7 +74,12 @@ export function createNodeMetrics(opts: MetricsOptions = {}): NodeMetrics {
   return {
     registry,
     failovers: new Counter({ name: 'license_failovers_total', help: 'Times the redundant took over the lease (failover episodes served).', registers }),
-    activations: new Counter({ name: 'license_activations_total', help: 'Activation key attempts by result (ok or the error code).', labelNames: ['result'], registers }),
+    activations: new Counter({
+      name: 'license_activations_total',
+      help: 'Activation key attempts by result (ok or the error code).',
+      labelNames: ['result'],
+      registers,
+    }),
     checkouts,
     rpcDuration: new Histogram({
       name: 'license_grpc_request_duration_seconds',

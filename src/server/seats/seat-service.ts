@@ -142,7 +142,8 @@ export class SeatService {
         );
       }
       const r: CheckoutResult =
-        err instanceof LicenseError && (err.code === ErrorCode.INVALID_ARGUMENT || err.code === ErrorCode.SESSION_NOT_FOUND || err.code === ErrorCode.FAILED_PRECONDITION)
+        err instanceof LicenseError &&
+        (err.code === ErrorCode.INVALID_ARGUMENT || err.code === ErrorCode.SESSION_NOT_FOUND || err.code === ErrorCode.FAILED_PRECONDITION)
           ? 'invalid'
           : err instanceof LicenseError && err.code === ErrorCode.STALE_EPOCH
             ? 'not_active'

@@ -19,6 +19,7 @@ export function checkText(field: string, value: string, max: number, required: b
   if (length > max) throw invalid(field, `must be at most ${max} characters, got ${length}`);
   if (/\p{Surrogate}/u.test(value)) throw invalid(field, 'must be valid Unicode (it has a lone surrogate)');
   // Control characters (C0, DEL, C1) would corrupt log lines and CLI tables.
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
   if (/[\u0000-\u001f\u007f-\u009f]/.test(value)) throw invalid(field, 'must not contain control characters');
   return value;
 }

@@ -24,7 +24,7 @@ export interface TickResult extends BudgetState {
 
 function toState(r: unknown[]): BudgetState {
   return {
-    episodeId: String(r[0] ?? ''),
+    episodeId: typeof r[0] === 'string' ? r[0] : '',
     grantedMs: Number(r[1]),
     consumedMs: Number(r[2]),
     activations: Number(r[3]),

@@ -11,8 +11,7 @@ export interface LeaseHolderInfo {
 }
 
 export type AcquireResult =
-  | { readonly acquired: true; readonly epoch: number }
-  | { readonly acquired: false; readonly holder: LeaseHolderInfo; readonly pttlMs: number };
+  { readonly acquired: true; readonly epoch: number } | { readonly acquired: false; readonly holder: LeaseHolderInfo; readonly pttlMs: number };
 
 export type RenewResult = { readonly renewed: true } | { readonly renewed: false; readonly holder: LeaseHolderInfo | undefined };
 

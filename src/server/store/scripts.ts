@@ -39,7 +39,10 @@ type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 export class ScriptRunner {
   private readonly known = new Set<string>();
 
-  constructor(readonly redis: RedisClient, scripts: LoadedScript[] = loadScripts()) {
+  constructor(
+    readonly redis: RedisClient,
+    scripts: LoadedScript[] = loadScripts(),
+  ) {
     for (const s of scripts) {
       redis.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua });
       this.known.add(s.name);

@@ -1,3 +1,4 @@
+// Over 300 lines on purpose: one benchmark run, start to report, read top to bottom (start the cluster, warm up, measure, compare).
 import { readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { Redis } from 'ioredis';

@@ -13,7 +13,8 @@ const int = (v: number): string => Math.round(v).toLocaleString('en-US');
 const pct = (v: number | undefined): string => (v === undefined ? '?' : v.toFixed(0));
 const cpu = (c: CpuPercent): string => `${pct(c.clients)} / ${pct(c.server)} / ${pct(c.redis)}`;
 /** Server CPU time per completed unit (pair or call): the cost figure a client-limited run cannot hide. */
-const serverCostUs = (p: LoadPhase): number | undefined => (p.cpu.server === undefined || p.perSecond === 0 ? undefined : ((p.cpu.server / 100) * 1e6) / p.perSecond);
+const serverCostUs = (p: LoadPhase): number | undefined =>
+  p.cpu.server === undefined || p.perSecond === 0 ? undefined : ((p.cpu.server / 100) * 1e6) / p.perSecond;
 const serverCost = (p: LoadPhase): string => serverCostUs(p)?.toFixed(0) ?? '?';
 
 /** Left-aligns text columns and right-aligns numeric ones. */
@@ -64,17 +65,45 @@ export function formatCheckoutReport(r: CheckoutBenchReport): string {
   out.push(
     `  params   --duration-ms ${o.durationMs} (+${o.warmupMs} ms warm-up per phase)  --workers ${o.workers}  --concurrency ${o.concurrency} per worker (${o.workers * o.concurrency} loops)  --rate ${o.rate}/s (${o.rateWorkers} worker${o.rateWorkers === 1 ? '' : 's'})  --seats-held ${o.seatsHeld} over ${o.holdSessions} sessions`,
   );
-  out.push(`  product  one licensed node (ACTIVE, no peer${r.options.tls ? ', TLS on' : ', plaintext'}), its own redis-server; baseline = bare grpc-js (plaintext), one EVALSHA per call, same redis-server`);
+  out.push(
+    `  product  one licensed node (ACTIVE, no peer${r.options.tls ? ', TLS on' : ', plaintext'}), its own redis-server; baseline = bare grpc-js (plaintext), one EVALSHA per call, same redis-server`,
+  );
   out.push('');
   const rows = [
     ...phaseRows('1', 'product, saturated', `${int(r.product.perSecond)} pairs/s`, r.product, ['checkout', 'release']),
     ...phaseRows('2', 'baseline, saturated', `${int(r.baseline.perSecond)} pairs/s`, r.baseline, ['checkout', 'release']),
-    ...phaseRows('3', `product, fixed ${o.rate}/s open loop`, `${r.fixedRate.perSecond.toFixed(1)} checkouts/s`, r.fixedRate, ['checkout', 'release', 'sendLag']),
-    ...phaseRows('3b', `baseline, fixed ${o.rate}/s open loop`, `${r.baselineFixedRate.perSecond.toFixed(1)} checkouts/s`, r.baselineFixedRate, ['checkout', 'release', 'sendLag']),
+    ...phaseRows('3', `product, fixed ${o.rate}/s open loop`, `${r.fixedRate.perSecond.toFixed(1)} checkouts/s`, r.fixedRate, [
+      'checkout',
+      'release',
+      'sendLag',
+    ]),
+    ...phaseRows('3b', `baseline, fixed ${o.rate}/s open loop`, `${r.baselineFixedRate.perSecond.toFixed(1)} checkouts/s`, r.baselineFixedRate, [
+      'checkout',
+      'release',
+      'sendLag',
+    ]),
     ...phaseRows('4', 'product, heartbeats saturated', `${int(r.heartbeat.perSecond)} heartbeats/s`, r.heartbeat, ['heartbeat']),
   ];
   out.push(
-    ...table(['#', 'run', 'throughput', 'call', 'samples', 'p50 ms', 'p99 ms', 'max ms', 'CPU % workers/server/redis', 'worker ELU', 'machine busy/wait/others %', 'server CPU µs/unit', 'errors'], rows, new Set([4, 5, 6, 7, 9, 10, 11, 12])),
+    ...table(
+      [
+        '#',
+        'run',
+        'throughput',
+        'call',
+        'samples',
+        'p50 ms',
+        'p99 ms',
+        'max ms',
+        'CPU % workers/server/redis',
+        'worker ELU',
+        'machine busy/wait/others %',
+        'server CPU µs/unit',
+        'errors',
+      ],
+      rows,
+      new Set([4, 5, 6, 7, 9, 10, 11, 12]),
+    ),
   );
   out.push('');
   const verdict = (ok: boolean): string => (ok ? 'met' : 'NOT met');
@@ -95,7 +124,9 @@ export function formatCheckoutReport(r: CheckoutBenchReport): string {
     `                server side (the node's histogram, ${int(r.serverSide.p99.count)} Checkouts): p50 <= ${r.serverSide.p50.boundMs} ms, p99 <= ${r.serverSide.p99.boundMs} ms (target <= ${TARGETS.maxFixedRateP99Ms} ms: ${verdict(r.serverSide.p99.boundMs <= TARGETS.maxFixedRateP99Ms)})`,
   );
   const bp99 = r.baselineFixedRate.ops.checkout?.p99Ms;
-  out.push(`                baseline at the same rate: Checkout p99 ${ms(bp99)} ms, send lag p99 ${ms(r.baselineFixedRate.ops.sendLag?.p99Ms)} ms (product send lag p99 ${ms(r.fixedRate.ops.sendLag?.p99Ms)} ms)`);
+  out.push(
+    `                baseline at the same rate: Checkout p99 ${ms(bp99)} ms, send lag p99 ${ms(r.baselineFixedRate.ops.sendLag?.p99Ms)} ms (product send lag p99 ${ms(r.fixedRate.ops.sendLag?.p99Ms)} ms)`,
+  );
   const mem = r.memory;
   const kb = (b: number): string => `${(b / 1024).toFixed(0)} KiB`;
   out.push(

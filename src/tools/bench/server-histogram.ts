@@ -9,7 +9,10 @@ export type Buckets = Map<number, number>;
 export async function scrapeBuckets(metricsUrl: string, method: string, code = 'OK'): Promise<Buckets> {
   const text = await (await fetch(metricsUrl)).text();
   const out: Buckets = new Map();
-  const re = new RegExp(`^license_grpc_request_duration_seconds_bucket\\{le="([^"]+)",method="${method}",code="${code}"\\} (\\d+)$|^license_grpc_request_duration_seconds_bucket\\{method="${method}",code="${code}",le="([^"]+)"\\} (\\d+)$`, 'gm');
+  const re = new RegExp(
+    `^license_grpc_request_duration_seconds_bucket\\{le="([^"]+)",method="${method}",code="${code}"\\} (\\d+)$|^license_grpc_request_duration_seconds_bucket\\{method="${method}",code="${code}",le="([^"]+)"\\} (\\d+)$`,
+    'gm',
+  );
   for (const m of text.matchAll(re)) {
     const le = m[1] ?? m[3];
     const n = m[2] ?? m[4];

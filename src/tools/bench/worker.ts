@@ -1,3 +1,4 @@
+// Over 300 lines on purpose: the worker's loops for each bench operation differ in what they time and must stay side by side.
 /**
  * A load worker (child process of `npm run bench`): one grpc-js SeatService client
  * and N async loops. Runs the commands of ./protocol.ts and answers each with a
@@ -35,9 +36,7 @@ function seatClient(): SeatServiceClient {
 }
 
 function call<Res>(start: (cb: (err: grpc.ServiceError | null, res?: Res) => void) => unknown): Promise<Res> {
-  return new Promise((resolve, reject) =>
-    start((err, res) => (err || res === undefined ? reject(err ?? new Error('empty reply')) : resolve(res))),
-  );
+  return new Promise((resolve, reject) => start((err, res) => (err || res === undefined ? reject(err ?? new Error('empty reply')) : resolve(res))));
 }
 
 const setup = (): grpc.CallOptions => ({ deadline: Date.now() + SETUP_DEADLINE_MS });
@@ -128,7 +127,15 @@ async function runPairs(cmd: Cmd<'pairs'>): Promise<LoadResult> {
       await sleep(5);
     }
   });
-  return { completed, windowMs, cpuSeconds, eventLoopUtilization, ops: { checkout: ck.snapshot(), release: rel.snapshot() }, errors: errors.count, ...(errors.first ? { firstError: errors.first } : {}) };
+  return {
+    completed,
+    windowMs,
+    cpuSeconds,
+    eventLoopUtilization,
+    ops: { checkout: ck.snapshot(), release: rel.snapshot() },
+    errors: errors.count,
+    ...(errors.first ? { firstError: errors.first } : {}),
+  };
 }
 
 async function runHeartbeat(cmd: Cmd<'heartbeat'>): Promise<LoadResult> {
@@ -152,7 +159,15 @@ async function runHeartbeat(cmd: Cmd<'heartbeat'>): Promise<LoadResult> {
       await sleep(5);
     }
   });
-  return { completed, windowMs, cpuSeconds, eventLoopUtilization, ops: { heartbeat: hb.snapshot() }, errors: errors.count, ...(errors.first ? { firstError: errors.first } : {}) };
+  return {
+    completed,
+    windowMs,
+    cpuSeconds,
+    eventLoopUtilization,
+    ops: { heartbeat: hb.snapshot() },
+    errors: errors.count,
+    ...(errors.first ? { firstError: errors.first } : {}),
+  };
 }
 
 /**

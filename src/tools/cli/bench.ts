@@ -76,7 +76,11 @@ program
   .option('--workers <n>', 'load worker processes', positiveInt('--workers'), 3)
   .option('--concurrency <n>', 'concurrent call loops per worker', positiveInt('--concurrency'), 16)
   .option('--rate <n>', 'checkouts per second of the fixed-rate run (all workers together)', positiveInt('--rate'), 1_000)
-  .option('--rate-workers <n>', `workers driving the fixed-rate run (default: one per ${PAIRS_PER_RATE_WORKER}/s of --rate, at most --workers)`, positiveInt('--rate-workers'))
+  .option(
+    '--rate-workers <n>',
+    `workers driving the fixed-rate run (default: one per ${PAIRS_PER_RATE_WORKER}/s of --rate, at most --workers)`,
+    positiveInt('--rate-workers'),
+  )
   .option('--seats-held <n>', 'seats held (checked out, not released) for the memory figure', positiveInt('--seats-held'), 10_000)
   .option('--tls', 'run the product node with TLS (throwaway CA; needs openssl); compare with a run without')
   .action(checkout);

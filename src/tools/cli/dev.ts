@@ -96,7 +96,14 @@ async function main(): Promise<void> {
     stopping = true;
     process.stdout.write('\n[dev] stopping: SIGTERM to both nodes, then redis\n');
     for (const role of ROLES) c.node(role).signal('SIGTERM');
-    await Promise.all(ROLES.map((r) => c.node(r).waitExit(6_000).catch(() => undefined)));
+    await Promise.all(
+      ROLES.map((r) =>
+        c
+          .node(r)
+          .waitExit(6_000)
+          .catch(() => undefined),
+      ),
+    );
     await c.stop();
     process.exit(0);
   };

@@ -37,7 +37,9 @@ function opt<T>(key: LoadgenEnvKey, valueName: string, description: string, pars
 
 const ms = parse.int(0);
 const program = new Command('loadgen')
-  .description('Load client for a license cluster: simulated users check out, hold and release seats through the SDK, and log failovers, lost seats and refusals as JSON lines')
+  .description(
+    'Load client for a license cluster: simulated users check out, hold and release seats through the SDK, and log failovers, lost seats and refusals as JSON lines',
+  )
   .addOption(opt('LOADGEN_ENDPOINTS', 'host:port,...', 'license servers, primary and redundant', parse.endpoints))
   .addOption(opt('LOADGEN_FEATURES', 'name,...', 'features to check out (one at random per checkout)', parse.features))
   .addOption(opt('LOADGEN_CLIENTS', 'n', 'concurrent simulated clients (one LicenseClient and session each)', parse.int(1)))

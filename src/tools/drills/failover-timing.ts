@@ -47,7 +47,10 @@ export async function measureFailover(opts: TimingOptions): Promise<TimingResult
     const ready = async (): Promise<void> => {
       // Primary active, redundant standby, and the redundant has heard the primary.
       for (;;) {
-        const s = await c.admin('redundant').getStatus().catch(() => undefined);
+        const s = await c
+          .admin('redundant')
+          .getStatus()
+          .catch(() => undefined);
         if (s?.state === 'NODE_STATE_STANDBY' && s.peer?.reachable && s.leader_node_id === 'node-a') return;
         await wait(50);
       }

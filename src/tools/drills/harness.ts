@@ -34,7 +34,10 @@ export class Timeline {
   addTransitions(role: Role, lines: readonly LogLine[]): void {
     for (const l of lines) {
       if (typeof l['to'] === 'string' && typeof l['from'] === 'string') {
-        this.mark(`${role}: ${String(l['from'])} -> ${String(l['to'])} (epoch ${typeof l['newEpoch'] === 'number' ? l['newEpoch'] : 0})`, Date.parse(String(l['timestamp'])));
+        this.mark(
+          `${role}: ${String(l['from'])} -> ${String(l['to'])} (epoch ${typeof l['newEpoch'] === 'number' ? l['newEpoch'] : 0})`,
+          Date.parse(String(l['timestamp'])),
+        );
       }
     }
   }

@@ -145,7 +145,8 @@ export const SCENARIOS: readonly Scenario[] = [
       const [p, r] = await Promise.all([ctx.c.admin('primary').getStatus(), ctx.c.admin('redundant').getStatus()]);
       if (p.state !== 'NODE_STATE_ACTIVE' || r.state !== 'NODE_STATE_STANDBY') throw new Error(`during the cut: primary ${p.state}, redundant ${r.state}`);
       if (r.peer?.reachable) throw new Error('redundant still reports the peer reachable');
-      if (ctx.c.redundant.lines.slice(m).some((l) => l['to'] === 'FAILOVER_ACTIVE')) throw new Error('the redundant failed over although the primary held the lease');
+      if (ctx.c.redundant.lines.slice(m).some((l) => l['to'] === 'FAILOVER_ACTIVE'))
+        throw new Error('the redundant failed over although the primary held the lease');
       ctx.t.mark('peer links restored');
       ctx.dc.peerProxy.primary.restore();
       ctx.dc.peerProxy.redundant.restore();
@@ -176,10 +177,7 @@ export const SCENARIOS: readonly Scenario[] = [
       ctx.t.mark(`activation applied: ${applied.budget?.remaining_ms ?? 0} ms left`);
       await ctx.waitState('redundant', 'FAILOVER_ACTIVE', ctx.c.redundant.lines.indexOf(blocked));
       await primaryBack(ctx);
-      return [
-        `blocked after ${ts(blocked) - ts(active)} ms of a 3000 ms budget`,
-        'probe gaps include the blocked window (new grants refused by design)',
-      ];
+      return [`blocked after ${ts(blocked) - ts(active)} ms of a 3000 ms budget`, 'probe gaps include the blocked window (new grants refused by design)'];
     },
   },
 ];
@@ -206,7 +204,7 @@ export async function runScenario(s: Scenario, timings: DrillTimings, log: (line
     };
     await c.primary.waitForState('ACTIVE', timeout);
     await c.redundant.waitForState('STANDBY', timeout);
-    for (const start = Date.now(); !(await c.admin('redundant').getStatus()).peer?.reachable; ) {
+    for (const start = Date.now(); !(await c.admin('redundant').getStatus()).peer?.reachable;) {
       if (Date.now() - start > timeout) throw new Error('peers never saw each other');
       await sleep(50);
     }
@@ -233,7 +231,10 @@ export async function runScenario(s: Scenario, timings: DrillTimings, log: (line
   }
   const overGranted = stats ? Math.max(0, stats.maxUsed - DRILL_SEATS) : 0;
   const sessionsLost = stats?.seatsLost ?? 0;
-  if (stats) notes.push(`probe: ${stats.probeOps} checkouts; seats in use peaked at ${stats.maxUsed}/${DRILL_SEATS} over ${stats.samples} samples; holders still hold ${held}/4`);
+  if (stats)
+    notes.push(
+      `probe: ${stats.probeOps} checkouts; seats in use peaked at ${stats.maxUsed}/${DRILL_SEATS} over ${stats.samples} samples; holders still hold ${held}/4`,
+    );
   const ok = error === undefined && stats !== undefined && overGranted === 0 && sessionsLost === 0 && held === 4;
   return {
     name: s.name,

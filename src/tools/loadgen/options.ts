@@ -67,7 +67,10 @@ export const parse = {
     };
   },
   endpoints(this: void, v: string): string[] {
-    const list = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const list = v
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
     if (list.length === 0) throw new Error('must list at least one host:port');
     for (const e of list) {
       const m = HOST_PORT.exec(e);
@@ -76,7 +79,10 @@ export const parse = {
     return list;
   },
   features(this: void, v: string): string[] {
-    const list = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const list = v
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
     if (list.length === 0) throw new Error('must list at least one feature');
     for (const f of list) if (!FEATURE.test(f)) throw new Error(`"${f}" is not a feature name (letters, digits, ".", "_", "-")`);
     return list;

@@ -1,12 +1,5 @@
 import type { Clock } from '../../server/clock';
-import {
-  ClientClosedError,
-  LicenseClient,
-  LicenseClientError,
-  type Seat,
-  SeatsExhaustedError,
-  ServerBlockedError,
-} from '../../sdk/index';
+import { ClientClosedError, LicenseClient, LicenseClientError, type Seat, SeatsExhaustedError, ServerBlockedError } from '../../sdk/index';
 import type { LoadgenOptions } from './options';
 import type { LoadStats } from './stats';
 

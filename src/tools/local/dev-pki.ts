@@ -25,7 +25,26 @@ export function createDevPki(label: string): DevPki {
     caFile: path.join(dir, 'ca.pem'),
     issue(name) {
       openssl(['req', ...ecKey, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`], dir);
-      openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', 'san.ext'], dir);
+      openssl(
+        [
+          'x509',
+          '-req',
+          '-in',
+          `${name}.csr`,
+          '-CA',
+          'ca.pem',
+          '-CAkey',
+          'ca.key',
+          '-CAcreateserial',
+          '-out',
+          `${name}.pem`,
+          '-days',
+          '2',
+          '-extfile',
+          'san.ext',
+        ],
+        dir,
+      );
       return { certFile: path.join(dir, `${name}.pem`), keyFile: path.join(dir, `${name}.key`) };
     },
   };
