@@ -11,6 +11,8 @@ export const ErrorCode = {
   SESSION_NOT_FOUND: 'SESSION_NOT_FOUND',
   NOT_ACTIVE: 'NOT_ACTIVE',
   STALE_EPOCH: 'STALE_EPOCH',
+  /** The next fencing epoch would be 2^48 or more (or Redis holds one that is not an epoch): the node does not take the lease; an operator must repair the epoch counter. */
+  EPOCH_OUT_OF_RANGE: 'EPOCH_OUT_OF_RANGE',
   SEATS_EXHAUSTED: 'SEATS_EXHAUSTED',
   /** A configured limit (sessions per client, seats per session, calls in flight) was hit. */
   LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',

@@ -1,6 +1,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { BudgetMirror } from './store/budget-store';
+import { isEpoch } from './store/fence';
 
 /** What a node keeps on its own disk, so losing Redis data alone cannot roll it back. */
 export interface NodeDiskState {
@@ -44,8 +45,17 @@ export class StateFile {
     const p = parsed as Partial<NodeDiskState>;
     const b = p.budget as Partial<BudgetMirror> | undefined;
     const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
+    // A number that is no epoch was never handed out: it came from a hostile or corrupt peer
+    // heartbeat that an older version adopted. Using it would make every acquire fail;
+    // dropping it silently would hide that the cluster's epochs were tampered with (Redis
+    // likely holds the same value). So the node does not start, and says how to repair it.
+    if (typeof p.highestEpoch === 'number' && !isEpoch(p.highestEpoch)) {
+      throw new Error(
+        `state file ${file} holds highestEpoch ${String(p.highestEpoch)}, not a whole number below 2^48; set highestEpoch to the last epoch the cluster really used (the last newEpoch the nodes logged), and repair {lic:<cluster>}:epoch in Redis the same way`,
+      );
+    }
     return {
-      highestEpoch: typeof p.highestEpoch === 'number' && Number.isSafeInteger(p.highestEpoch) ? p.highestEpoch : 0,
+      highestEpoch: typeof p.highestEpoch === 'number' ? p.highestEpoch : 0,
       ...(b && typeof b === 'object'
         ? {
             budget: {
@@ -65,8 +75,11 @@ export class StateFile {
     return this.current;
   }
 
-  /** Merges and persists; a no-op when nothing changes. */
+  /** Merges and persists; a no-op when nothing changes. Refuses (throws) a highestEpoch that is not an epoch. */
   update(patch: Partial<NodeDiskState>): void {
+    if (patch.highestEpoch !== undefined && !isEpoch(patch.highestEpoch)) {
+      throw new RangeError(`highestEpoch ${String(patch.highestEpoch)} is not a whole number below 2^48; not written to ${this.path}`);
+    }
     const next = { ...this.current, ...patch };
     if (JSON.stringify(next) === JSON.stringify(this.current)) return;
     const tmp = `${this.path}.tmp`;

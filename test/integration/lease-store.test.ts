@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { ErrorCode, LicenseError } from '../../src/server/errors';
+import { EPOCH_LIMIT } from '../../src/server/store/fence';
 import { clusterKeys } from '../../src/server/store/keys';
 import { LeaseStore } from '../../src/server/store/lease-store';
 import { eventually, uniqueClusterId, forEachTopology, useScriptFixture } from '../helpers/redis';
@@ -90,6 +92,67 @@ forEachTopology('leader lease scripts against a real redis-server', (topology) =
     assert.deepEqual(await lease.acquire(acquireArgs('b', 41)), { acquired: true, epoch: 42 });
     await lease.release('b', 42);
     assert.deepEqual(await lease.acquire(acquireArgs('a', 3)), { acquired: true, epoch: 43 });
+  });
+
+  it('large epochs are rendered as whole decimal numbers (not %.14g exponent notation) and stay usable for fencing', async () => {
+    const { keys, lease } = setup();
+    const known = 2 ** 47; // 15 digits: Lua's default number format would write 1.4073748835533e+14
+    assert.deepEqual(await lease.acquire(acquireArgs('a', known)), { acquired: true, epoch: known + 1 });
+    assert.equal(await fx.redis.get(keys.leader), `a:${known + 1}`);
+    assert.equal(await fx.redis.get(keys.epoch), String(known + 1));
+    assert.equal(await fx.redis.hget(keys.leaderInfo, 'epoch'), String(known + 1));
+    assert.equal(await fx.redis.hget(keys.leaderInfo, 'owner'), `a:${known + 1}`);
+    assert.deepEqual(await lease.renew('a', known + 1), { renewed: true });
+    const other = await lease.acquire(acquireArgs('b'));
+    assert.ok(!other.acquired && other.holder.epoch === known + 1 && other.holder.nodeId === 'a');
+    assert.equal(await lease.release('a', known + 1), true);
+    // The counter as the script wrote it is read back exactly: the next epoch is one more.
+    assert.deepEqual(await lease.acquire(acquireArgs('b')), { acquired: true, epoch: known + 2 });
+  });
+
+  it('refuses with EPOCH_OUT_OF_RANGE rather than mint an epoch of 2^48 or more, and writes nothing', async () => {
+    const outOfRange = (err: unknown) => err instanceof LicenseError && err.code === ErrorCode.EPOCH_OUT_OF_RANGE;
+    const { keys, lease } = setup();
+    // The last epoch below the limit can still be minted.
+    assert.deepEqual(await lease.acquire(acquireArgs('a', EPOCH_LIMIT - 2)), { acquired: true, epoch: EPOCH_LIMIT - 1 });
+    assert.equal(await fx.redis.get(keys.epoch), String(EPOCH_LIMIT - 1));
+    await lease.release('a', EPOCH_LIMIT - 1);
+    const before = { epoch: await fx.redis.get(keys.epoch), info: await fx.redis.hgetall(keys.leaderInfo) };
+    await assert.rejects(lease.acquire(acquireArgs('a')), outOfRange, 'the counter is at the limit');
+    assert.equal(await fx.redis.exists(keys.leader), 0);
+    assert.deepEqual({ epoch: await fx.redis.get(keys.epoch), info: await fx.redis.hgetall(keys.leaderInfo) }, before);
+
+    // A known epoch at or past the limit, or not a whole number, sent to the script directly (the store refuses it before).
+    const fresh = setup();
+    const run = (known: string | number) =>
+      fx.scripts.run('acquireLease', [fresh.keys.leader, fresh.keys.epoch, fresh.keys.leaderInfo], ['a', 5_000, known, 'a:7400', 'primary', 1_000]);
+    for (const known of [EPOCH_LIMIT - 1, EPOCH_LIMIT, 1e15, '1e+15', -1, 1.5, 'nan', 'inf']) {
+      await assert.rejects(run(known), outOfRange, `known ${known}`);
+    }
+    await assert.rejects(fresh.lease.acquire(acquireArgs('a', 1e15)), outOfRange, 'the store checks the known epoch too');
+    assert.equal(await fx.redis.exists(fresh.keys.leader, fresh.keys.epoch, fresh.keys.leaderInfo), 0);
+
+    // A counter left in exponent notation by an older version is refused with a message naming the key, not reused.
+    const poisoned = setup();
+    await fx.redis.set(poisoned.keys.epoch, '1e+15');
+    await assert.rejects(
+      poisoned.lease.acquire(acquireArgs('a')),
+      (err: unknown) => outOfRange(err) && err instanceof Error && err.message.includes(poisoned.keys.epoch),
+    );
+    assert.equal(await fx.redis.exists(poisoned.keys.leader), 0);
+  });
+
+  it('readEpoch: the highest epoch Redis knows (counter or leader key), ignoring values that are not epochs', async () => {
+    const { keys, lease } = setup();
+    assert.equal(await lease.readEpoch(), 0);
+    await lease.acquire(acquireArgs('a', 40));
+    assert.equal(await lease.readEpoch(), 41);
+    await fx.redis.del(keys.epoch); // as after losing the counter; the leader key still names 41
+    assert.equal(await lease.readEpoch(), 41);
+    await fx.redis.set(keys.epoch, '1e+15');
+    assert.equal(await lease.readEpoch(), 41);
+    await fx.redis.set(keys.leader, 'a:1e+15');
+    assert.equal(await lease.readEpoch(), 0);
   });
 
   it('every key of one cluster shares the {lic:<cluster>} hash tag (one slot)', async () => {

@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { ClusterServiceClient } from '../../src/contract/generated/license/v1/ClusterService';
 import type { PeerHeartbeatRequest, PeerHeartbeatRequest__Output } from '../../src/contract/generated/license/v1/PeerHeartbeatRequest';
 import { ManualClock } from '../../src/server/clock';
+import { MAX_PEER_EPOCH_JUMP } from '../../src/server/cluster/role-machine';
 import { PeerAuthenticator } from '../../src/server/cluster/peer-auth';
 import { type OwnLeaseStatus, PeerLink, type PeerLinkDeps, STOP_STEP_TIMEOUT_MS } from '../../src/server/cluster/peer-link';
 import type { PeerView } from '../../src/server/cluster/role-machine';
@@ -36,7 +37,7 @@ function fromPeer(over: Partial<PeerHeartbeatRequest__Output> = {}): PeerHeartbe
 type Answer = { err: Partial<grpc.ServiceError> | null; value?: PeerHeartbeatRequest__Output };
 
 /** The primary "a"'s link, with a fake ClusterService client that answers from `answers` and records what the owner hears. */
-function link(opts: { answers?: Answer[]; auth?: PeerAuthenticator; noClient?: boolean } = {}) {
+function link(opts: { answers?: Answer[]; auth?: PeerAuthenticator; noClient?: boolean; epochAnchor?: number } = {}) {
   const clock = new ManualClock();
   const events: string[] = [];
   const heard: PeerView[] = [];
@@ -80,6 +81,8 @@ function link(opts: { answers?: Answer[]; auth?: PeerAuthenticator; noClient?: b
       },
       missed: () => events.push('missed'),
       exchanged: () => events.push('exchanged'),
+      epochAnchor: () => opts.epochAnchor ?? 7,
+      epochAhead: () => events.push('epochAhead'),
     },
   };
   return { pl: new PeerLink(deps), clock, events, heard, sent, logs, rtts };
@@ -174,6 +177,44 @@ describe('PeerLink', () => {
     assert.deepEqual(events, ['ownStatus', 'missed', 'exchanged']);
     assert.match(pl.observed().error, /^refused: .*other/);
     assert.equal(logs.filter((l) => l.level === 'error').length, 1, 'logged once, at error level');
+  });
+
+  it('refuses epochs that are not epochs or jump past the bound: the owner hears nothing, each reason is logged once', () => {
+    const { pl, events, logs } = link({ epochAnchor: 7 });
+    const refused = (err: unknown) => err instanceof LicenseError && err.code === ErrorCode.PEER_REFUSED;
+    for (let i = 0; i < 3; i++) assert.throws(() => pl.answer(fromPeer({ highest_epoch: 1e15 })), refused);
+    assert.match(pl.observed().error, /^refused: peer b sent highest_epoch 1000000000000000/);
+    for (let i = 0; i < 3; i++) assert.throws(() => pl.answer(fromPeer({ epoch: -1 })), refused);
+    assert.deepEqual(events, [], 'out of range: nothing to re-read, nothing heard');
+    assert.throws(() => pl.answer(fromPeer({ highest_epoch: 7 + MAX_PEER_EPOCH_JUMP + 1 })), refused);
+    assert.deepEqual(events, ['epochAhead'], 'too far ahead: the owner re-reads Redis, and hears nothing');
+    assert.equal(logs.filter((l) => l.msg === 'peer refused: misconfigured cluster').length, 3, 'one line per distinct reason');
+    pl.answer(fromPeer({ highest_epoch: 7 + MAX_PEER_EPOCH_JUMP }));
+    assert.deepEqual(events, ['epochAhead', 'heard', 'ownStatus']);
+    assert.equal(pl.observed().error, '');
+  });
+
+  it('a foreign cluster id: the refusal sent back does not name our cluster id; our log and status do', () => {
+    const { pl, logs } = link();
+    let sentBack = '';
+    assert.throws(
+      () => pl.answer(fromPeer({ cluster_id: 'guess' })),
+      (err: unknown) => {
+        sentBack = err instanceof Error ? err.message : '';
+        return err instanceof LicenseError && err.code === ErrorCode.PEER_REFUSED;
+      },
+    );
+    assert.ok(sentBack.length > 0 && !sentBack.includes('c1'), sentBack);
+    assert.match(pl.observed().error, /"guess".*"c1"/);
+    assert.equal(logs.filter((l) => l.level === 'error').length, 1);
+  });
+
+  it('an answer with a hostile epoch is a refusal, logged once (not once per direction of the same reason)', async () => {
+    const { pl, events, logs } = link({ answers: [{ err: null, value: fromPeer({ highest_epoch: 1e15 }) }] });
+    await pl.tellSteppingDown();
+    assert.deepEqual(events, ['ownStatus', 'missed', 'exchanged']);
+    assert.match(pl.observed().error, /^refused: peer b sent highest_epoch/);
+    assert.equal(logs.filter((l) => l.level === 'error').length, 1);
   });
 
   it('without a client it only answers: nothing is sent and the loop does not run', async () => {

@@ -6,10 +6,11 @@ import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/server/clock';
 import type { Role } from '../../src/server/config';
 import { NodeController } from '../../src/server/cluster/node-controller';
-import { type PeerView, RoleMachine, type RoleMachineOptions, type Transition } from '../../src/server/cluster/role-machine';
+import { MAX_PEER_EPOCH_JUMP, type PeerView, RoleMachine, type RoleMachineOptions, type Transition } from '../../src/server/cluster/role-machine';
 import { ErrorCode, LicenseError } from '../../src/server/errors';
 import { createSilentLogger } from '../../src/server/log';
 import { StateFile } from '../../src/server/state-file';
+import { EPOCH_LIMIT } from '../../src/server/store/fence';
 import type { LeaseStore } from '../../src/server/store/lease-store';
 
 const TTL = 5_000;
@@ -312,6 +313,42 @@ describe('RoleMachine: redundant', () => {
     assert.equal(m.highestEpoch, 41);
   });
 
+  it('only whole epochs below 2^48 are ever remembered', () => {
+    const { m } = setup('redundant', { highestEpoch: 40 });
+    for (const bad of [1e15, EPOCH_LIMIT, -1, 41.5, NaN, Infinity, Number.MAX_VALUE]) m.observeEpoch(bad);
+    assert.equal(m.highestEpoch, 40);
+    assert.equal(m.epochAnchor, 40);
+    m.observeEpoch(EPOCH_LIMIT - 1);
+    assert.equal(m.highestEpoch, EPOCH_LIMIT - 1);
+  });
+
+  it('an epoch from the state dir that is not an epoch is not remembered', () => {
+    const { m } = setup('redundant', { highestEpoch: 1e15 });
+    assert.equal(m.highestEpoch, 0);
+    assert.equal(m.epochAnchor, 0);
+  });
+
+  it('a peer raises the highest epoch by at most MAX_PEER_EPOCH_JUMP over the anchor, and never the anchor itself', () => {
+    const { m, clock } = setup('redundant', { highestEpoch: 40 });
+    m.peerHeard(peer('primary', { state: 'ACTIVE', epoch: 40, highestEpoch: 40 + MAX_PEER_EPOCH_JUMP }));
+    assert.equal(m.highestEpoch, 40 + MAX_PEER_EPOCH_JUMP);
+    assert.equal(m.epochAnchor, 40, 'a peer cannot ratchet the anchor up heartbeat by heartbeat');
+    // Defence in depth: the peer link refuses such heartbeats, and the machine would not adopt them either.
+    for (const bad of [40 + MAX_PEER_EPOCH_JUMP + 1, 1e15, EPOCH_LIMIT, -1, NaN]) {
+      m.peerHeard(peer('primary', { state: 'ACTIVE', epoch: 40, highestEpoch: bad }));
+      m.peerHeard(peer('primary', { state: 'ACTIVE', epoch: bad, highestEpoch: 40 }));
+    }
+    assert.equal(m.highestEpoch, 40 + MAX_PEER_EPOCH_JUMP);
+    // What Redis says moves the anchor: the acquire it answers, the holder it names, a read of its counter.
+    m.acquireRefused({ nodeId: 'a', epoch: 900 }, clock.monotonic());
+    assert.equal(m.epochAnchor, 900);
+    m.observeEpoch(5_000);
+    assert.equal(m.epochAnchor, 5_000);
+    assert.equal(m.highestEpoch, 5_000);
+    m.acquired(5_001, clock.monotonic());
+    assert.equal(m.epochAnchor, 5_001);
+  });
+
   it('peer health lapses after one TTL of silence', () => {
     const { m, clock } = setup('redundant');
     m.peerHeard(peer('primary'));
@@ -325,6 +362,7 @@ describe('NodeController: fences and budget verdicts (not started: no Redis, no 
   function controller(role: Role) {
     const clock = new ManualClock();
     const nodeId = role === 'primary' ? 'a' : 'b';
+    const stateFile = new StateFile(mkdtempSync(path.join(tmpdir(), 'controller-')), nodeId);
     const c = new NodeController({
       settings: {
         role,
@@ -339,11 +377,11 @@ describe('NodeController: fences and budget verdicts (not started: no Redis, no 
       clock,
       logger: createSilentLogger(),
       lease: {} as LeaseStore, // never called: the lease loop is not started
-      stateFile: new StateFile(mkdtempSync(path.join(tmpdir(), 'controller-')), nodeId),
+      stateFile,
       licenseDigest: 'd',
       advertiseAddr: () => `${nodeId}:1`,
     });
-    return { c, clock };
+    return { c, clock, stateFile };
   }
   const refusedWith = (code: ErrorCode) => (err: unknown) => err instanceof LicenseError && err.code === code;
 
@@ -373,6 +411,35 @@ describe('NodeController: fences and budget verdicts (not started: no Redis, no 
     c.applyBudget({ blocked: false });
     assert.equal(c.machine.state, 'FAILOVER_ACTIVE');
     assert.deepEqual(c.fenceForNewGrant(), { nodeId: 'b', epoch: 2 });
+  });
+
+  it('a hostile peer heartbeat is refused and moves neither the role machine nor the state file', () => {
+    const { c, clock, stateFile } = controller('primary');
+    c.machine.acquired(3, clock.monotonic());
+    stateFile.update({ highestEpoch: 3 });
+    const hostile = {
+      cluster_id: 'c1',
+      node_id: 'b',
+      role: 'ROLE_REDUNDANT' as const,
+      state: 'NODE_STATE_STANDBY' as const,
+      epoch: 0,
+      lease_holder: 'a',
+      sent_at_ms: 0,
+      stepping_down: false,
+      wants_lease: false,
+      license_digest: 'd',
+      advertise_addr: 'b:1',
+      store_ok: true,
+      highest_epoch: 1e15,
+      auth_tag: '',
+    };
+    for (const highest of [1e15, EPOCH_LIMIT, -1, 3 + MAX_PEER_EPOCH_JUMP + 1]) {
+      assert.throws(() => c.onPeerHeartbeat({ ...hostile, highest_epoch: highest }), refusedWith(ErrorCode.PEER_REFUSED));
+    }
+    assert.equal(c.machine.highestEpoch, 3);
+    assert.equal(c.machine.peer, undefined);
+    assert.equal(stateFile.value.highestEpoch, 3);
+    assert.equal(c.snapshot().highestEpoch, 3);
   });
 
   it('a verdict applied before the acquire decides the state it acquires into', () => {

@@ -115,6 +115,8 @@ export class NodeController {
   private running = false;
   private holderAddr = '';
   private storeErrorLogged = false;
+  /** Read the epoch Redis knows before the next lease step (catchUpEpoch); true at start. */
+  private epochReadWanted = true;
 
   constructor(private readonly deps: NodeControllerDeps) {
     const { settings, clock } = deps;
@@ -145,6 +147,11 @@ export class NodeController {
         heard: (view) => this.peerHeard(view),
         missed: () => this.machine.peerMissed(),
         exchanged: () => this.persistEpoch(),
+        epochAnchor: () => this.machine.epochAnchor,
+        // Not a kick: a stream of far-ahead heartbeats must not buy extra lease steps, only the one read per interval.
+        epochAhead: () => {
+          this.epochReadWanted = true;
+        },
       },
     });
   }
@@ -291,6 +298,7 @@ export class NodeController {
     this.ticking = true;
     let next = this.deps.settings.heartbeatIntervalMs;
     try {
+      await this.catchUpEpoch();
       next = await this.leaseStep();
     } catch (err) {
       this.deps.logger.error('lease loop step failed', { err: errorMessage(err) });
@@ -360,6 +368,26 @@ export class NodeController {
         return interval;
       }
     }
+  }
+
+  /**
+   * Learns the highest epoch Redis knows (LeaseStore.readEpoch) when this node may be
+   * behind its peer: at its first lease step (a new state dir knows no epoch, and a
+   * redundant in its startup grace does not acquire) and after a peer was refused for an
+   * epoch too far above the anchor, which this read raises if the peer was right. Not while
+   * holding the lease: then this node's epoch is the newest in Redis. One read per lease
+   * step at most, however many heartbeats ask for it.
+   */
+  private async catchUpEpoch(): Promise<void> {
+    if (!this.epochReadWanted) return;
+    if (holdsLeaseIn(this.machine.state)) {
+      this.epochReadWanted = false;
+      return;
+    }
+    const epoch = await this.storeCall(() => this.deps.lease.readEpoch());
+    if (epoch === undefined) return; // Redis unreachable: again at the next step
+    this.epochReadWanted = false;
+    this.machine.observeEpoch(epoch);
   }
 
   /**

@@ -1,12 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Clock } from '../clock';
 import type { Role } from '../config';
-import { errorMessage, LicenseError } from '../errors';
+import { LicenseError } from '../errors';
 import type { ClusterServiceClient } from '../../contract/generated/license/v1/ClusterService';
 import type { PeerHeartbeatRequest, PeerHeartbeatRequest__Output } from '../../contract/generated/license/v1/PeerHeartbeatRequest';
 import type { Logger } from '../log';
 import type { PeerAuthenticator } from './peer-auth';
-import { validatePeerMessage } from './peer-message';
+import { PeerRefusedError, refusalDetail, validatePeerMessage } from './peer-message';
 import type { PeerView } from './role-machine';
 import { type NodeState, toProtoRole, toProtoState } from './states';
 
@@ -47,6 +47,10 @@ export interface PeerLinkOwner {
   missed(): void;
   /** After each heartbeat this node sent, answered or not: what it heard may have raised the highest epoch. */
   exchanged(): void;
+  /** The epoch a peer's epochs are measured against (RoleMachine.epochAnchor, MAX_PEER_EPOCH_JUMP). */
+  epochAnchor(): number;
+  /** A heartbeat was refused for an epoch too far above the anchor: look at Redis, the peer may be right. */
+  epochAhead(): void;
 }
 
 export interface PeerLinkDeps {
@@ -180,9 +184,9 @@ export class PeerLink {
         e.code === grpc.status.PERMISSION_DENIED ||
         err instanceof LicenseError;
       // Our own refusal of the peer's answer (a LicenseError, whose `details` is an object)
-      // reads as its message; grpc-js appends resolver notes to connection errors: keep the
-      // part an operator can act on.
-      const detail = (err instanceof LicenseError || typeof e.details !== 'string' ? errorMessage(err) : e.details).replace(/\.? ?Resolution note:.*$/s, '');
+      // reads as what accept() logged; grpc-js appends resolver notes to connection errors:
+      // keep the part an operator can act on.
+      const detail = (err instanceof LicenseError || typeof e.details !== 'string' ? refusalDetail(err) : e.details).replace(/\.? ?Resolution note:.*$/s, '');
       const reason = refused ? `refused: ${detail}` : `unreachable: ${e.code !== undefined ? `${grpc.status[e.code]}: ` : ''}${detail}`;
       this.noteError(reason, refused);
     } finally {
@@ -195,9 +199,11 @@ export class PeerLink {
     let view;
     try {
       this.deps.auth?.verify(msg, this.deps.clock.now());
-      view = validatePeerMessage(msg, this.deps.settings);
+      view = validatePeerMessage(msg, this.deps.settings, this.deps.owner.epochAnchor());
     } catch (err) {
-      this.noteError(`refused: ${errorMessage(err)}`, true, direction);
+      // The log names what the sender must not learn (refusalDetail); the thrown error goes back to it.
+      this.noteError(`refused: ${refusalDetail(err)}`, true, direction);
+      if (err instanceof PeerRefusedError && err.epochAhead) this.deps.owner.epochAhead();
       throw err;
     }
     this.deps.owner.heard(view);

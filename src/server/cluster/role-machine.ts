@@ -1,7 +1,16 @@
 // Over 300 lines on purpose: one state machine's rules over shared private state; split across files, its invariants would be too.
 import type { Clock } from '../clock';
 import type { Role } from '../config';
+import { isEpoch } from '../store/fence';
 import { holdsLeaseIn, type NodeState } from './states';
+
+/**
+ * How far above this node's epoch anchor (see RoleMachine.epochAnchor) a peer's `epoch` or
+ * `highest_epoch` may be. Epochs grow by one per acquisition, and both nodes take them from
+ * the same Redis, so a legitimate peer is never far ahead of what Redis says; a larger jump
+ * is refused (peer-message.ts) and makes the node re-read Redis (node-controller.ts).
+ */
+export const MAX_PEER_EPOCH_JUMP = 1_000;
 
 /** What the node knows of its peer from the last valid heartbeat (either direction). */
 export interface PeerView {
@@ -62,6 +71,7 @@ export class RoleMachine {
   private stateValue: NodeState = 'STARTING';
   private epochValue = 0;
   private highestEpochValue: number;
+  private anchorEpochValue: number;
   private lastRenewOkMono = Number.NEGATIVE_INFINITY;
   private readonly startedMono: number;
   private holder: LeaseHolder | undefined;
@@ -84,7 +94,8 @@ export class RoleMachine {
     private readonly onTransition: (t: Transition) => void = () => {},
   ) {
     this.startedMono = clock.monotonic();
-    this.highestEpochValue = opts.highestEpoch ?? 0;
+    this.highestEpochValue = isEpoch(opts.highestEpoch) ? opts.highestEpoch : 0;
+    this.anchorEpochValue = this.highestEpochValue;
   }
 
   // ---- reads ------------------------------------------------------------------
@@ -101,8 +112,19 @@ export class RoleMachine {
     return holdsLeaseIn(this.stateValue) ? this.epochValue : 0;
   }
 
+  /** Highest epoch seen from any source: the floor of the next acquire (with Redis's counter), persisted in the state dir. */
   get highestEpoch(): number {
     return this.highestEpochValue;
+  }
+
+  /**
+   * Highest epoch known from this node's own sources: its state dir and what Redis
+   * answered (acquires, the holder it named, reads of the counter). A peer's epochs are
+   * accepted up to MAX_PEER_EPOCH_JUMP above it and raise highestEpoch, never the anchor,
+   * so a lying peer cannot ratchet the epoch up a thousand per heartbeat.
+   */
+  get epochAnchor(): number {
+    return this.anchorEpochValue;
   }
 
   get role(): Role {
@@ -275,14 +297,14 @@ export class RoleMachine {
     this.peerLastHeardMono = now;
     this.peerView = view;
     if (view.role === 'primary') this.heardPrimary = true;
-    this.observeEpoch(view.highestEpoch);
-    this.observeEpoch(view.epoch);
+    this.adoptPeerEpoch(view.highestEpoch);
+    this.adoptPeerEpoch(view.epoch);
     if (view.steppingDown) {
       // The peer released on purpose: acquire at once, no deference, no hold-off.
       this.primaryWantsSinceMono = undefined;
       if (this.holder?.nodeId === view.nodeId) this.holder = undefined;
       if (this.opts.role === 'primary' || view.role === 'primary') this.holdOffUntilMono = Number.NEGATIVE_INFINITY;
-    } else if (view.epoch > 0 && holdsLeaseIn(view.state)) {
+    } else if (isEpoch(view.epoch) && view.epoch > 0 && holdsLeaseIn(view.state)) {
       this.holder = { nodeId: view.nodeId, epoch: view.epoch };
     }
   }
@@ -299,11 +321,23 @@ export class RoleMachine {
     if (!blocked && s === 'FAILOVER_BLOCKED') this.transition('FAILOVER_ACTIVE', 'failover budget extended');
   }
 
+  /** An epoch from this node's own sources (Redis): raises the anchor and the highest epoch. Anything but an epoch is ignored. */
   observeEpoch(epoch: number): void {
-    if (Number.isSafeInteger(epoch) && epoch > this.highestEpochValue) this.highestEpochValue = epoch;
+    if (!isEpoch(epoch)) return;
+    if (epoch > this.anchorEpochValue) this.anchorEpochValue = epoch;
+    if (epoch > this.highestEpochValue) this.highestEpochValue = epoch;
   }
 
   // ---- internals --------------------------------------------------------------
+
+  /**
+   * A peer's epoch raises the highest epoch (so epochs stay monotonic when our state dir
+   * is new) within the bound of the anchor. The peer link refuses such heartbeats before
+   * they get here; this keeps the machine's own invariant without relying on it.
+   */
+  private adoptPeerEpoch(epoch: number): void {
+    if (isEpoch(epoch) && epoch <= this.anchorEpochValue + MAX_PEER_EPOCH_JUMP && epoch > this.highestEpochValue) this.highestEpochValue = epoch;
+  }
 
   private checkDeadline(): void {
     if (holdsLeaseIn(this.stateValue) && this.clock.monotonic() >= this.deadlineMono()) {

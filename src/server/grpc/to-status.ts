@@ -10,6 +10,8 @@ const STATUS_OF: Record<ErrorCode, grpc.status> = {
   NOT_ACTIVE: grpc.status.UNAVAILABLE,
   // The node lost the lease between its check and the write: another node is active.
   STALE_EPOCH: grpc.status.UNAVAILABLE,
+  // Raised by the acquire script inside the lease loop, never by an RPC; the map must still name every code.
+  EPOCH_OUT_OF_RANGE: grpc.status.FAILED_PRECONDITION,
   SEATS_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
   LIMIT_EXCEEDED: grpc.status.RESOURCE_EXHAUSTED,
   FEATURE_EXPIRED: grpc.status.FAILED_PRECONDITION,

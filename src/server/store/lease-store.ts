@@ -1,5 +1,6 @@
 import type { Role } from '../config';
-import { formatOwner, parseOwner } from './fence';
+import { ErrorCode, LicenseError } from '../errors';
+import { formatOwner, isEpoch, parseEpoch, parseOwner } from './fence';
 import type { ClusterKeys } from './keys';
 import type { ScriptRunner } from './scripts';
 
@@ -24,12 +25,23 @@ export class LeaseStore {
   ) {}
 
   async acquire(args: { nodeId: string; knownEpoch: number; addr: string; role: Role; nowMs: number }): Promise<AcquireResult> {
+    // The script refuses it too; checking here keeps a bad value from ever being rendered for Redis.
+    if (!isEpoch(args.knownEpoch)) {
+      throw new LicenseError(
+        ErrorCode.EPOCH_OUT_OF_RANGE,
+        `the highest epoch this node has seen, ${String(args.knownEpoch)}, is not a whole number below 2^48`,
+      );
+    }
     const reply = (await this.scripts.run(
       'acquireLease',
       [this.keys.leader, this.keys.epoch, this.keys.leaderInfo],
       [args.nodeId, this.ttlMs, args.knownEpoch, args.addr, args.role, args.nowMs],
     )) as [number, number | string, number?, string?];
-    if (reply[0] === 1) return { acquired: true, epoch: Number(reply[1]) };
+    if (reply[0] === 1) {
+      const epoch = Number(reply[1]);
+      if (!isEpoch(epoch)) throw new LicenseError(ErrorCode.EPOCH_OUT_OF_RANGE, `the acquire script answered epoch ${String(reply[1])}`);
+      return { acquired: true, epoch };
+    }
     const owner = parseOwner(String(reply[1]));
     return {
       acquired: false,
@@ -43,6 +55,20 @@ export class LeaseStore {
     if (reply[0] === 1) return { renewed: true };
     const owner = reply[1] ? parseOwner(reply[1]) : undefined;
     return { renewed: false, holder: owner ? { ...owner, addr: '' } : undefined };
+  }
+
+  /**
+   * The highest epoch Redis knows of: the epoch counter, or the leader key's epoch if that
+   * is higher (a counter lost on its own); 0 when neither holds one. A value that is not an
+   * epoch (an older version's `1e+15`) is ignored here; the acquire script refuses it.
+   * Read-only, any node: a node that has not seen the cluster's epochs yet (new state
+   * dir) learns them here, so it can tell a legitimate peer from a lying one.
+   */
+  async readEpoch(): Promise<number> {
+    const [counter, leader] = await this.scripts.redis.mget(this.keys.epoch, this.keys.leader);
+    const fromCounter = counter ? (parseEpoch(counter) ?? 0) : 0;
+    const fromLeader = leader ? (parseOwner(leader)?.epoch ?? 0) : 0;
+    return Math.max(fromCounter, fromLeader);
   }
 
   /** Compare-and-delete. True when the key was ours and is now gone. */

@@ -16,9 +16,27 @@
     {1, epoch}                            acquired; epoch = max(counter, known) + 1
     {0, holder, pttl_ms, holder_addr}     held by `holder` (`<node>:<epoch>`)
 
+  Errors: EPOCH_OUT_OF_RANGE when the counter or the known epoch is not a whole number
+  below 2^48, or the new epoch would reach 2^48; nothing is written then.
+
   Epochs never repeat: even if Redis lost its counter, the node's own memory of the
   highest epoch keeps the next one above every epoch ever handed out.
+
+  Epochs are whole numbers in [0, 2^48) (src/server/store/fence.ts). Every epoch that
+  becomes a string here goes through string.format('%d'): Lua 5.1 turns a number into a
+  string with %.14g, which writes a 15-digit epoch as 1e+15, and an owner string
+  `<node>:1e+15` would never equal the one the node sends with its renewals and writes.
 ]]
+local LIMIT = 281474976710656 -- 2^48
+
+-- The value as an epoch, or nil when it is not a whole number in [0, LIMIT)
+-- (tonumber also accepts 'inf', 'nan', '1e+15' and '0x10': range and wholeness decide).
+local function toEpoch(value)
+  local n = tonumber(value)
+  if n == nil or n ~= n or n < 0 or n >= LIMIT or n ~= math.floor(n) then return nil end
+  return n
+end
+
 local current = redis.call('GET', KEYS[1])
 if current then
   local addr = redis.call('HGET', KEYS[3], 'addr')
@@ -26,13 +44,25 @@ if current then
   if owner ~= current then addr = '' end
   return {0, current, redis.call('PTTL', KEYS[1]), addr or ''}
 end
-local epoch = tonumber(redis.call('GET', KEYS[2]) or '0')
-local known = tonumber(ARGV[3])
+local counter = redis.call('GET', KEYS[2]) or '0'
+local epoch = toEpoch(counter)
+if epoch == nil then
+  return redis.error_reply('EPOCH_OUT_OF_RANGE the epoch counter ' .. KEYS[2] .. ' holds "' .. counter ..
+    '", not a whole number below 2^48: set it to one above every epoch the cluster really used (the last newEpoch the nodes logged)')
+end
+local known = toEpoch(ARGV[3])
+if known == nil then
+  return redis.error_reply('EPOCH_OUT_OF_RANGE the highest epoch this node has seen, "' .. ARGV[3] .. '", is not a whole number below 2^48')
+end
 if known > epoch then epoch = known end
 epoch = epoch + 1
-local owner = ARGV[1] .. ':' .. epoch
-redis.call('SET', KEYS[2], epoch)
+if epoch >= LIMIT then
+  return redis.error_reply('EPOCH_OUT_OF_RANGE the next epoch would reach 2^48; refusing to take the lease')
+end
+local epochStr = string.format('%d', epoch)
+local owner = ARGV[1] .. ':' .. epochStr
+redis.call('SET', KEYS[2], epochStr)
 redis.call('SET', KEYS[1], owner, 'PX', ARGV[2])
-redis.call('HSET', KEYS[3], 'owner', owner, 'node_id', ARGV[1], 'epoch', epoch,
+redis.call('HSET', KEYS[3], 'owner', owner, 'node_id', ARGV[1], 'epoch', epochStr,
   'addr', ARGV[4], 'role', ARGV[5], 'acquired_at_ms', ARGV[6])
 return {1, epoch}
