@@ -179,7 +179,7 @@ export const SPEC = {
   LICENSE_GRPC_ADDR: key({ parse: hostPortSchema, default: '0.0.0.0:7400', doc: 'gRPC listen address (`host:port`; port 0 picks a free one)' }),
   LICENSE_PEER_ADDR: key({
     parse: hostPortSchema,
-    doc: "the other node's gRPC address (not this node's `LICENSE_GRPC_ADDR`); unset = no peer heartbeats",
+    doc: "the other node's gRPC address (not this node's `LICENSE_GRPC_ADDR`); unset = no peer heartbeats. Needs `LICENSE_CLUSTER_SECRET` or `LICENSE_TLS_CA` (or `LICENSE_INSECURE_PEERS=true`)",
   }),
   LICENSE_ADVERTISE_ADDR: key({
     parse: hostPortSchema,
@@ -266,7 +266,12 @@ export const SPEC = {
   LICENSE_CLUSTER_SECRET: key({
     parse: clusterSecretSchema,
     secret: true,
-    doc: 'shared secret (16+ characters) that signs node-to-node heartbeats (HMAC); without it or `LICENSE_TLS_CA` any process can pose as a peer (a warning is logged)',
+    doc: 'shared secret (16+ characters, the same on both nodes; `openssl rand -hex 32`) that signs node-to-node heartbeats (HMAC). A node with `LICENSE_PEER_ADDR` refuses to start without it or `LICENSE_TLS_CA`, and a node with neither refuses every heartbeat it receives, unless `LICENSE_INSECURE_PEERS=true`',
+  }),
+  LICENSE_INSECURE_PEERS: key({
+    parse: boolSchema,
+    default: false,
+    doc: '`true` lets a node without `LICENSE_CLUSTER_SECRET` or `LICENSE_TLS_CA` start with `LICENSE_PEER_ADDR` and accept the heartbeats it receives: they are then unauthenticated, so any process that reaches the gRPC port can pose as the peer (a warning is logged at every start). No effect when either is set',
   }),
   LICENSE_MAX_SESSIONS_PER_CLIENT: key({
     parse: countSchema,

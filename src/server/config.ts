@@ -67,6 +67,11 @@ export interface Config {
   readonly tls?: TlsConfig;
   /** Shared secret that authenticates node-to-node heartbeats (HMAC); unset: rely on mTLS or nothing. */
   readonly clusterSecret?: string;
+  /**
+   * LICENSE_INSECURE_PEERS: the operator accepts unauthenticated peer heartbeats. Without it
+   * a node with a peer and neither clusterSecret nor tls.caFile is refused at start.
+   */
+  readonly insecurePeers: boolean;
   readonly limits: Limits;
   readonly logLevel: LogLevel;
 }
@@ -212,9 +217,18 @@ export function loadConfig(env: ConfigSource, fileValues: ConfigSource = {}): Co
     throw configError('LICENSE_TLS_CA', 'needs LICENSE_TLS_CERT and LICENSE_TLS_KEY (client certificates are verified over TLS)');
   }
   const clusterSecret = v.LICENSE_CLUSTER_SECRET;
+  const insecurePeers = v.LICENSE_INSECURE_PEERS;
 
   if (peerAddr !== undefined && peerAddr === grpcAddr) {
     throw configError('LICENSE_PEER_ADDR', 'must not equal LICENSE_GRPC_ADDR (a node cannot be its own peer)');
+  }
+  // Peer heartbeats drive takeovers and handbacks: unauthenticated, any process that
+  // reaches the gRPC port could pose as the peer. Running so must be a stated choice.
+  if (peerAddr !== undefined && clusterSecret === undefined && caFile === undefined && !insecurePeers) {
+    throw configError(
+      'LICENSE_CLUSTER_SECRET',
+      'is required when LICENSE_PEER_ADDR is set (peer heartbeats must be authenticated): set the same value on both nodes (e.g. openssl rand -hex 32), or LICENSE_TLS_CA for mutual TLS, or LICENSE_INSECURE_PEERS=true to accept unauthenticated heartbeats',
+    );
   }
 
   const config: Config = {
@@ -242,6 +256,7 @@ export function loadConfig(env: ConfigSource, fileValues: ConfigSource = {}): Co
     blockedKeepsSessions: v.LICENSE_BLOCKED_KEEPS_SESSIONS,
     ...(certFile !== undefined && keyFile !== undefined ? { tls: { certFile, keyFile, ...(caFile === undefined ? {} : { caFile }) } } : {}),
     ...(clusterSecret === undefined ? {} : { clusterSecret }),
+    insecurePeers,
     limits: {
       maxSessionsPerClient: v.LICENSE_MAX_SESSIONS_PER_CLIENT,
       maxSeatsPerSession: v.LICENSE_MAX_SEATS_PER_SESSION,

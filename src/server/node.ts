@@ -236,7 +236,13 @@ export function createNode(deps: NodeDeps): LicenseNode {
   };
   const server = createGrpcServer(config.limits.maxMessageBytes);
   // Peer heartbeats bypass the call limiter: an overloaded seat API must not cut the nodes off from each other.
-  server.addService(proto.ClusterService.service, createClusterService({ logger, observe: rpc.observe }, controller, config.tls));
+  server.addService(
+    proto.ClusterService.service,
+    createClusterService({ logger, observe: rpc.observe }, controller, {
+      tls: config.tls,
+      accepting: config.clusterSecret !== undefined || config.tls?.caFile !== undefined || config.insecurePeers,
+    }),
+  );
   server.addService(proto.SeatService.service, createSeatHandlers(rpc, seats, config.sessionTtlMs));
   server.addService(
     proto.AdminService.service,
@@ -253,9 +259,11 @@ export function createNode(deps: NodeDeps): LicenseNode {
     status,
     async start() {
       const grpcPort = await bindServer(server, config.grpcAddr, serverCreds);
-      if (config.peerAddr !== undefined && !config.clusterSecret && !config.tls?.caFile) {
+      // Without a secret or CA only LICENSE_INSECURE_PEERS=true lets heartbeats in (loadConfig refuses a peer address
+      // without one, and the ClusterService refuses them): this is that explicit choice, repeated every start.
+      if (config.insecurePeers && !config.clusterSecret && !config.tls?.caFile) {
         logger.warn(
-          'peer heartbeats are not authenticated: set LICENSE_CLUSTER_SECRET (or LICENSE_TLS_CA for mutual TLS) so no other process can pose as a cluster node',
+          'peer heartbeats are not authenticated (LICENSE_INSECURE_PEERS=true): any process that reaches this node can pose as a cluster node; set LICENSE_CLUSTER_SECRET on both nodes (or LICENSE_TLS_CA for mutual TLS) and remove LICENSE_INSECURE_PEERS',
         );
       }
       const metricsPort = await metricsServer?.start();

@@ -74,6 +74,9 @@ describe('cluster drills (real processes)', () => {
     await new Promise((r) => setTimeout(r, 3_500));
     assert.equal((await ra.getStatus()).state, 'NODE_STATE_STANDBY');
     assert.ok(!c.redundant.lines.some((l) => l['to'] === 'FAILOVER_ACTIVE'));
+    // The local cluster signs its heartbeats with a generated secret: no unauthenticated-peers warning.
+    assert.ok(c.envOf('primary')['LICENSE_CLUSTER_SECRET'] && c.envOf('primary')['LICENSE_CLUSTER_SECRET'] === c.envOf('redundant')['LICENSE_CLUSTER_SECRET']);
+    for (const n of [c.primary, c.redundant]) assert.ok(!n.lines.some((l) => /not authenticated/.test(String(l.message))), `${n.opts.name}: no warning`);
   });
 
   it('kill -9 of the primary: the redundant reaches FAILOVER_ACTIVE; the restarted primary gets it back after the handback delay', async () => {
@@ -209,6 +212,39 @@ describe('cluster drills (real processes)', () => {
     await new Promise((r) => setTimeout(r, 1_000));
     assert.ok(!dup.lines.some((l) => l['to'] === 'ACTIVE'), 'the duplicate never became active');
     assert.equal((await c.admin('primary').getStatus()).state, 'NODE_STATE_ACTIVE');
+  });
+
+  it('a node with a peer and neither cluster secret nor CA refuses to start; LICENSE_INSECURE_PEERS=true starts it with a warning at every start', async () => {
+    const env = {
+      LICENSE_CLUSTER_ID: 'x',
+      LICENSE_NODE_ID: 'n',
+      LICENSE_ROLE: 'redundant',
+      LICENSE_ADMIN_TOKEN: 'a-long-enough-admin-token',
+      LICENSE_FILE: 'license.json',
+      LICENSE_VENDOR_PUBLIC_KEY: 'vendor-public.pem',
+      LICENSE_PEER_ADDR: `127.0.0.1:${await freePort()}`,
+    };
+    const refused = new NodeProcess({ name: 'no-secret', env }).start();
+    extras.push(refused);
+    const exit = await refused.waitExit(10_000);
+    assert.equal(exit.code, 2);
+    assert.equal(refused.stderr.length, 1, refused.stderr.join('\n'));
+    assert.match(refused.stderr[0] ?? '', /^licensed: LICENSE_CLUSTER_SECRET: is required when LICENSE_PEER_ADDR is set .*LICENSE_INSECURE_PEERS=true/);
+
+    // The explicit opt-out: a whole local cluster without a secret still pairs up, and
+    // both nodes (each has a peer) warn, again after a restart.
+    const c = await cluster({ ...FAST, env: { LICENSE_CLUSTER_SECRET: '', LICENSE_INSECURE_PEERS: 'true' } });
+    const warned = (n: NodeProcess): number =>
+      n.lines.filter((l) => l.level === 'warn' && /^peer heartbeats are not authenticated/.test(String(l.message))).length;
+    await c.primary.waitForState('ACTIVE');
+    await c.redundant.waitForState('STANDBY');
+    await eventually(async () => (await c.admin('redundant').getStatus()).peer?.reachable || undefined);
+    assert.equal(warned(c.primary), 1);
+    assert.equal(warned(c.redundant), 1);
+    c.redundant.signal('SIGTERM');
+    await c.redundant.waitExit(6_000);
+    c.redundant.start();
+    await c.redundant.waitForLog((l) => warned(c.redundant) === 2 && /not authenticated/.test(String(l.message)), 15_000, 'the warning after the restart');
   });
 
   it('bad configuration stops the node at start with one line naming the key', async () => {

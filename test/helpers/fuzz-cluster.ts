@@ -7,7 +7,7 @@ import { FAST_RECONNECT_OPTIONS } from '../../src/server/grpc/server';
 import { freePort } from '../../src/tools/local/ports';
 import { loadLicenseProto } from '../../src/contract/proto';
 import { clusterKeys } from '../../src/server/store/keys';
-import { type StartedNode, startTestNode, TEST_TOKEN, testConfig } from './node';
+import { newClusterSecret, type StartedNode, startTestNode, TEST_TOKEN, testConfig } from './node';
 import { connect, eventually, type RedisProcess, startRedis } from './redis';
 
 /**
@@ -121,7 +121,9 @@ export async function startFuzzCluster(closers: (() => Promise<void> | void)[]):
   const [pPort, rPort] = [await freePort(), await freePort()];
   const pAddr = `127.0.0.1:${pPort}`;
   const rAddr = `127.0.0.1:${rPort}`;
-  const pc = testConfig(redis.url, { ...FUZZ_ENV, LICENSE_GRPC_ADDR: pAddr, LICENSE_PEER_ADDR: rAddr }, [...FUZZ_FEATURES]);
+  // Signed heartbeats, as every cluster with a peer must run (or say LICENSE_INSECURE_PEERS=true).
+  const secret = newClusterSecret();
+  const pc = testConfig(redis.url, { ...FUZZ_ENV, LICENSE_GRPC_ADDR: pAddr, LICENSE_PEER_ADDR: rAddr, LICENSE_CLUSTER_SECRET: secret }, [...FUZZ_FEATURES]);
   const primary = await startTestNode(pc);
   closers.push(() => primary.node.stop());
   const redundant = await startTestNode(
@@ -132,6 +134,7 @@ export async function startFuzzCluster(closers: (() => Promise<void> | void)[]):
       LICENSE_ROLE: 'redundant',
       LICENSE_GRPC_ADDR: rAddr,
       LICENSE_PEER_ADDR: pAddr,
+      LICENSE_CLUSTER_SECRET: secret,
       LICENSE_FILE: pc.licenseFile,
       LICENSE_VENDOR_PUBLIC_KEY: pc.vendorPublicKeyFile,
     }),

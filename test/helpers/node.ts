@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,6 +11,14 @@ import { createNode, type LicenseNode } from '../../src/server/node';
 import { uniqueClusterId } from './redis';
 
 export const TEST_TOKEN = 'test-admin-token-0123456789';
+
+/** A fresh LICENSE_CLUSTER_SECRET: nodes with a peer need one (or LICENSE_TLS_CA, or LICENSE_INSECURE_PEERS=true). */
+export function newClusterSecret(): string {
+  return randomBytes(24).toString('hex');
+}
+
+/** The keys that decide how peer heartbeats are authenticated; a caller that sets one chooses for the pair. */
+const PEER_AUTH_KEYS = ['LICENSE_CLUSTER_SECRET', 'LICENSE_TLS_CA', 'LICENSE_INSECURE_PEERS'] as const;
 
 /** Config for an in-process node on a free port, with short test timings. */
 export function testConfig(redisUrl: string, over: Record<string, string> = {}, features?: UnsignedLicense['features']): Config {
@@ -41,8 +50,13 @@ export interface StartedNode {
   readonly metricsPort: number | undefined;
 }
 
-export async function startTestNode(config: Config): Promise<StartedNode> {
-  const logger = createLogger({ level: config.logLevel, context: { node: config.nodeId, cluster: config.clusterId } });
+/** `logStream` captures the node's JSON log lines (set LICENSE_LOG_LEVEL to see more than errors). */
+export async function startTestNode(config: Config, opts: { logStream?: NodeJS.WritableStream } = {}): Promise<StartedNode> {
+  const logger = createLogger({
+    level: config.logLevel,
+    context: { node: config.nodeId, cluster: config.clusterId },
+    ...(opts.logStream ? { stream: opts.logStream } : {}),
+  });
   const node = createNode({ config, logger });
   const { grpcPort, metricsPort } = await node.start();
   return { node, addr: `127.0.0.1:${grpcPort}`, config, logger, metricsPort };
@@ -61,7 +75,10 @@ export interface TestPair {
 
 /**
  * A primary and a redundant in process, sharing one cluster id and one license; the
- * redundant heartbeats the primary. `env` applies to both, `roleEnv` to one.
+ * redundant heartbeats the primary. `env` applies to both, `roleEnv` to one. Both nodes
+ * sign their heartbeats with a generated LICENSE_CLUSTER_SECRET unless `env` or
+ * `roleEnv` sets LICENSE_CLUSTER_SECRET, LICENSE_TLS_CA or LICENSE_INSECURE_PEERS: then
+ * peer authentication is the caller's choice.
  */
 export async function startTestPair(
   redisUrl: string,
@@ -71,7 +88,9 @@ export async function startTestPair(
     features?: UnsignedLicense['features'];
   } = {},
 ): Promise<TestPair> {
-  const pc = testConfig(redisUrl, { ...opts.env, ...opts.roleEnv?.primary }, opts.features);
+  const callerChoosesAuth = [opts.env, opts.roleEnv?.primary, opts.roleEnv?.redundant].some((e) => e !== undefined && PEER_AUTH_KEYS.some((k) => k in e));
+  const auth: Record<string, string> = callerChoosesAuth ? {} : { LICENSE_CLUSTER_SECRET: newClusterSecret() };
+  const pc = testConfig(redisUrl, { ...auth, ...opts.env, ...opts.roleEnv?.primary }, opts.features);
   const primary = await startTestNode(pc);
   const redundant = await startTestNode(
     testConfig(redisUrl, {
@@ -81,6 +100,7 @@ export async function startTestPair(
       LICENSE_PEER_ADDR: primary.addr,
       LICENSE_FILE: pc.licenseFile,
       LICENSE_VENDOR_PUBLIC_KEY: pc.vendorPublicKeyFile,
+      ...auth,
       ...opts.env,
       ...opts.roleEnv?.redundant,
     }),

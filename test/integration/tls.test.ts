@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import { loadLicenseProto } from '../../src/contract/proto';
 import { createAdminClient } from '../../src/server/admin/admin-client';
 import { LicenseClient } from '../../src/sdk/index';
-import { type StartedNode, startTestNode, startTestPair, TEST_TOKEN, testConfig } from '../helpers/node';
+import { newClusterSecret, type StartedNode, startTestNode, startTestPair, TEST_TOKEN, testConfig } from '../helpers/node';
 import { eventually, type RedisProcess, startRedis } from '../helpers/redis';
 import { createTestPki, type TestPki } from '../helpers/tls';
 
@@ -16,6 +18,29 @@ async function grpcCode(p: Promise<unknown>): Promise<grpc.status> {
     return (err as grpc.ServiceError).code;
   }
 }
+
+/** Collects a node's JSON log lines (startTestNode's logStream). */
+function captureLog(): { stream: Writable; lines: () => Record<string, unknown>[] } {
+  let text = '';
+  const stream = new Writable({
+    write(chunk: Buffer | string, _enc, cb) {
+      text += chunk.toString();
+      cb();
+    },
+  });
+  return {
+    stream,
+    lines: () =>
+      text
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
+}
+
+const INSECURE_WARNING = /^peer heartbeats are not authenticated/;
+const insecureWarnings = (lines: Record<string, unknown>[]): Record<string, unknown>[] =>
+  lines.filter((l) => l['level'] === 'warn' && INSECURE_WARNING.test(String(l['message'])));
 
 describe('TLS and authenticated peers (in-process nodes, real Redis)', () => {
   let redis: RedisProcess;
@@ -110,8 +135,10 @@ describe('TLS and authenticated peers (in-process nodes, real Redis)', () => {
 
     for (const [name, extra] of [
       ['wrong-secret', { LICENSE_CLUSTER_SECRET: 'another-secret-entirely-9876' }],
-      ['no-secret', {}],
+      // A node with a peer and no secret only starts when told to accept that.
+      ['no-secret', { LICENSE_INSECURE_PEERS: 'true' }],
     ] as const) {
+      const log = captureLog();
       const impostor = await startTestNode(
         testConfig(redis.url, {
           LICENSE_CLUSTER_ID: clusterId,
@@ -120,14 +147,98 @@ describe('TLS and authenticated peers (in-process nodes, real Redis)', () => {
           LICENSE_PEER_ADDR: p.addr,
           LICENSE_FILE: p.config.licenseFile,
           LICENSE_VENDOR_PUBLIC_KEY: p.config.vendorPublicKeyFile,
+          LICENSE_LOG_LEVEL: 'warn',
           ...extra,
         }),
+        { logStream: log.stream },
       );
       nodes.push(impostor);
       const err = await eventually(() => impostor.node.controller.snapshot().peer?.error || undefined, 10_000, 'impostor refused');
       assert.match(err, /refused: .*(LICENSE_CLUSTER_SECRET|not signed)/);
       assert.notEqual(p.node.controller.machine.peer?.nodeId, `impostor-${name}`);
       await impostor.node.stop();
+      assert.equal(insecureWarnings(log.lines()).length, name === 'no-secret' ? 1 : 0, `${name}: the unauthenticated-peers warning`);
+    }
+  });
+
+  it('a node with neither secret nor CA nor LICENSE_INSECURE_PEERS refuses every heartbeat it receives, without naming its cluster', async () => {
+    const n = await startTestNode(testConfig(redis.url));
+    nodes.push(n);
+    await eventually(() => n.node.controller.machine.isServing() || undefined);
+    const before = n.node.controller.machine.highestEpoch;
+    const client = new (loadLicenseProto().ClusterService)(n.addr, grpc.credentials.createInsecure());
+    closers.push(() => client.close());
+    const err = await new Promise<grpc.ServiceError>((resolve, reject) =>
+      client.Heartbeat(
+        {
+          cluster_id: n.config.clusterId,
+          node_id: 'node-b',
+          role: 'ROLE_REDUNDANT',
+          state: 'NODE_STATE_STANDBY',
+          stepping_down: true,
+          wants_lease: true,
+          highest_epoch: before + 5,
+          sent_at_ms: Date.now(),
+        },
+        { deadline: Date.now() + 5_000 },
+        (e) => (e ? resolve(e) : reject(new Error('an unauthenticated heartbeat was accepted'))),
+      ),
+    );
+    assert.equal(err.code, grpc.status.FAILED_PRECONDITION);
+    assert.equal(err.metadata.get('license-error')[0], 'PEER_REFUSED');
+    assert.match(err.details, /LICENSE_CLUSTER_SECRET/);
+    assert.ok(!err.details.includes(n.config.clusterId), 'the refusal does not reveal the cluster id');
+    assert.equal(n.node.controller.machine.peer, undefined, 'nothing was heard');
+    assert.equal(n.node.controller.machine.highestEpoch, before, 'no epoch adopted');
+    assert.equal(n.node.controller.machine.state, 'ACTIVE');
+  });
+
+  it('LICENSE_INSECURE_PEERS=true: a node with a peer and neither secret nor CA starts, warns at every start, and its heartbeats are accepted', async () => {
+    // A peer without a secret of its own accepts unsigned heartbeats.
+    const p = await startTestNode(testConfig(redis.url, { LICENSE_INSECURE_PEERS: 'true' }));
+    nodes.push(p);
+    await eventually(() => p.node.controller.machine.isServing() || undefined);
+    const peerOf = (over: Record<string, string>) =>
+      testConfig(redis.url, {
+        LICENSE_CLUSTER_ID: p.config.clusterId,
+        LICENSE_NODE_ID: 'node-b',
+        LICENSE_ROLE: 'redundant',
+        LICENSE_PEER_ADDR: p.addr,
+        LICENSE_FILE: p.config.licenseFile,
+        LICENSE_VENDOR_PUBLIC_KEY: p.config.vendorPublicKeyFile,
+        LICENSE_LOG_LEVEL: 'warn',
+        ...over,
+      });
+    const insecure = peerOf({ LICENSE_INSECURE_PEERS: 'true' });
+    assert.equal(insecure.insecurePeers, true);
+    assert.equal(insecure.clusterSecret, undefined);
+    // Two starts of the same node (same config and state dir): the warning each time.
+    for (const start of [1, 2]) {
+      const log = captureLog();
+      const r = await startTestNode(insecure, { logStream: log.stream });
+      nodes.push(r);
+      await eventually(() => (r.node.controller.snapshot().peer?.reachable ? true : undefined), 10_000, `start ${start}: peer reachable`);
+      assert.equal(r.node.controller.snapshot().peer?.error, '');
+      await r.node.stop();
+      const warnings = insecureWarnings(log.lines());
+      assert.equal(warnings.length, 1, `start ${start}: one warning`);
+      assert.match(String(warnings[0]?.['message']), /LICENSE_INSECURE_PEERS=true/);
+      assert.match(String(warnings[0]?.['message']), /LICENSE_CLUSTER_SECRET/);
+    }
+    // Authenticated (a secret, or the flag with a secret), or neither flag nor peer (it refuses every heartbeat): no warning.
+    const secret = newClusterSecret();
+    for (const [name, config] of [
+      ['secret', peerOf({ LICENSE_CLUSTER_SECRET: secret })],
+      ['secret and LICENSE_INSECURE_PEERS=true', peerOf({ LICENSE_CLUSTER_SECRET: secret, LICENSE_INSECURE_PEERS: 'true' })],
+      ['no peer, no flag', testConfig(redis.url, { LICENSE_LOG_LEVEL: 'warn' })],
+    ] as const) {
+      const log = captureLog();
+      const n = await startTestNode(config, { logStream: log.stream });
+      nodes.push(n);
+      await new Promise((res) => setTimeout(res, 300));
+      await n.node.stop();
+      assert.deepEqual(insecureWarnings(log.lines()), [], `${name}: no warning`);
+      assert.ok(!JSON.stringify(log.lines()).includes(secret), `${name}: the secret is never logged`);
     }
   });
 });

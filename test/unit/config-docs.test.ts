@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { CONFIG_KEYS, configTable } from '../../src/server/config';
+import { CONFIG_KEYS, configTable, loadConfig } from '../../src/server/config';
 import { CONFIG_TABLE_BEGIN, CONFIG_TABLE_END, spliceConfigTable } from '../../src/server/config-spec';
 
 /**
@@ -49,6 +49,39 @@ describe('README configuration table', () => {
     assert.match(row('LICENSE_LEASE_SAFETY_MARGIN_MS'), /\| 20% of `LICENSE_LEASE_TTL_MS` \|/);
     assert.match(row('LICENSE_REDUNDANT_STARTUP_GRACE_MS'), /\| 2 × `LICENSE_LEASE_TTL_MS` \|/);
     assert.match(row('LICENSE_PEER_ADDR'), /\| unset \|/);
+    assert.match(row('LICENSE_INSECURE_PEERS'), /\| `false` \|/);
+  });
+
+  it('says that a node with a peer needs a cluster secret or mutual TLS, or LICENSE_INSECURE_PEERS=true', () => {
+    const row = (key: string): string =>
+      configTable()
+        .split('\n')
+        .find((r) => r.startsWith(`| \`${key}\` |`)) ?? assert.fail(key);
+    for (const key of ['LICENSE_PEER_ADDR', 'LICENSE_CLUSTER_SECRET']) {
+      assert.match(row(key), /LICENSE_TLS_CA/, key);
+      assert.match(row(key), /LICENSE_INSECURE_PEERS=true/, key);
+    }
+    assert.match(row('LICENSE_CLUSTER_SECRET'), /openssl rand -hex 32/);
+    assert.match(row('LICENSE_INSECURE_PEERS'), /unauthenticated.*warning is logged at every start/);
+  });
+
+  it('quotes the refusal of a node with an unauthenticated peer as loadConfig words it', () => {
+    let message = '';
+    try {
+      loadConfig({
+        LICENSE_CLUSTER_ID: 'acme',
+        LICENSE_NODE_ID: 'node-b',
+        LICENSE_ROLE: 'redundant',
+        LICENSE_ADMIN_TOKEN: 'a-long-enough-admin-token',
+        LICENSE_FILE: 'license.json',
+        LICENSE_VENDOR_PUBLIC_KEY: 'vendor-public.pem',
+        LICENSE_PEER_ADDR: 'node-a:7400',
+      });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    assert.match(message, /^LICENSE_CLUSTER_SECRET: /);
+    assert.ok(readme.includes(`licensed: ${message}\n`), 'README.md "Configuration" shows the line a node prints');
   });
 
   it('spliceConfigTable refuses a document without the markers', () => {

@@ -44,6 +44,7 @@ describe('loadConfig', () => {
     assert.equal(c.grpcAddr, '0.0.0.0:7400');
     assert.equal(c.metricsAddr, '0.0.0.0:9464');
     assert.equal(c.logLevel, 'info');
+    assert.equal(c.insecurePeers, false);
     assert.ok(Object.isFrozen(c));
   });
 
@@ -160,6 +161,61 @@ describe('loadConfig', () => {
     );
   });
 
+  describe('a node with a peer authenticates its heartbeats', () => {
+    const PEER = { ...BASE, LICENSE_GRPC_ADDR: '10.0.0.5:7400', LICENSE_PEER_ADDR: '10.0.0.6:7400' };
+    const SECRET = 'f3e1c0de5ecret-0f-the-cluster-42';
+
+    it('without LICENSE_CLUSTER_SECRET or LICENSE_TLS_CA it is refused, in one line naming the keys and the fix', () => {
+      const msg = configError(PEER);
+      assert.match(msg, /^LICENSE_CLUSTER_SECRET: is required when LICENSE_PEER_ADDR is set/);
+      assert.match(msg, /same value on both nodes \(e\.g\. openssl rand -hex 32\)/);
+      assert.match(msg, /LICENSE_TLS_CA for mutual TLS/);
+      assert.match(msg, /LICENSE_INSECURE_PEERS=true to accept unauthenticated heartbeats/);
+      // The same from a config file, and with TLS but no CA (encrypted, yet anyone with a connection may pose as the peer).
+      assert.equal(configError(BASE, { LICENSE_PEER_ADDR: '10.0.0.6:7400' }), msg);
+      assert.equal(configError({ ...PEER, LICENSE_TLS_CERT: 'c.pem', LICENSE_TLS_KEY: 'k.pem' }), msg);
+      assert.equal(configError({ ...PEER, LICENSE_INSECURE_PEERS: 'false' }), msg);
+      assert.equal(configError({ ...PEER, LICENSE_CLUSTER_SECRET: '' }), msg, 'an empty secret is no secret');
+    });
+
+    it('is accepted with a cluster secret, with mutual TLS, or with LICENSE_INSECURE_PEERS=true', () => {
+      const withSecret = loadConfig({ ...PEER, LICENSE_CLUSTER_SECRET: SECRET });
+      assert.equal(withSecret.clusterSecret, SECRET);
+      assert.equal(withSecret.insecurePeers, false);
+      const withCa = loadConfig({ ...PEER, LICENSE_TLS_CERT: 'c.pem', LICENSE_TLS_KEY: 'k.pem', LICENSE_TLS_CA: 'ca.pem' });
+      assert.equal(withCa.tls?.caFile, 'ca.pem');
+      assert.equal(withCa.clusterSecret, undefined);
+      assert.equal(withCa.insecurePeers, false);
+      const insecure = loadConfig({ ...PEER, LICENSE_INSECURE_PEERS: 'true' });
+      assert.equal(insecure.peerAddr, '10.0.0.6:7400');
+      assert.equal(insecure.clusterSecret, undefined);
+      assert.equal(insecure.insecurePeers, true);
+      assert.equal(loadConfig(PEER, { LICENSE_INSECURE_PEERS: 'true' }).insecurePeers, true, 'from a config file too');
+      assert.equal(loadConfig({ ...PEER, LICENSE_CLUSTER_SECRET: SECRET, LICENSE_INSECURE_PEERS: 'true' }).clusterSecret, SECRET);
+    });
+
+    it('a node without a peer needs none of them; LICENSE_INSECURE_PEERS defaults to false and takes only true/false', () => {
+      const alone = loadConfig(BASE);
+      assert.equal(alone.peerAddr, undefined);
+      assert.equal(alone.insecurePeers, false);
+      assert.equal(loadConfig({ ...BASE, LICENSE_PEER_ADDR: '' }).peerAddr, undefined, 'empty is unset');
+      assert.equal(
+        configError({ ...PEER, LICENSE_INSECURE_PEERS: 'yes' }),
+        'LICENSE_INSECURE_PEERS: must be "true" or "false" (got "yes")',
+        'a bad flag is named before the missing secret',
+      );
+    });
+
+    it('the refusal never shows a secret: a bad secret is named without its value, and no other value is echoed', () => {
+      const short = 'hunter2-short';
+      const bad = configError({ ...PEER, LICENSE_CLUSTER_SECRET: short });
+      assert.match(bad, /^LICENSE_CLUSTER_SECRET: must be at least 16/);
+      assert.ok(!bad.includes(short) && !bad.includes('(got'), bad);
+      const missing = configError({ ...PEER, LICENSE_REDIS_URL: 'redis://app:s3cr3t-pw@redis:6379' });
+      for (const value of ['s3cr3t', PEER.LICENSE_ADMIN_TOKEN, PEER.LICENSE_PEER_ADDR]) assert.ok(!missing.includes(value), `${value} in ${missing}`);
+    });
+  });
+
   it('parseHostPort keeps its own messages', () => {
     assert.deepEqual(parseHostPort('[::1]:7400'), { host: '::1', port: 7400 });
     assert.throws(() => parseHostPort('localhost'), { message: 'must be host:port, got "localhost"' });
@@ -221,7 +277,7 @@ describe('config errors never echo a secret', () => {
 describe('config spec', () => {
   it('CONFIG_KEYS lists every declared key, including the budget keys a later issue removes', () => {
     assert.deepEqual(CONFIG_KEYS, Object.keys(SPEC));
-    assert.equal(new Set(CONFIG_KEYS).size, 35);
+    assert.equal(new Set(CONFIG_KEYS).size, 36);
     for (const k of ['LICENSE_FAILOVER_BUDGET_MS', 'LICENSE_ACTIVATION_EXTENSION_MS', 'LICENSE_BUDGET_RESET_AFTER_MS'])
       assert.ok((CONFIG_KEYS as readonly string[]).includes(k), k);
   });
@@ -242,6 +298,7 @@ describe('config spec', () => {
         LICENSE_HANDBACK_AFTER_MS: 10_000,
         LICENSE_BUDGET_RESET_AFTER_MS: 3_600_000,
         LICENSE_BLOCKED_KEEPS_SESSIONS: true,
+        LICENSE_INSECURE_PEERS: false,
         LICENSE_LOG_LEVEL: 'info',
         LICENSE_MAX_SESSIONS_PER_CLIENT: 64,
         LICENSE_MAX_SEATS_PER_SESSION: 1_024,

@@ -82,6 +82,28 @@ describe('docker-compose.yml', () => {
     assert.notEqual(p['LICENSE_NODE_ID'], r['LICENSE_NODE_ID']);
   });
 
+  it('both nodes sign their heartbeats with the same cluster secret, which the host environment can override', () => {
+    const raw = ['primary', 'redundant'].map((role) => String(svc(role).environment?.['LICENSE_CLUSTER_SECRET'] ?? ''));
+    assert.equal(raw[0], raw[1], 'one secret for both nodes (same value, same override variable)');
+    assert.match(raw[0] ?? '', /^\$\{LICENSE_CLUSTER_SECRET:-[^}]+\}$/, 'set from ${LICENSE_CLUSTER_SECRET:-demo default}');
+    for (const role of ['primary', 'redundant'] as const) {
+      const env = Object.fromEntries(Object.entries(svc(role).environment ?? {}).map(([k, v]) => [k, resolve(String(v))]));
+      const c = loadConfig(env);
+      assert.ok(c.peerAddr, `${role}: has a peer`);
+      assert.equal(c.clusterSecret, resolve(raw[0] ?? ''), `${role}: signs with the shared secret`);
+      assert.equal(c.insecurePeers, false, `${role}: never runs with unauthenticated peers`);
+      assert.ok(!('LICENSE_INSECURE_PEERS' in env), `${role}: no LICENSE_INSECURE_PEERS`);
+      // Without it the node would refuse to start.
+      assert.throws(
+        () => loadConfig({ ...env, LICENSE_CLUSTER_SECRET: '' }),
+        /^LicenseError: LICENSE_CLUSTER_SECRET: is required when LICENSE_PEER_ADDR is set/,
+      );
+    }
+    // The demo default says it is one, next to a comment telling production to set its own.
+    assert.match(resolve(raw[0] ?? ''), /change-me/);
+    assert.match(composeText, /#.*set your own[\s\S]*openssl rand -hex 32[\s\S]*LICENSE_CLUSTER_SECRET: \$\{LICENSE_CLUSTER_SECRET:-/);
+  });
+
   it('runs the whole stack: redis, vendor-init, primary, redundant, prometheus, grafana, loadgen', () => {
     const always = Object.entries(compose.services).filter(([, s]) => !(s as { profiles?: string[] }).profiles);
     assert.deepEqual(always.map(([n]) => n).sort(), ['grafana', 'loadgen', 'primary', 'prometheus', 'redis', 'redundant', 'vendor-init']);

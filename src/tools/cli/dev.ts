@@ -60,6 +60,7 @@ async function main(): Promise<void> {
       `  primary    grpc ${c.addr.primary}  metrics http://${c.metricsAddr.primary}/metrics  pid ${c.primary.pid}`,
       `  redundant  grpc ${c.addr.redundant}  metrics http://${c.metricsAddr.redundant}/metrics  pid ${c.redundant.pid}`,
       `  admin token ${c.token}`,
+      '  peer heartbeats are signed with a LICENSE_CLUSTER_SECRET generated for this run',
       '',
       'try:',
       `  ${ctl} --server ${c.addr.primary} status`,

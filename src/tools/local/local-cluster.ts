@@ -69,7 +69,9 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
   const redis = opts.redisUrl === undefined ? await startRedis({ appendOnly: opts.redisAppendOnly ?? false }) : undefined;
   const redisUrl = opts.redisUrl ?? (redis as RedisProcess).url;
   const token = randomBytes(16).toString('hex');
-  // Signed heartbeats, as a production cluster should run (and no start-up warning).
+  // Signed heartbeats, as every cluster must run: a node with a peer refuses to start
+  // without LICENSE_CLUSTER_SECRET or LICENSE_TLS_CA (unless LICENSE_INSECURE_PEERS=true,
+  // which a caller can pass in `env` together with LICENSE_CLUSTER_SECRET: '').
   const clusterSecret = randomBytes(24).toString('hex');
   const license = writeDevLicense(dir, clusterId, opts.features);
   const ports = opts.ports ?? { primary: await freePort(), redundant: await freePort() };
