@@ -75,7 +75,11 @@ export class BudgetKeeper {
   private primaryHeldSinceMono: number | undefined;
   private known: BudgetState;
 
+  /** The redundant may hold the lease only while its charges land (LeaseHooks). */
+  readonly holdOnlyWhileHooksSucceed: boolean;
+
   constructor(private readonly deps: BudgetKeeperDeps) {
+    this.holdOnlyWhileHooksSucceed = deps.settings.role === 'redundant';
     const m = this.mirror;
     this.known = m.episodeId ? m : this.full();
   }

@@ -45,6 +45,13 @@ export interface ClusterSnapshot {
  * controller applies to its role machine; hooks never drive the machine themselves.
  */
 export interface LeaseHooks {
+  /**
+   * True when the lease may be held only while afterAcquire/afterRenew succeed (the
+   * redundant's budget charge): a failed hook then counts as a failed acquire or renewal,
+   * so a node whose charges fail stops granting at its lease deadline, exactly as when
+   * Redis is unreachable, instead of serving uncharged.
+   */
+  readonly holdOnlyWhileHooksSucceed: boolean;
   /** While not holding the lease (each tick, and right before an acquire attempt). */
   refresh(): Promise<BudgetVerdict | undefined>;
   afterAcquire(fence: Fence, attemptMono: number): Promise<BudgetVerdict | undefined>;
@@ -342,9 +349,21 @@ export class NodeController {
         );
         if (!r) return interval;
         if (r.acquired) {
-          this.machine.acquired(r.epoch, t0);
-          this.armDeadline();
-          if (this.machine.epoch === r.epoch) await this.runHook((h) => h.afterAcquire(this.ownFence(r.epoch), t0));
+          if (this.deps.hooks?.holdOnlyWhileHooksSucceed) {
+            // Charge first (it opens or restores the episode), serve after: a lease whose
+            // charge fails is handed straight back, never served uncharged.
+            const charged = await this.runHook((h) => h.afterAcquire(this.ownFence(r.epoch), t0));
+            if (!charged || !this.running) {
+              await this.releaseUnserved(r.epoch, charged ? 'stopping' : 'the failover budget could not be charged');
+              return interval;
+            }
+            this.machine.acquired(r.epoch, t0);
+            this.armDeadline();
+          } else {
+            this.machine.acquired(r.epoch, t0);
+            this.armDeadline();
+            if (this.machine.epoch === r.epoch) await this.runHook((h) => h.afterAcquire(this.ownFence(r.epoch), t0));
+          }
           this.peerLink.sendSoon();
           return interval;
         }
@@ -356,7 +375,14 @@ export class NodeController {
       case 'renew': {
         const r = await this.storeCall(() => lease.renew(settings.nodeId, action.epoch));
         if (!r) return interval;
-        if (r.renewed) {
+        if (r.renewed && this.deps.hooks?.holdOnlyWhileHooksSucceed) {
+          // The renewal counts only once the charge for it landed: with failing charges the
+          // deadline is not moved, and the node stops granting when it passes.
+          if (this.machine.epoch === action.epoch && (await this.runHook((h) => h.afterRenew(this.ownFence(action.epoch))))) {
+            this.machine.renewed(t0);
+            this.armDeadline();
+          }
+        } else if (r.renewed) {
           this.machine.renewed(t0);
           this.armDeadline();
           if (this.machine.epoch === action.epoch) await this.runHook((h) => h.afterRenew(this.ownFence(action.epoch)));
@@ -437,6 +463,19 @@ export class NodeController {
       },
       Math.max(0, ms) + 1,
     );
+  }
+
+  /** Gives back a lease this node acquired but never served (its charge failed, or it is stopping). */
+  private async releaseUnserved(epoch: number, why: string): Promise<void> {
+    this.deps.hooks?.onLeaseLost();
+    this.machine.observeEpoch(epoch); // handed out all the same: never to be minted again
+    this.persistEpoch();
+    try {
+      await withTimeout(this.deps.lease.release(this.deps.settings.nodeId, epoch), STOP_STEP_TIMEOUT_MS);
+      this.deps.logger.warn('lease acquired but not served; released', { why, releasedEpoch: epoch });
+    } catch (err) {
+      this.deps.logger.warn('lease acquired but not served; could not release it, it expires by itself', { why, err: errorMessage(err) });
+    }
   }
 
   private async releaseAndTellPeer(epoch: number, why: 'handback' | 'step-down' | 'stop'): Promise<void> {
