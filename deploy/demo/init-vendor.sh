@@ -1,6 +1,7 @@
 #!/bin/sh
 # Compose stack only: plays the vendor once, so the demo runs without a real vendor.
-# Makes a throwaway vendor key pair and signs the demo license into the shared volume.
+# Makes a throwaway vendor key pair and signs the demo license (serial 1, servers
+# "primary" and "redundant" as the compose node ids) into the shared volume.
 # A production node gets its license file and the vendor's PUBLIC key from the vendor;
 # the private key never reaches a customer's machine.
 set -eu

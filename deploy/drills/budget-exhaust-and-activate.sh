@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Drill: spend the redundant's failover budget, then unblock it with an activation key
 # signed by the demo vendor (the private key vendor-init left in the "vendor" volume).
-#   1. recreate the redundant with a short budget (LICENSE_FAILOVER_BUDGET_MS override)
+#   1. the vendor re-issues the demo license with a short failover budget: the budget is
+#      a license term, never a setting (deploy/demo/sign-license.sh signs the next serial);
+#      both nodes restart on it, the redundant down first and up last, so no failover
 #   2. kill -9 the primary: FAILOVER_ACTIVE, then FAILOVER_BLOCKED when the budget is spent
 #   3. check that a new client is refused (REDUNDANT_BLOCKED) while held seats stay held
 #   4. operator: licensectl activation request     -> request key (LRQ1...)
 #      vendor:   licensectl vendor sign-activation -> activation key (LAK1...)
 #      operator: licensectl activation apply KEY   -> FAILOVER_ACTIVE again
-#   5. restore: start the primary (handback), recreate the redundant with the default budget
+#   5. restore: start the primary (handback), then the vendor re-issues the demo license
+#      with the default budget (the next serial again: serials only go up) and both nodes
+#      restart on it
 # Local twin: npm run drill -- budget-exhaust-and-activate.
 #
 # Needs a cluster with no failover episode open (a fresh stack, or the primary has held
-# the lease for LICENSE_BUDGET_RESET_AFTER_MS, 1 h, since the last failover). The episode
-# this drill opens stays open (with the activation's extra budget) until that happens.
+# the lease for the license's failover.reset_after_ms, 1 h, since the last failover).
+# The episode this drill opens stays open (with the activation's extra budget) until then.
 #
 # Env: DRILL_BUDGET_MS (default 30000) - the short budget.
 set -euo pipefail
@@ -20,16 +24,25 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 DRILL_BUDGET_MS=${DRILL_BUDGET_MS:-30000}
 
-recreate_redundant_default() {
-  env -u LICENSE_FAILOVER_BUDGET_MS "${COMPOSE_CMD[@]}" up -d --no-deps --force-recreate redundant >/dev/null 2>&1
+# resign_license [BUDGET_MS]: the demo vendor signs the next serial of the demo license
+# (failover budget BUDGET_MS, or the license default), and both nodes restart on it: the
+# redundant stops first and starts last, so restarting the primary is no failover.
+resign_license() {
+  dc stop redundant >/dev/null 2>&1
+  dc stop primary >/dev/null 2>&1
+  dc run --rm --no-deps -T --entrypoint sh vendor-init /app/deploy/demo/sign-license.sh "$@" >/dev/null
+  dc start primary >/dev/null
+  watch_until primary ACTIVE 60 || return 1
+  dc start redundant >/dev/null
+  watch_until redundant STANDBY 60
 }
 restored=0
 cleanup() {
   probe_stop
   dc start primary >/dev/null 2>&1 || true
   if ((!restored)); then
-    echo "restoring: recreating the redundant with the default failover budget" >&2
-    recreate_redundant_default || true
+    echo "restoring: re-issuing the demo license with the default failover budget" >&2
+    resign_license || true
   fi
 }
 trap cleanup EXIT
@@ -40,13 +53,13 @@ episode=$(status_fields redundant budget.episode_id)
 if [[ $episode != - ]]; then
   restored=1
   echo "a failover episode is open ($episode): the short budget would not apply to it." >&2
-  echo "wait until the primary has held the lease for LICENSE_BUDGET_RESET_AFTER_MS, or start from a fresh stack (docker compose down -v)." >&2
+  echo "wait until the primary has held the lease for the license's failover.reset_after_ms, or start from a fresh stack (docker compose down -v)." >&2
   exit 2
 fi
 
-event "recreating the redundant with LICENSE_FAILOVER_BUDGET_MS=$DRILL_BUDGET_MS"
-LICENSE_FAILOVER_BUDGET_MS=$DRILL_BUDGET_MS dc up -d --no-deps --force-recreate redundant >/dev/null
-watch_until redundant STANDBY 60 || { echo "the recreated redundant did not reach STANDBY" >&2; exit 1; }
+event "vendor: re-issuing the demo license with failover.budget_ms=$DRILL_BUDGET_MS (next serial); both nodes restart on it"
+resign_license "$DRILL_BUDGET_MS" || { echo "the nodes did not come back on the re-issued license" >&2; exit 1; }
+event "license: $(status_fields primary license_serial budget.granted_ms | awk '{printf "serial %s, failover budget %s ms", $1, $2}')"
 probe_start
 before=$(probe_wait_seats primary 2) || { echo "the probe got no seats" >&2; exit 2; }
 event "probe holds $(grep -c . <<<"$before") seats"
@@ -108,8 +121,7 @@ check "primary took the cluster back" "$([[ $P_STATE == ACTIVE ]] && echo 0 || e
 after=$(probe_leases primary || true)
 compare_leases "by the end" "$before" "$after"
 check "never two nodes holding the lease" "$DOUBLE_ACTIVE_SEEN"
-event "restore: recreating the redundant with the default failover budget"
-recreate_redundant_default
+event "restore: the vendor re-issues the demo license with the default failover budget (next serial); both nodes restart on it"
 restored=1
-watch_until redundant STANDBY 60 || true
+resign_license || true
 verdict "budget exhaust and activate"

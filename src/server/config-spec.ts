@@ -161,7 +161,10 @@ export const SPEC = {
     doc: 'name of the license cluster; both nodes must agree. 1–64 of `A-Za-z0-9._-`, starting with a letter or digit',
   }),
   LICENSE_NODE_ID: key({ parse: idSchema, required: true, doc: "this node's id, unique in the cluster (same characters as the cluster id)" }),
-  LICENSE_ROLE: key({ parse: roleSchema, required: true, doc: '`primary` or `redundant`' }),
+  LICENSE_ROLE: key({
+    parse: roleSchema,
+    doc: '`primary` or `redundant`; optional: the license file gives each node its role (`servers`), and a node whose LICENSE_ROLE disagrees refuses to start',
+  }),
   LICENSE_REDIS_URL: key({
     parse: redisUrlSchema,
     default: 'redis://127.0.0.1:6379',
@@ -204,7 +207,7 @@ export const SPEC = {
   LICENSE_STATE_DIR: key({
     parse: textSchema,
     default: '.licensed-state',
-    doc: "this node's own durable state: highest epoch seen, the redundant's budget mirror",
+    doc: "this node's own durable state: highest epoch seen, highest license serial seen, the redundant's budget mirror",
   }),
   LICENSE_ADMIN_TOKEN: key({
     parse: tokenSchema,
@@ -228,21 +231,10 @@ export const SPEC = {
     default: 60_000,
     doc: "client session TTL: a crashed client's seats return within it (clients are told to heartbeat every TTL / 3)",
   }),
-  LICENSE_FAILOVER_BUDGET_MS: key({
-    parse: durationSchema,
-    default: 72 * HOUR,
-    doc: 'how long the redundant may serve per failover episode before it blocks (activation keys extend it)',
-  }),
-  LICENSE_ACTIVATION_EXTENSION_MS: key({ parse: durationSchema, default: 72 * HOUR, doc: 'extension an activation request asks for (the vendor may cap it)' }),
   LICENSE_HANDBACK_AFTER_MS: key({
     parse: durationSchema,
     default: 10_000,
     doc: 'the returning primary must be healthy this long before it takes the cluster back',
-  }),
-  LICENSE_BUDGET_RESET_AFTER_MS: key({
-    parse: durationSchema,
-    default: HOUR,
-    doc: 'the primary must hold the lease this long before the failover budget refills',
   }),
   LICENSE_REDUNDANT_STARTUP_GRACE_MS: key({
     parse: durationSchema,
@@ -287,6 +279,20 @@ export const SPEC = {
   LICENSE_MAX_MESSAGE_BYTES: key({ parse: countSchema, default: 64 * 1024, doc: 'largest request message accepted, in bytes' }),
   LICENSE_LOG_LEVEL: key({ parse: logLevelSchema, default: 'info', doc: '`error`, `warn`, `info`, `debug`' }),
 };
+
+/**
+ * Keys that were settings once and are license terms now. The vendor signs the failover
+ * terms into the license file, so that no customer can stretch the budget by configuration;
+ * a node started with one of these keys (environment or --config) refuses to start with the
+ * line given here, which names the license field.
+ */
+export const LICENSE_TERM_KEYS = {
+  LICENSE_FAILOVER_BUDGET_MS: 'the failover budget is a license term now (failover.budget_ms in the vendor-signed license file); remove it',
+  LICENSE_BUDGET_RESET_AFTER_MS:
+    'when the failover budget refills is a license term now (failover.reset_after_ms in the vendor-signed license file); remove it',
+  LICENSE_ACTIVATION_EXTENSION_MS:
+    "an activation key's extension is a license term now: the vendor chooses it when signing the key, up to failover.max_extension_ms in the vendor-signed license file; remove it",
+} as const;
 
 type Spec = typeof SPEC;
 type SpecKey = keyof Spec;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
-import { type DefaultedKey, type HostPort, type KeySpec, type KeyValue, type LogLevel, parseHostPort, type Role, SPEC } from './config-spec';
+import { type DefaultedKey, type HostPort, type KeySpec, type KeyValue, LICENSE_TERM_KEYS, type LogLevel, parseHostPort, type Role, SPEC } from './config-spec';
 import { ErrorCode, LicenseError } from './errors';
 
 // The keys themselves (parser, default, doc line) are declared in config-spec.ts; this
@@ -39,7 +39,8 @@ export interface Limits {
 export interface Config {
   readonly clusterId: string;
   readonly nodeId: string;
-  readonly role: Role;
+  /** LICENSE_ROLE, when set; the role itself comes from the license file (bindLicense), which this must agree with. */
+  readonly role?: Role;
   readonly redis: RedisConfig;
   readonly grpcAddr: string;
   /** Unset: the node runs without a peer (heartbeats off). */
@@ -56,10 +57,7 @@ export interface Config {
   readonly leaseSafetyMarginMs: number;
   readonly heartbeatIntervalMs: number;
   readonly sessionTtlMs: number;
-  readonly failoverBudgetMs: number;
-  readonly activationExtensionMs: number;
   readonly handbackAfterMs: number;
-  readonly budgetResetAfterMs: number;
   readonly redundantStartupGraceMs: number;
   /** While FAILOVER_BLOCKED, keep honouring session heartbeats so running work is not killed. */
   readonly blockedKeepsSessions: boolean;
@@ -99,6 +97,17 @@ function configError(key: string, problem: string): LicenseError {
   return new LicenseError(ErrorCode.CONFIG_INVALID, `${key}: ${problem}`);
 }
 
+type LicenseTermKey = keyof typeof LICENSE_TERM_KEYS;
+
+function isLicenseTermKey(key: string): key is LicenseTermKey {
+  return Object.prototype.hasOwnProperty.call(LICENSE_TERM_KEYS, key);
+}
+
+/** The refusal of a key that is a license term now (see LICENSE_TERM_KEYS). */
+function licenseTermError(key: LicenseTermKey, where = ''): LicenseError {
+  return new LicenseError(ErrorCode.CONFIG_INVALID, `${where}${key}: is no longer a setting: ${LICENSE_TERM_KEYS[key]}`);
+}
+
 /** Reads a config file (YAML, or JSON which YAML includes) holding LICENSE_* keys. */
 export function readConfigFile(path: string): ConfigSource {
   let parsed: unknown;
@@ -112,6 +121,7 @@ export function readConfigFile(path: string): ConfigSource {
   }
   const out: ConfigSource = {};
   for (const [key, value] of Object.entries(parsed)) {
+    if (isLicenseTermKey(key)) throw licenseTermError(key, `--config ${path}: `);
     if (!(CONFIG_KEYS as readonly string[]).includes(key)) {
       throw new LicenseError(ErrorCode.CONFIG_INVALID, `--config ${path}: unknown key ${key}`);
     }
@@ -164,6 +174,13 @@ function shownValue(spec: KeySpec<unknown>, value: string): string {
  * whose message is one line naming the key and the problem.
  */
 export function loadConfig(env: ConfigSource, fileValues: ConfigSource = {}): Config {
+  // Before anything else: a key that would set a license term must never be silently ignored.
+  // In the environment an empty value counts as unset, as for every other key (templates
+  // such as compose's ${X:-} leave them); a config file that names one is refused outright.
+  for (const key of Object.keys(LICENSE_TERM_KEYS) as LicenseTermKey[]) {
+    const given = env[key] ?? fileValues[key];
+    if (given !== undefined && given !== '') throw licenseTermError(key);
+  }
   const v = readValues(env, fileValues);
 
   // Redis topology: Redis Cluster, Sentinel, or one URL (the default).
@@ -234,7 +251,7 @@ export function loadConfig(env: ConfigSource, fileValues: ConfigSource = {}): Co
   const config: Config = {
     clusterId: v.LICENSE_CLUSTER_ID,
     nodeId: v.LICENSE_NODE_ID,
-    role: v.LICENSE_ROLE,
+    ...(v.LICENSE_ROLE === undefined ? {} : { role: v.LICENSE_ROLE }),
     redis,
     grpcAddr,
     ...(peerAddr === undefined ? {} : { peerAddr }),
@@ -248,10 +265,7 @@ export function loadConfig(env: ConfigSource, fileValues: ConfigSource = {}): Co
     leaseSafetyMarginMs,
     heartbeatIntervalMs,
     sessionTtlMs: v.LICENSE_SESSION_TTL_MS,
-    failoverBudgetMs: v.LICENSE_FAILOVER_BUDGET_MS,
-    activationExtensionMs: v.LICENSE_ACTIVATION_EXTENSION_MS,
     handbackAfterMs: v.LICENSE_HANDBACK_AFTER_MS,
-    budgetResetAfterMs: v.LICENSE_BUDGET_RESET_AFTER_MS,
     redundantStartupGraceMs: v.LICENSE_REDUNDANT_STARTUP_GRACE_MS ?? 2 * leaseTtlMs,
     blockedKeepsSessions: v.LICENSE_BLOCKED_KEEPS_SESSIONS,
     ...(certFile !== undefined && keyFile !== undefined ? { tls: { certFile, keyFile, ...(caFile === undefined ? {} : { caFile }) } } : {}),

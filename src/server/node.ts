@@ -3,9 +3,10 @@ import type { KeyObject } from 'node:crypto';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Cluster, Redis } from 'ioredis';
 import { type Clock, systemClock } from './clock';
-import { NodeController } from './cluster/node-controller';
+import { type ControllerSettings, NodeController } from './cluster/node-controller';
+import type { PeerLinkSettings } from './cluster/peer-link';
 import { holdsLeaseIn } from './cluster/states';
-import { type Config, parseHostPort } from './config';
+import { type Config, parseHostPort, type Role } from './config';
 import { ErrorCode, errorMessage, LicenseError } from './errors';
 import type { GetStatusResponse } from '../contract/generated/license/v1/GetStatusResponse';
 import { BudgetKeeper } from './budget/budget-keeper';
@@ -13,7 +14,9 @@ import { createAdminService } from './grpc/admin-service';
 import { BudgetStore } from './store/budget-store';
 import { createClusterService } from './grpc/cluster-service';
 import { createSeatHandlers } from './grpc/seat-handlers';
-import { loadLicenseFile } from './license/license-file';
+import { readHostId } from './license/host-id';
+import { bindLicense, type License, loadLicenseFile } from './license/license-file';
+import { LicenseSerialGuard, withLicenseSerialCheck } from './license/serial-guard';
 import { loadPublicKey } from './license/vendor-keys';
 import { SeatService } from './seats/seat-service';
 import { SeatStore } from './store/seat-store';
@@ -41,10 +44,16 @@ export interface NodeDeps {
   readonly clock?: Clock;
   /** Supplied by tests that want to share or inspect the connection; otherwise made from config. */
   readonly redis?: Redis | Cluster;
+  /** This machine's host id, for licenses that bind servers to machines (default: readHostId, from the machine id). */
+  readonly hostId?: () => string;
 }
 
 export interface LicenseNode {
   readonly controller: NodeController;
+  /** The verified license file the node runs with. */
+  readonly license: License;
+  /** This node's role, as the license gives it. */
+  readonly role: Role;
   /** Binds the gRPC server, connects Redis, starts the loops. Resolves with the bound gRPC port. */
   start(): Promise<{ grpcPort: number; advertiseAddr: string; metricsPort?: number }>;
   readonly metrics: NodeMetrics;
@@ -79,6 +88,17 @@ export function createNode(deps: NodeDeps): LicenseNode {
   }
   const license = loadLicenseFile(config.licenseFile, vendorKey, config.clusterId);
   const licenseDigest = license.digest;
+  // The license names the servers: this node's role (and machine) come from it, not from configuration.
+  const { role } = bindLicense(license, config.licenseFile, { nodeId: config.nodeId, role: config.role, hostId: deps.hostId ?? readHostId });
+  const stateFile = new StateFile(config.stateDir, config.nodeId);
+  // Refuses (exit 2) a license older than one this node has run with or seen.
+  const serialGuard = new LicenseSerialGuard({
+    serial: license.serial,
+    licenseFile: config.licenseFile,
+    clusterId: config.clusterId,
+    stateFile,
+    logger,
+  });
 
   // Counters and histograms first: every part below may count from the start.
   const metrics = createNodeMetrics();
@@ -91,11 +111,10 @@ export function createNode(deps: NodeDeps): LicenseNode {
   });
   const scripts = new ScriptRunner(redis);
   const keys = clusterKeys(config.clusterId);
-  const lease = new LeaseStore(scripts, keys, config.leaseTtlMs);
+  const lease = new LeaseStore(scripts, keys, config.leaseTtlMs, license.serial);
   // Sentinel means replicas: budget writes wait (briefly) for one to acknowledge.
-  const budgetStore = new BudgetStore(scripts, keys, config.failoverBudgetMs, config.redis.sentinels ? Math.floor(config.heartbeatIntervalMs / 2) : 0);
+  const budgetStore = new BudgetStore(scripts, keys, license.failover.budgetMs, config.redis.sentinels ? Math.floor(config.heartbeatIntervalMs / 2) : 0);
   const seatStore = new SeatStore(scripts, keys, config.sessionTtlMs, config.limits);
-  const stateFile = new StateFile(config.stateDir, config.nodeId);
 
   const proto = loadLicenseProto();
   let advertiseAddr = config.advertiseAddr;
@@ -112,7 +131,14 @@ export function createNode(deps: NodeDeps): LicenseNode {
   const serverCreds = serverCredentials(config.tls);
 
   const budget = new BudgetKeeper({
-    settings: pick(config, 'role', 'clusterId', 'nodeId', 'leaseTtlMs', 'failoverBudgetMs', 'budgetResetAfterMs', 'activationExtensionMs'),
+    // The failover terms are the vendor's, from the signed license; no setting reaches them.
+    settings: {
+      ...pick(config, 'clusterId', 'nodeId', 'leaseTtlMs'),
+      role,
+      budgetMs: license.failover.budgetMs,
+      resetAfterMs: license.failover.resetAfterMs,
+      maxExtensionMs: license.failover.maxExtensionMs,
+    },
     clock,
     logger,
     store: budgetStore,
@@ -120,10 +146,11 @@ export function createNode(deps: NodeDeps): LicenseNode {
     vendorPublicKey: vendorKey,
     onActivation: (result) => metrics.activations.inc({ result }),
   });
-  const controller = new NodeController({
-    settings: pick(
+  // The controller hands its settings to the peer link as they are: licenseSerial rides along
+  // to go out in every heartbeat (PeerLinkSettings.licenseSerial).
+  const controllerSettings: ControllerSettings & PeerLinkSettings = {
+    ...pick(
       config,
-      'role',
       'nodeId',
       'clusterId',
       'peerAddr',
@@ -133,6 +160,11 @@ export function createNode(deps: NodeDeps): LicenseNode {
       'handbackAfterMs',
       'redundantStartupGraceMs',
     ),
+    role,
+    licenseSerial: license.serial,
+  };
+  const controller = new NodeController({
+    settings: controllerSettings,
     clock,
     logger,
     lease,
@@ -140,7 +172,8 @@ export function createNode(deps: NodeDeps): LicenseNode {
     licenseDigest,
     advertiseAddr: () => advertiseAddr,
     // The budget rides on the lease loop; its hooks return verdicts that the controller applies.
-    hooks: budget,
+    // The license serial check rides along with it (and never changes what it reports).
+    hooks: withLicenseSerialCheck(budget, serialGuard, lease, logger),
     ...(config.clusterSecret ? { peerAuth: new PeerAuthenticator(config.clusterSecret) } : {}),
     observer: {
       peerRtt: (seconds) => metrics.peerRtt.observe(seconds),
@@ -150,6 +183,9 @@ export function createNode(deps: NodeDeps): LicenseNode {
   });
   // A redundant restarted while blocked comes back blocked, before it ever reaches Redis.
   if (budget.startsBlocked()) controller.applyBudget({ blocked: true });
+  // A newer license in use (Redis, or the peer's heartbeats): never take the lease again.
+  controller.onPeerHeard((view) => serialGuard.observe(view.licenseSerial, `heartbeat of peer ${view.nodeId}`, false));
+  serialGuard.onSuperseded((reason) => controller.retire(reason));
   controller.onStateChange((t) => {
     if (holdsLeaseIn(t.to) && !holdsLeaseIn(t.from)) metrics.leaseAcquisitions.inc();
     // A redundant that takes over with the budget already spent enters FAILOVER_BLOCKED directly: still a failover.
@@ -199,7 +235,15 @@ export function createNode(deps: NodeDeps): LicenseNode {
     budget,
     seats,
     license,
-    info: () => ({ ...pick(config, 'clusterId', 'nodeId', 'role'), advertiseAddr, licenseDigest }),
+    info: () => ({
+      ...pick(config, 'clusterId', 'nodeId'),
+      role,
+      advertiseAddr,
+      licenseDigest,
+      licenseSerial: license.serial,
+      licenseError: serialGuard.problem ?? '',
+      peerLicenseSerial: controller.machine.peer?.licenseSerial ?? 0,
+    }),
   });
 
   const metricsServer =
@@ -255,6 +299,8 @@ export function createNode(deps: NodeDeps): LicenseNode {
 
   return {
     controller,
+    license,
+    role,
     metrics,
     status,
     async start() {
@@ -283,9 +329,10 @@ export function createNode(deps: NodeDeps): LicenseNode {
         advertiseAddr,
         metricsAddr: config.metricsAddr,
         metricsPort,
-        role: config.role,
+        role,
         peerAddr: config.peerAddr,
         licensee: license.licensee,
+        licenseSerial: license.serial,
         features: [...license.features.values()].map((f) => `${f.name}:${f.seats}`).join(','),
         licenseDigest: license.digest.slice(0, 16),
       });

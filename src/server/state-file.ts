@@ -9,6 +9,17 @@ export interface NodeDiskState {
   highestEpoch: number;
   /** The redundant's mirror of the failover budget (so losing Redis data never refunds budget). */
   budget?: BudgetMirror;
+  /**
+   * Highest license serial this node has run with or seen for its cluster (its own license,
+   * Redis): a license with a lower serial is refused at start, so an older license cannot be
+   * swapped back in even if Redis lost its data.
+   */
+  licenseSerial?: number;
+}
+
+/** A license serial: a whole number of at least 1. */
+export function isLicenseSerial(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 1;
 }
 
 const EMPTY: NodeDiskState = { highestEpoch: 0 };
@@ -54,8 +65,16 @@ export class StateFile {
         `state file ${file} holds highestEpoch ${String(p.highestEpoch)}, not a whole number below 2^48; set highestEpoch to the last epoch the cluster really used (the last newEpoch the nodes logged), and repair {lic:<cluster>}:epoch in Redis the same way`,
       );
     }
+    // Same reasoning as the epoch: a value that is no serial was written by hand; guessing
+    // (dropping it would let an older license back in) is worse than saying so.
+    if (p.licenseSerial !== undefined && !isLicenseSerial(p.licenseSerial)) {
+      throw new Error(
+        `state file ${file} holds licenseSerial ${JSON.stringify(p.licenseSerial)}, not a whole number of at least 1; set it to the serial of the newest license file the cluster has run with`,
+      );
+    }
     return {
       highestEpoch: typeof p.highestEpoch === 'number' ? p.highestEpoch : 0,
+      ...(p.licenseSerial === undefined ? {} : { licenseSerial: p.licenseSerial }),
       ...(b && typeof b === 'object'
         ? {
             budget: {
@@ -75,10 +94,13 @@ export class StateFile {
     return this.current;
   }
 
-  /** Merges and persists; a no-op when nothing changes. Refuses (throws) a highestEpoch that is not an epoch. */
+  /** Merges and persists; a no-op when nothing changes. Refuses (throws) a highestEpoch that is not an epoch, a licenseSerial that is no serial. */
   update(patch: Partial<NodeDiskState>): void {
     if (patch.highestEpoch !== undefined && !isEpoch(patch.highestEpoch)) {
       throw new RangeError(`highestEpoch ${String(patch.highestEpoch)} is not a whole number below 2^48; not written to ${this.path}`);
+    }
+    if (patch.licenseSerial !== undefined && !isLicenseSerial(patch.licenseSerial)) {
+      throw new RangeError(`licenseSerial ${String(patch.licenseSerial)} is not a whole number of at least 1; not written to ${this.path}`);
     }
     const next = { ...this.current, ...patch };
     if (JSON.stringify(next) === JSON.stringify(this.current)) return;

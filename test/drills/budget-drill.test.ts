@@ -10,6 +10,7 @@ import { eventually } from '../helpers/redis';
 const DIST = path.resolve(__dirname, '..', '..', 'dist', 'server', 'cli');
 const BUDGET_MS = 3_000;
 const RESET_MS = 3_000;
+const EXTENSION_MS = 4_000;
 
 function ctl(args: string[]): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [path.join(DIST, 'licensectl.js'), ...args], { encoding: 'utf8', timeout: 20_000 });
@@ -35,12 +36,10 @@ describe('budget drill (real processes, 3-second budget)', () => {
       leaseTtlMs: 1_500,
       heartbeatIntervalMs: 300,
       handbackAfterMs: 1_500,
-      env: {
-        LICENSE_FAILOVER_BUDGET_MS: String(BUDGET_MS),
-        LICENSE_BUDGET_RESET_AFTER_MS: String(RESET_MS),
-        LICENSE_ACTIVATION_EXTENSION_MS: '4000',
-        LICENSE_SESSION_TTL_MS: '60000',
-      },
+      // The failover terms are signed into the license with the throwaway vendor key (they are
+      // license terms; a node started with LICENSE_FAILOVER_BUDGET_MS and the like refuses to start).
+      failover: { budget_ms: BUDGET_MS, reset_after_ms: RESET_MS, max_extension_ms: EXTENSION_MS },
+      env: { LICENSE_SESSION_TTL_MS: '60000' },
       logFiles: true,
     });
     const admin = ['--token', c.token, '--server'];
@@ -105,7 +104,14 @@ describe('budget drill (real processes, 3-second budget)', () => {
     const req = ctl([...admin, c.addr.redundant, 'activation', 'request']);
     assert.equal(req.code, 0, req.stderr);
     assert.match(req.stdout, /^LRQ1\.[A-Za-z0-9_-]+$/);
-    const signed = ctl(['vendor', 'sign-activation', '--key', c.license.privateKeyFile, req.stdout]);
+    // The vendor chooses the extension, up to what the license accepts (the request names it).
+    const tooLong = ctl(['vendor', 'sign-activation', '--key', c.license.privateKeyFile, '--extension-ms', String(EXTENSION_MS + 1), req.stdout]);
+    assert.equal(tooLong.code, 1);
+    assert.match(
+      tooLong.stderr,
+      /^licensectl: extension 4001 ms is more than the 4000 ms this cluster's license accepts per activation key \(failover\.max_extension_ms/,
+    );
+    const signed = ctl(['vendor', 'sign-activation', '--key', c.license.privateKeyFile, '--extension-ms', String(EXTENSION_MS), req.stdout]);
     assert.equal(signed.code, 0, signed.stderr);
     assert.equal(signed.stdout.split('\n').length, 1, 'sign-activation prints only the key, on one line');
     // Wrong token first: refused, nothing changes.

@@ -32,12 +32,11 @@ export const FUZZ_ENV = Object.freeze({
   LICENSE_HEARTBEAT_INTERVAL_MS: '300',
   LICENSE_HANDBACK_AFTER_MS: '1000',
   LICENSE_SESSION_TTL_MS: '4000',
-  LICENSE_FAILOVER_BUDGET_MS: '5000',
-  LICENSE_ACTIVATION_EXTENSION_MS: '2000',
-  LICENSE_BUDGET_RESET_AFTER_MS: '3000',
   LICENSE_MAX_SESSIONS_PER_CLIENT: '12',
   LICENSE_MAX_SEATS_PER_SESSION: '8',
 });
+/** The short failover terms of the fuzz cluster's license: budget blocks and episode ends happen within a minute. */
+export const FUZZ_FAILOVER = Object.freeze({ budget_ms: 5_000, max_extension_ms: 2_000, reset_after_ms: 3_000 });
 const MAX_SESSIONS_PER_CLIENT = Number(FUZZ_ENV.LICENSE_MAX_SESSIONS_PER_CLIENT);
 const MAX_SEATS_PER_SESSION = Number(FUZZ_ENV.LICENSE_MAX_SEATS_PER_SESSION);
 
@@ -123,7 +122,14 @@ export async function startFuzzCluster(closers: (() => Promise<void> | void)[]):
   const rAddr = `127.0.0.1:${rPort}`;
   // Signed heartbeats, as every cluster with a peer must run (or say LICENSE_INSECURE_PEERS=true).
   const secret = newClusterSecret();
-  const pc = testConfig(redis.url, { ...FUZZ_ENV, LICENSE_GRPC_ADDR: pAddr, LICENSE_PEER_ADDR: rAddr, LICENSE_CLUSTER_SECRET: secret }, [...FUZZ_FEATURES]);
+  const pc = testConfig(
+    redis.url,
+    { ...FUZZ_ENV, LICENSE_GRPC_ADDR: pAddr, LICENSE_PEER_ADDR: rAddr, LICENSE_CLUSTER_SECRET: secret },
+    {
+      features: [...FUZZ_FEATURES],
+      failover: { ...FUZZ_FAILOVER },
+    },
+  );
   const primary = await startTestNode(pc);
   closers.push(() => primary.node.stop());
   const redundant = await startTestNode(
@@ -131,7 +137,6 @@ export async function startFuzzCluster(closers: (() => Promise<void> | void)[]):
       ...FUZZ_ENV,
       LICENSE_CLUSTER_ID: pc.clusterId,
       LICENSE_NODE_ID: 'node-b',
-      LICENSE_ROLE: 'redundant',
       LICENSE_GRPC_ADDR: rAddr,
       LICENSE_PEER_ADDR: pAddr,
       LICENSE_CLUSTER_SECRET: secret,

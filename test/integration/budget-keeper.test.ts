@@ -58,9 +58,9 @@ forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual 
       clusterId: w.clusterId,
       nodeId: role === 'primary' ? 'node-a' : 'node-b',
       leaseTtlMs: TTL,
-      failoverBudgetMs: BUDGET,
-      budgetResetAfterMs: RESET,
-      activationExtensionMs: BUDGET, // a key asks for another whole budget
+      budgetMs: BUDGET,
+      resetAfterMs: RESET,
+      maxExtensionMs: BUDGET, // a key may add another whole budget
     };
   }
 
@@ -83,7 +83,7 @@ forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual 
     const apply = (verdict: BudgetVerdict | undefined): void => {
       if (verdict) blocked.push(verdict.blocked);
     };
-    const lease = new LeaseStore(fx.scripts, w.keys, 10 * 60_000);
+    const lease = new LeaseStore(fx.scripts, w.keys, 10 * 60_000, 1);
     let fence: Fence | undefined;
     return {
       keeper,
@@ -313,10 +313,32 @@ forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual 
       assert.equal(s.blocked, false);
     });
 
-    it('the vendor caps the extension', async () => {
+    it('the vendor chooses the extension', async () => {
       const { w, r } = await blockedRedundant();
-      const { key } = signActivation(await r.keeper.requestKey(r.fence), vendorPriv, { nowMs: w.clock.now(), maxExtensionMs: HOUR });
+      const { key } = signActivation(await r.keeper.requestKey(r.fence), vendorPriv, { nowMs: w.clock.now(), extensionMs: HOUR });
       assert.equal((await r.activate(key)).grantedMs, BUDGET + HOUR);
+    });
+
+    it("a key that extends by more than the license's max_extension_ms is refused and changes nothing, however the request was edited", async () => {
+      const { w, r } = await blockedRedundant();
+      const request = await r.keeper.requestKey(r.fence);
+      const decoded = JSON.parse(Buffer.from(request.split('.')[1] as string, 'base64url').toString()) as Record<string, unknown>;
+      assert.equal(decoded['extension_ms'], BUDGET, "the request tells the vendor the license's cap");
+      // The vendor tool refuses to sign more than the request says the license accepts...
+      assert.throws(
+        () => signActivation(request, vendorPriv, { nowMs: w.clock.now(), extensionMs: BUDGET + 1 }),
+        (err: unknown) => err instanceof LicenseError && err.code === ErrorCode.INVALID_ARGUMENT && /failover\.max_extension_ms/.test(err.message),
+      );
+      // ...but a request key carries no signature: edited to claim a bigger cap, the vendor signs
+      // an oversized key. The node checks its own license, not the request.
+      const edited = `LRQ1.${Buffer.from(JSON.stringify({ ...decoded, extension_ms: 1_000 * BUDGET })).toString('base64url')}`;
+      const { key } = signActivation(edited, vendorPriv, { nowMs: w.clock.now(), extensionMs: 1_000 * BUDGET });
+      await refuses(w, () => r.keeper.activate(r.fence, key), ErrorCode.ACTIVATION_WRONG_TARGET);
+      await assert.rejects(r.keeper.activate(r.fence, key), /more than this cluster's license allows per key \(failover\.max_extension_ms = 259200000\)/);
+      assert.equal(r.keeper.state.blocked, true);
+      // The same request answered within the cap works: the refusal consumed nothing.
+      const ok = signActivation(request, vendorPriv, { nowMs: w.clock.now(), extensionMs: BUDGET });
+      assert.equal((await r.activate(ok.key)).grantedMs, 2 * BUDGET);
     });
 
     it('tampered, foreign, expired, garbage and out-of-sequence keys are refused and change nothing', async () => {

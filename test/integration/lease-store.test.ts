@@ -11,7 +11,7 @@ forEachTopology('leader lease scripts against a real redis-server', (topology) =
 
   const setup = (ttlMs = 5_000) => {
     const keys = clusterKeys(uniqueClusterId());
-    return { keys, lease: new LeaseStore(fx.scripts, keys, ttlMs) };
+    return { keys, lease: new LeaseStore(fx.scripts, keys, ttlMs, 1) };
   };
   const acquireArgs = (nodeId: string, knownEpoch = 0) => ({ nodeId, knownEpoch, addr: `${nodeId}:7400`, role: 'primary' as const, nowMs: 1_000 });
 
@@ -35,6 +35,52 @@ forEachTopology('leader lease scripts against a real redis-server', (topology) =
     assert.ok(r.pttlMs > 0 && r.pttlMs <= 5_000);
     assert.equal(await fx.redis.get(keys.leader), 'a:1');
     assert.equal(await fx.redis.get(keys.epoch), '1', 'a refused acquire burns no epoch');
+  });
+
+  it('license serials: every acquire records its serial (an atomic max); a lower serial never takes the lease and writes nothing else', async () => {
+    const keys = clusterKeys(uniqueClusterId());
+    const older = new LeaseStore(fx.scripts, keys, 5_000, 2);
+    const newer = new LeaseStore(fx.scripts, keys, 5_000, 3);
+    assert.equal(await older.recordLicenseSerial(), 2);
+    assert.equal(await fx.redis.get(keys.licenseSerial), '2');
+    // The newer node records its serial even while it cannot take the lease.
+    assert.deepEqual(await older.acquire(acquireArgs('a')), { acquired: true, epoch: 1 });
+    const held = await newer.acquire(acquireArgs('b'));
+    assert.equal(held.acquired, false);
+    assert.equal(await fx.redis.get(keys.licenseSerial), '3');
+    assert.equal(await older.recordLicenseSerial(), 3, 'the older node learns of the newer serial; it never goes down');
+    assert.equal(await fx.redis.get(keys.licenseSerial), '3');
+    await older.release('a', 1);
+    const before = await fx.redis.mget(keys.leader, keys.epoch);
+    assert.deepEqual(await older.acquire(acquireArgs('a', 1)), {
+      acquired: false,
+      holder: { nodeId: '', epoch: 0, addr: '' },
+      pttlMs: -1,
+      newerLicenseSerial: 3,
+    });
+    assert.deepEqual(await fx.redis.mget(keys.leader, keys.epoch), before, 'no lease taken, no epoch burnt');
+    assert.deepEqual(await newer.acquire(acquireArgs('b', 1)), { acquired: true, epoch: 2 });
+    // Large serials stay exact (%d in Lua, not %.14g).
+    const big = new LeaseStore(fx.scripts, keys, 5_000, 2 ** 53 - 1);
+    assert.equal(await big.recordLicenseSerial(), 2 ** 53 - 1);
+    assert.equal(await fx.redis.get(keys.licenseSerial), String(2 ** 53 - 1));
+  });
+
+  it('license serials: a value that is no serial is refused (nothing written); a garbage key counts as unset', async () => {
+    const keys = clusterKeys(uniqueClusterId());
+    for (const bad of [0, -1, 1.5, 2 ** 53]) {
+      await assert.rejects(
+        new LeaseStore(fx.scripts, keys, 5_000, bad).recordLicenseSerial(),
+        (err: unknown) => err instanceof LicenseError && err.code === ErrorCode.LICENSE_INVALID,
+      );
+      await assert.rejects(
+        new LeaseStore(fx.scripts, keys, 5_000, bad).acquire(acquireArgs('a')),
+        (err: unknown) => err instanceof LicenseError && err.code === ErrorCode.LICENSE_INVALID,
+      );
+    }
+    assert.equal(await fx.redis.exists(keys.licenseSerial, keys.leader, keys.epoch), 0);
+    await fx.redis.set(keys.licenseSerial, 'garbage');
+    assert.equal(await new LeaseStore(fx.scripts, keys, 5_000, 4).recordLicenseSerial(), 4);
   });
 
   it('renew extends the TTL only for the holder', async () => {
@@ -125,7 +171,11 @@ forEachTopology('leader lease scripts against a real redis-server', (topology) =
     // A known epoch at or past the limit, or not a whole number, sent to the script directly (the store refuses it before).
     const fresh = setup();
     const run = (known: string | number) =>
-      fx.scripts.run('acquireLease', [fresh.keys.leader, fresh.keys.epoch, fresh.keys.leaderInfo], ['a', 5_000, known, 'a:7400', 'primary', 1_000]);
+      fx.scripts.run(
+        'acquireLease',
+        [fresh.keys.leader, fresh.keys.epoch, fresh.keys.leaderInfo, fresh.keys.licenseSerial],
+        ['a', 5_000, known, 'a:7400', 'primary', 1_000, 1],
+      );
     for (const known of [EPOCH_LIMIT - 1, EPOCH_LIMIT, 1e15, '1e+15', -1, 1.5, 'nan', 'inf']) {
       await assert.rejects(run(known), outOfRange, `known ${known}`);
     }

@@ -69,6 +69,8 @@ describe('metrics and health endpoints (in-process node)', () => {
     assert.match(text, /^license_grpc_request_duration_seconds_count\{method="Checkout",code="RESOURCE_EXHAUSTED"\} 1$/m);
     assert.match(text, /^license_failover_budget_remaining_seconds 259200$/m);
     assert.match(text, /^process_cpu_seconds_total /m, 'default process metrics');
+    // The standby learns the leader's epoch from a heartbeat or a refused acquire; wait for it, not for luck.
+    await eventually(() => standby.node.controller.machine.leaseHolder?.epoch || undefined, 10_000, 'the standby knows the leader');
     const standbyText = await (await fetch(`${urls.standby}/metrics`)).text();
     assert.match(standbyText, /^license_is_active 0$/m);
     assert.match(standbyText, /^license_leader_epoch [1-9]/m);

@@ -59,9 +59,9 @@ describe('a node in process: admin auth, status and health', () => {
     assert.ok(ps.epoch >= 1);
     assert.equal(ps.leader_node_id, 'node-a');
     assert.deepEqual(ps.budget, {
-      granted_ms: primary.config.failoverBudgetMs,
+      granted_ms: primary.node.license.failover.budgetMs,
       consumed_ms: 0,
-      remaining_ms: primary.config.failoverBudgetMs,
+      remaining_ms: primary.node.license.failover.budgetMs,
       blocked: false,
       activations: 0,
       episode_id: '',

@@ -48,7 +48,7 @@ describe('Redis Cluster topology', () => {
     const [a, b] = await idsOnDifferentShards();
     for (const id of [a, b]) {
       const n = await startTestNode(
-        testConfig('redis://unused:1', { LICENSE_CLUSTER_ID: id, LICENSE_REDIS_CLUSTER_NODES: rc.seeds }, [{ name: 'cad-pro', seats: 2 }]),
+        testConfig('redis://unused:1', { LICENSE_CLUSTER_ID: id, LICENSE_REDIS_CLUSTER_NODES: rc.seeds }, { features: [{ name: 'cad-pro', seats: 2 }] }),
       );
       nodes.push(n);
     }

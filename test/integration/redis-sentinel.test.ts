@@ -25,10 +25,16 @@ describe('Redis Sentinel topology', () => {
   before(async () => {
     s = await startSentinelSetup({ downAfterMs: 1_000, failoverTimeoutMs: 5_000 });
     node = await startTestNode(
-      testConfig('redis://unused:1', { LICENSE_REDIS_SENTINELS: s.sentinels, LICENSE_REDIS_MASTER_NAME: s.masterName }, [
-        { name: 'cad-pro', seats: SEATS },
-        { name: 'probe', seats: 1 },
-      ]),
+      testConfig(
+        'redis://unused:1',
+        { LICENSE_REDIS_SENTINELS: s.sentinels, LICENSE_REDIS_MASTER_NAME: s.masterName },
+        {
+          features: [
+            { name: 'cad-pro', seats: SEATS },
+            { name: 'probe', seats: 1 },
+          ],
+        },
+      ),
     );
     sampler = new Redis({ sentinels: s.sentinelPorts.map((port) => ({ host: '127.0.0.1', port })), name: s.masterName, maxRetriesPerRequest: 1 });
     sampler.on('error', () => {});

@@ -17,7 +17,7 @@ forEachTopology('seat scripts against a real redis-server', (topology) => {
   /** A fresh cluster whose lease is held by node "a"; returns its fence and store. */
   async function setup(): Promise<{ keys: ClusterKeys; seats: SeatStore; fence: Fence; lease: LeaseStore }> {
     const keys = clusterKeys(uniqueClusterId());
-    const lease = new LeaseStore(fx.scripts, keys, 60_000);
+    const lease = new LeaseStore(fx.scripts, keys, 60_000, 1);
     const r = await lease.acquire({ nodeId: 'a', knownEpoch: 0, addr: 'a:1', role: 'primary', nowMs: T0 });
     assert.ok(r.acquired);
     return { keys, lease, seats: new SeatStore(fx.scripts, keys, TTL), fence: { nodeId: 'a', epoch: r.epoch } };

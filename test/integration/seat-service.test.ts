@@ -54,11 +54,13 @@ describe('SeatService over gRPC (in-process nodes, real Redis)', () => {
     redis = await startRedis();
     ({ primary, redundant: standby } = await startTestPair(redis.url, {
       env: { LICENSE_SESSION_TTL_MS: String(SESSION_TTL) },
-      features: [
-        { name: 'cad-pro', seats: 5 },
-        { name: 'solver', seats: 50 },
-        { name: 'old-tool', seats: 5, expires_at: '2020-01-01' },
-      ],
+      license: {
+        features: [
+          { name: 'cad-pro', seats: 5 },
+          { name: 'solver', seats: 50 },
+          { name: 'old-tool', seats: 5, expires_at: '2020-01-01' },
+        ],
+      },
     }));
     s = seatClient(primary.addr);
     onStandby = seatClient(standby.addr);

@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { loadLicenseProto } from '../../src/contract/proto';
 import { createAdminClient } from '../../src/server/admin/admin-client';
 import { LicenseClient } from '../../src/sdk/index';
-import { newClusterSecret, type StartedNode, startTestNode, startTestPair, TEST_TOKEN, testConfig } from '../helpers/node';
+import { signDevLicense } from '../../src/tools/local/dev-license';
+import { newClusterSecret, type StartedNode, startTestNode, startTestPair, TEST_TOKEN, testConfig, vendorFilesOf } from '../helpers/node';
 import { eventually, type RedisProcess, startRedis } from '../helpers/redis';
 import { createTestPki, type TestPki } from '../helpers/tls';
 
@@ -139,13 +141,19 @@ describe('TLS and authenticated peers (in-process nodes, real Redis)', () => {
       ['no-secret', { LICENSE_INSECURE_PEERS: 'true' }],
     ] as const) {
       const log = captureLog();
+      // A license of the same vendor that lists the impostor, so that only the secret is wrong.
+      const impostorLicense = signDevLicense(vendorFilesOf(p.config), path.join(path.dirname(p.config.licenseFile), `impostor-${name}.json`), clusterId, {
+        servers: [
+          { node_id: 'node-a', role: 'primary' },
+          { node_id: `impostor-${name}`, role: 'redundant' },
+        ],
+      });
       const impostor = await startTestNode(
         testConfig(redis.url, {
           LICENSE_CLUSTER_ID: clusterId,
           LICENSE_NODE_ID: `impostor-${name}`,
-          LICENSE_ROLE: 'redundant',
           LICENSE_PEER_ADDR: p.addr,
-          LICENSE_FILE: p.config.licenseFile,
+          LICENSE_FILE: impostorLicense,
           LICENSE_VENDOR_PUBLIC_KEY: p.config.vendorPublicKeyFile,
           LICENSE_LOG_LEVEL: 'warn',
           ...extra,
@@ -202,7 +210,6 @@ describe('TLS and authenticated peers (in-process nodes, real Redis)', () => {
       testConfig(redis.url, {
         LICENSE_CLUSTER_ID: p.config.clusterId,
         LICENSE_NODE_ID: 'node-b',
-        LICENSE_ROLE: 'redundant',
         LICENSE_PEER_ADDR: p.addr,
         LICENSE_FILE: p.config.licenseFile,
         LICENSE_VENDOR_PUBLIC_KEY: p.config.vendorPublicKeyFile,

@@ -63,8 +63,9 @@ for (const topo of TOPOLOGIES) {
     before(async () => {
       store = await topo.start();
       pair = await startTestPair('redis://unused:1', {
-        env: { ...store.env, LICENSE_FAILOVER_BUDGET_MS: '2500', LICENSE_ACTIVATION_EXTENSION_MS: '60000', LICENSE_HANDBACK_AFTER_MS: '600000' },
-        features: [{ name: 'cad-pro', seats: 10 }],
+        env: { ...store.env, LICENSE_HANDBACK_AFTER_MS: '600000' },
+        // A short budget, signed into the license (the failover terms are license terms).
+        license: { features: [{ name: 'cad-pro', seats: 10 }], failover: { budget_ms: 2_500, max_extension_ms: 60_000 } },
       });
       await eventually(() => pair.primary.node.controller.machine.isServing() || undefined, 30_000, 'primary active');
       await eventually(() => (pair.redundant.node.controller.snapshot().peer?.reachable ? true : undefined), 30_000, 'peers');
@@ -104,7 +105,7 @@ for (const topo of TOPOLOGIES) {
       await createAdminClient(pair.primary.addr, TEST_TOKEN).stepDown();
       await eventually(() => (pair.redundant.node.controller.machine.state === 'FAILOVER_ACTIVE' ? true : undefined), 20_000, 'failover');
       // The old leader's epoch can write nothing any more.
-      const lease = new LeaseStore(new ScriptRunner(store.client), clusterKeys(pair.primary.config.clusterId), 5_000);
+      const lease = new LeaseStore(new ScriptRunner(store.client), clusterKeys(pair.primary.config.clusterId), 5_000, pair.primary.node.license.serial);
       assert.deepEqual((await lease.renew('node-a', oldEpoch)).renewed, false);
       // The held seat lives on without a new checkout.
       const hb = holder.lastHeartbeatAtMs ?? 0;

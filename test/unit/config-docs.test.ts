@@ -45,7 +45,8 @@ describe('README configuration table', () => {
     assert.match(row('LICENSE_ADMIN_TOKEN'), /\| required \|.*Secret: never shown in error messages/);
     assert.match(row('LICENSE_CLUSTER_SECRET'), /Secret: never shown/);
     assert.match(row('LICENSE_REDIS_URL'), /\| `redis:\/\/127\.0\.0\.1:6379` \|.*password as `\*\*\*`/);
-    assert.match(row('LICENSE_FAILOVER_BUDGET_MS'), /\| `259200000` \(72 h\) \|/);
+    assert.match(row('LICENSE_SESSION_TTL_MS'), /\| `60000` \(1 min\) \|/);
+    assert.match(row('LICENSE_ROLE'), /\| unset \|.*license file gives each node its role/);
     assert.match(row('LICENSE_LEASE_SAFETY_MARGIN_MS'), /\| 20% of `LICENSE_LEASE_TTL_MS` \|/);
     assert.match(row('LICENSE_REDUNDANT_STARTUP_GRACE_MS'), /\| 2 × `LICENSE_LEASE_TTL_MS` \|/);
     assert.match(row('LICENSE_PEER_ADDR'), /\| unset \|/);

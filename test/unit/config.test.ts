@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { CONFIG_KEYS, DEFAULTS, loadConfig, parseHostPort, readConfigFile } from '../../src/server/config';
-import { type KeySpec, redactRedisUrl, SPEC } from '../../src/server/config-spec';
+import { type KeySpec, LICENSE_TERM_KEYS, redactRedisUrl, SPEC } from '../../src/server/config-spec';
 import { ErrorCode, LicenseError } from '../../src/server/errors';
 
 const BASE = {
@@ -35,10 +35,7 @@ describe('loadConfig', () => {
     assert.equal(c.leaseSafetyMarginMs, 1_000);
     assert.equal(c.heartbeatIntervalMs, 1_000);
     assert.equal(c.sessionTtlMs, 60_000);
-    assert.equal(c.failoverBudgetMs, 72 * 3_600_000);
-    assert.equal(c.activationExtensionMs, 72 * 3_600_000);
     assert.equal(c.handbackAfterMs, 10_000);
-    assert.equal(c.budgetResetAfterMs, 3_600_000);
     assert.equal(c.redundantStartupGraceMs, 10_000);
     assert.equal(c.redis.url, 'redis://127.0.0.1:6379');
     assert.equal(c.grpcAddr, '0.0.0.0:7400');
@@ -121,6 +118,46 @@ describe('loadConfig', () => {
     assert.doesNotMatch(loadConfig(BASE).advertiseAddr, /^0\.0\.0\.0:/);
     assert.equal(loadConfig({ ...BASE, LICENSE_ADVERTISE_ADDR: 'lic.example:7400' }).advertiseAddr, 'lic.example:7400');
   });
+
+  it('LICENSE_ROLE is optional (the license file gives the role) and, when set, still checked', () => {
+    const env: Record<string, string> = { ...BASE };
+    delete env['LICENSE_ROLE'];
+    assert.equal(loadConfig(env).role, undefined);
+    assert.equal(loadConfig({ ...env, LICENSE_ROLE: 'redundant' }).role, 'redundant');
+  });
+
+  // The failover terms are the vendor's: a customer who could set them could stretch the
+  // budget (an endless budget on the redundant, a refill after every short handback).
+  for (const [key, field] of [
+    ['LICENSE_FAILOVER_BUDGET_MS', 'failover.budget_ms'],
+    ['LICENSE_BUDGET_RESET_AFTER_MS', 'failover.reset_after_ms'],
+    ['LICENSE_ACTIVATION_EXTENSION_MS', 'failover.max_extension_ms'],
+  ] as const) {
+    it(`${key} is no longer a setting: refused in the environment and in a --config file, naming ${field}`, () => {
+      for (const value of ['9007199254740991', '1', '259200000']) {
+        const msg = configError({ ...BASE, [key]: value });
+        assert.match(msg, new RegExp(`^${key}: is no longer a setting: .*license term.*${field.replace('.', '\\.')}`));
+      }
+      // Another key's problem does not hide it: it is the first thing checked.
+      assert.match(configError({ ...BASE, LICENSE_LEASE_TTL_MS: 'soon', [key]: '1' }), new RegExp(`^${key}: `));
+      const dir = mkdtempSync(path.join(tmpdir(), 'cfg-'));
+      const file = path.join(dir, 'node.yaml');
+      writeFileSync(file, `${key}: 1\n`);
+      assert.throws(
+        () => readConfigFile(file),
+        (err: unknown) =>
+          err instanceof LicenseError &&
+          err.code === ErrorCode.CONFIG_INVALID &&
+          err.message.startsWith(`--config ${file}: ${key}: is no longer a setting: `) &&
+          err.message.includes(field) &&
+          !err.message.includes('\n'),
+      );
+      // Handed over as file values (the way licensed passes them): refused the same way.
+      assert.match(configError(BASE, { [key]: '1' }), new RegExp(`^${key}: is no longer a setting`));
+      // Empty counts as unset, as for every key (compose templates leave ${X:-} empty).
+      assert.doesNotThrow(() => loadConfig({ ...BASE, [key]: '' }));
+    });
+  }
 
   it('a config file sets the same keys and the environment wins', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'cfg-'));
@@ -275,11 +312,11 @@ describe('config errors never echo a secret', () => {
 });
 
 describe('config spec', () => {
-  it('CONFIG_KEYS lists every declared key, including the budget keys a later issue removes', () => {
+  it('CONFIG_KEYS lists every declared key; the failover terms are license terms, not keys', () => {
     assert.deepEqual(CONFIG_KEYS, Object.keys(SPEC));
-    assert.equal(new Set(CONFIG_KEYS).size, 36);
-    for (const k of ['LICENSE_FAILOVER_BUDGET_MS', 'LICENSE_ACTIVATION_EXTENSION_MS', 'LICENSE_BUDGET_RESET_AFTER_MS'])
-      assert.ok((CONFIG_KEYS as readonly string[]).includes(k), k);
+    assert.equal(new Set(CONFIG_KEYS).size, 33);
+    assert.deepEqual(Object.keys(LICENSE_TERM_KEYS).sort(), ['LICENSE_ACTIVATION_EXTENSION_MS', 'LICENSE_BUDGET_RESET_AFTER_MS', 'LICENSE_FAILOVER_BUDGET_MS']);
+    for (const k of Object.keys(LICENSE_TERM_KEYS)) assert.ok(!(CONFIG_KEYS as readonly string[]).includes(k), k);
   });
 
   it('DEFAULTS keeps its keys and values', () => {
@@ -293,10 +330,7 @@ describe('config spec', () => {
         LICENSE_LEASE_TTL_MS: 5_000,
         LICENSE_HEARTBEAT_INTERVAL_MS: 1_000,
         LICENSE_SESSION_TTL_MS: 60_000,
-        LICENSE_FAILOVER_BUDGET_MS: 72 * 3_600_000,
-        LICENSE_ACTIVATION_EXTENSION_MS: 72 * 3_600_000,
         LICENSE_HANDBACK_AFTER_MS: 10_000,
-        LICENSE_BUDGET_RESET_AFTER_MS: 3_600_000,
         LICENSE_BLOCKED_KEEPS_SESSIONS: true,
         LICENSE_INSECURE_PEERS: false,
         LICENSE_LOG_LEVEL: 'info',

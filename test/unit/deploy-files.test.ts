@@ -5,6 +5,7 @@ import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { CONFIG_KEYS, loadConfig } from '../../src/server/config';
+import { parseUnsignedLicense } from '../../src/server/license/license-file';
 import { LOADGEN_ENV_KEYS } from '../../src/tools/loadgen/options';
 import { createMetrics } from '../../src/server/metrics/metrics';
 
@@ -58,7 +59,10 @@ describe('docker-compose.yml', () => {
       const env = Object.fromEntries(Object.entries(svc.environment ?? {}).map(([k, v]) => [k, resolve(String(v))]));
       for (const k of Object.keys(env)) assert.ok((CONFIG_KEYS as readonly string[]).includes(k), `unknown key ${k}`);
       const c = loadConfig(env);
-      assert.equal(c.role, role);
+      // The role comes from the demo license, which lists this node id with it.
+      assert.equal(c.role, undefined, 'no LICENSE_ROLE: the license gives the role');
+      const unsigned = parseUnsignedLicense(JSON.parse(readFileSync('deploy/demo/license.unsigned.json', 'utf8')));
+      assert.equal(unsigned.servers.find((s) => s.node_id === c.nodeId)?.role, role, `the demo license lists ${c.nodeId} as the ${role}`);
       assert.equal(c.grpcAddr, '0.0.0.0:7400');
       assert.equal(c.peerAddr, role === 'primary' ? 'redundant:7400' : 'primary:7400');
       assert.ok(svc.init, 'init: true so SIGTERM reaches node');
@@ -67,12 +71,24 @@ describe('docker-compose.yml', () => {
     });
   }
 
-  it('the demo license is signed for the cluster id the nodes run with', () => {
-    const unsigned = JSON.parse(readFileSync('deploy/demo/license.unsigned.json', 'utf8')) as { cluster_id: string };
+  it('the demo license is a valid unsigned license for the cluster id and node ids the nodes run with, serial 1', () => {
+    const unsigned = parseUnsignedLicense(JSON.parse(readFileSync('deploy/demo/license.unsigned.json', 'utf8')));
     assert.equal(resolve(String(compose.services['primary']?.environment?.['LICENSE_CLUSTER_ID'])), unsigned.cluster_id);
+    assert.equal(unsigned.serial, 1);
+    assert.deepEqual(
+      unsigned.servers.map((s) => [s.node_id, s.role]),
+      (['primary', 'redundant'] as const).map((role) => [String(svc(role).environment?.['LICENSE_NODE_ID']), role]),
+    );
+    assert.equal(unsigned.failover, undefined, 'the demo runs with the license defaults');
     const init = readFileSync('deploy/demo/init-vendor.sh', 'utf8');
     assert.match(init, /vendor keygen --out "\$out"/);
     assert.match(init, /vendor-public\.pem/);
+    // The budget drill re-signs it (next serial, short budget) with the demo vendor key.
+    const resign = readFileSync('deploy/demo/sign-license.sh', 'utf8');
+    assert.match(resign, /vendor sign-license --key "\$out\/vendor-private\.pem"/);
+    assert.match(resign, /serial \+ 1/);
+    assert.equal(spawnSync('sh', ['-n', 'deploy/demo/sign-license.sh']).status, 0, 'sign-license.sh parses');
+    assert.match(readFileSync('deploy/drills/budget-exhaust-and-activate.sh', 'utf8'), /demo\/sign-license\.sh "\$@"/);
   });
 
   it('both nodes share one cluster id and distinct node ids', () => {

@@ -30,6 +30,7 @@ function fromPeer(over: Partial<PeerHeartbeatRequest__Output> = {}): PeerHeartbe
     store_ok: true,
     highest_epoch: 7,
     auth_tag: '',
+    license_serial: 1,
     ...over,
   };
 }
@@ -62,7 +63,7 @@ function link(opts: { answers?: Answer[]; auth?: PeerAuthenticator; noClient?: b
     info: (msg: string) => logs.push({ level: 'info', msg }),
   } as unknown as Logger;
   const deps: PeerLinkDeps = {
-    settings: { role: 'primary', nodeId: 'a', clusterId: 'c1', peerAddr: 'b:1', heartbeatIntervalMs: 1_000 },
+    settings: { role: 'primary', nodeId: 'a', clusterId: 'c1', peerAddr: 'b:1', heartbeatIntervalMs: 1_000, licenseSerial: 4 },
     clock,
     logger,
     ...(opts.noClient ? {} : { client }),
@@ -101,7 +102,9 @@ describe('PeerLink', () => {
     assert.equal(reply.epoch, 7);
     assert.equal(reply.stepping_down, false);
     assert.equal(reply.advertise_addr, 'a:1');
-    assert.deepEqual(pl.observed(), { lastHeartbeatMs: clock.now(), error: '', licenseDigest: 'digest', clockSkewMs: -40 });
+    assert.equal(reply.license_serial, 4, 'our license serial goes out with every heartbeat');
+    assert.equal(heard[0]?.licenseSerial, 1, "the peer's serial reaches the owner");
+    assert.deepEqual(pl.observed(), { lastHeartbeatMs: clock.now(), error: '', licenseDigest: 'digest', licenseSerial: 1, clockSkewMs: -40 });
   });
 
   it('refuses a peer claiming our role, tells the owner nothing, and logs the reason once', () => {
@@ -129,6 +132,20 @@ describe('PeerLink', () => {
     const signed = new PeerAuthenticator('s3cret').sign(fromPeer({ sent_at_ms: clock.now() }));
     const reply = pl.answer(signed as PeerHeartbeatRequest__Output);
     assert.match(String(reply.auth_tag), /^[0-9a-f]{64}$/);
+    // The license serial is signed: changing it breaks the tag.
+    const forged = { ...signed, license_serial: 99 } as PeerHeartbeatRequest__Output;
+    assert.throws(
+      () => pl.answer(forged),
+      (err: unknown) => err instanceof LicenseError && err.code === ErrorCode.UNAUTHENTICATED,
+    );
+  });
+
+  it('a heartbeat from a version before license_serial (signed without it, decoded as 0) still verifies', () => {
+    const { pl, clock, heard } = link({ auth: new PeerAuthenticator('s3cret') });
+    const { license_serial: _absent, ...older } = fromPeer({ sent_at_ms: clock.now() });
+    const signed = new PeerAuthenticator('s3cret').sign(older);
+    pl.answer({ ...signed, license_serial: 0 } as PeerHeartbeatRequest__Output);
+    assert.equal(heard[0]?.licenseSerial, 0);
   });
 
   it('logs a license digest that differs from ours', () => {

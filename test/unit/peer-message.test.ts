@@ -26,6 +26,7 @@ function fromPeer(over: Partial<PeerHeartbeatRequest__Output> = {}): PeerHeartbe
     store_ok: true,
     highest_epoch: SEEN,
     auth_tag: '',
+    license_serial: 1,
     ...over,
   };
 }
@@ -101,6 +102,14 @@ describe('validatePeerMessage: the refusal a peer gets back', () => {
   it('the cluster id is checked first: a foreign peer learns nothing else (not even that its epochs are bad)', () => {
     const err = refusal(fromPeer({ cluster_id: 'guess', highest_epoch: 1e15, role: 'ROLE_PRIMARY' }));
     assert.doesNotMatch(err.message, /epoch|role/);
+  });
+
+  it('license_serial: a whole number (0: the sender does not say); anything else is refused', () => {
+    assert.equal(validatePeerMessage(fromPeer({ license_serial: 7 }), SELF, SEEN).licenseSerial, 7);
+    assert.equal(validatePeerMessage(fromPeer({ license_serial: 0 }), SELF, SEEN).licenseSerial, 0);
+    for (const bad of [-1, 1.5, Number.MAX_VALUE, Infinity, NaN]) {
+      assert.match(refusal(fromPeer({ license_serial: bad })).message, /license_serial/, String(bad));
+    }
   });
 
   it('other refusals keep their message (the peer already passed the cluster id check)', () => {

@@ -49,6 +49,7 @@ function peer(role: Role, over: Partial<PeerView> = {}): PeerView {
     storeOk: true,
     advertiseAddr: role === 'primary' ? 'a:1' : 'b:1',
     highestEpoch: 0,
+    licenseSerial: 1,
     ...over,
   };
 }
@@ -208,6 +209,57 @@ describe('RoleMachine: primary', () => {
     assert.equal(m.state, 'STOPPING');
     assert.equal(m.epoch, 0);
     assert.equal(m.giveUp('stop'), 0);
+  });
+});
+
+describe('RoleMachine: a superseded license (refuseLease)', () => {
+  const REASON = 'license superseded: serial 1, serial 2 in use';
+
+  it('a starting node goes to STANDBY at once, never acquires, never asks for the lease; sticky', () => {
+    const { m, clock, transitions } = setup('primary');
+    m.refuseLease(REASON);
+    assert.equal(m.state, 'STANDBY');
+    assert.equal(transitions.at(-1)?.reason, REASON);
+    assert.equal(m.leaseRefusal, REASON);
+    assert.deepEqual(m.nextAction(), { kind: 'wait', reason: REASON });
+    assert.equal(m.wantsLease(), false);
+    clock.advance(10 * TTL);
+    m.peerHeard(peer('redundant', { steppingDown: true }));
+    assert.deepEqual(m.nextAction(), { kind: 'wait', reason: REASON });
+    m.refuseLease('another reason');
+    assert.equal(m.leaseRefusal, REASON, 'the first reason stays');
+  });
+
+  it('an acquire that lands after the refusal is never acted on', () => {
+    const { m, clock } = setup('redundant');
+    m.peerHeard(peer('primary'));
+    m.refuseLease(REASON);
+    m.acquired(5, clock.monotonic());
+    assert.equal(m.state, 'STANDBY');
+    assert.equal(m.epoch, 0);
+    assert.equal(m.isServing(), false);
+    assert.equal(m.highestEpoch, 5, 'the epoch was handed out all the same');
+  });
+
+  it('a node holding the lease keeps it until its owner gives it up, which names the reason; then waits for good', () => {
+    const { m, clock, transitions } = setup('primary');
+    m.acquired(3, clock.monotonic());
+    m.refuseLease(REASON);
+    assert.deepEqual(m.nextAction(), { kind: 'renew', epoch: 3 }, 'the release must still be fenced with its epoch');
+    assert.equal(m.giveUp('step-down'), 3);
+    assert.equal(m.state, 'STANDBY');
+    assert.equal(transitions.at(-1)?.reason, REASON);
+    clock.advance(10 * TTL);
+    assert.deepEqual(m.nextAction(), { kind: 'wait', reason: REASON });
+  });
+
+  it('onPeerHeard listeners see every valid peer view, with its license serial', () => {
+    const { m } = setup('primary');
+    const seen: number[] = [];
+    m.onPeerHeard((v) => seen.push(v.licenseSerial));
+    m.peerHeard(peer('redundant', { licenseSerial: 4 }));
+    m.peerHeard(peer('redundant', { licenseSerial: 0 }));
+    assert.deepEqual(seen, [4, 0]);
   });
 });
 
@@ -432,6 +484,7 @@ describe('NodeController: fences and budget verdicts (not started: no Redis, no 
       store_ok: true,
       highest_epoch: 1e15,
       auth_tag: '',
+      license_serial: 1,
     };
     for (const highest of [1e15, EPOCH_LIMIT, -1, 3 + MAX_PEER_EPOCH_JUMP + 1]) {
       assert.throws(() => c.onPeerHeartbeat({ ...hostile, highest_epoch: highest }), refusedWith(ErrorCode.PEER_REFUSED));

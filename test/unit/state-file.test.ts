@@ -40,3 +40,33 @@ describe('StateFile: the highest epoch', () => {
     }
   });
 });
+
+describe('StateFile: the license serial', () => {
+  it('persists whole serials of at least 1; absent until written', () => {
+    const d = dir();
+    const f = new StateFile(d, 'n');
+    assert.equal(f.value.licenseSerial, undefined);
+    f.update({ licenseSerial: 3 });
+    assert.equal(new StateFile(d, 'n').value.licenseSerial, 3);
+  });
+
+  it('refuses to write a value that is no serial, and keeps the file as it was', () => {
+    const d = dir();
+    const f = new StateFile(d, 'n');
+    f.update({ licenseSerial: 2 });
+    for (const bad of [0, -1, 1.5, NaN, Infinity, 2 ** 53]) assert.throws(() => f.update({ licenseSerial: bad }), /licenseSerial/, String(bad));
+    assert.equal(new StateFile(d, 'n').value.licenseSerial, 2);
+  });
+
+  it('a file holding something else stops the start, saying what to set', () => {
+    for (const bad of [0, 'three', 2.5]) {
+      const d = dir();
+      writeFileSync(path.join(d, 'n.state.json'), JSON.stringify({ highestEpoch: 1, licenseSerial: bad }));
+      assert.throws(
+        () => new StateFile(d, 'n'),
+        (err: unknown) => err instanceof Error && err.message.includes('n.state.json') && /licenseSerial/.test(err.message) && !err.message.includes('\n'),
+        String(bad),
+      );
+    }
+  });
+});

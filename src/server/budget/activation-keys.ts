@@ -14,7 +14,8 @@ import { canonicalJson } from '../license/canonical-json';
  */
 export const REQUEST_PREFIX = 'LRQ1';
 export const ACTIVATION_PREFIX = 'LAK1';
-export const DEFAULT_MAX_EXTENSION_MS = 72 * 3_600_000;
+/** What the vendor grants when it does not choose (`--extension-ms`), capped by what the request says the license accepts. */
+export const DEFAULT_EXTENSION_MS = 72 * 3_600_000;
 export const DEFAULT_KEY_VALIDITY_MS = 7 * 24 * 3_600_000;
 
 const requestSchema = z.strictObject({
@@ -22,6 +23,11 @@ const requestSchema = z.strictObject({
   node_id: z.string().min(1).max(64),
   episode_id: z.string().min(1).max(64),
   seq: z.number().int().min(1),
+  /**
+   * The longest extension the node accepts: its license's failover.max_extension_ms. (Nodes
+   * before license terms put their LICENSE_ACTIVATION_EXTENSION_MS here, which the vendor
+   * capped the same way.) Informs the vendor; the node checks its own license, not this.
+   */
   extension_ms: z.number().int().min(1),
   nonce: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/),
   issued_at_ms: z.number().int().min(0),
@@ -29,7 +35,7 @@ const requestSchema = z.strictObject({
 export type ActivationRequest = z.infer<typeof requestSchema>;
 
 const grantSchema = requestSchema.extend({
-  /** The extension the vendor granted (the request's, capped by the vendor). */
+  /** The extension the vendor granted (it chooses; at most the request's extension_ms). */
   granted_ms: z.number().int().min(1),
   expires_at_ms: z.number().int().min(0),
 });
@@ -69,18 +75,29 @@ export function decodeRequestKey(key: string): ActivationRequest {
 }
 
 export interface SignActivationOptions {
-  readonly maxExtensionMs?: number;
+  /** The extension to grant; default DEFAULT_EXTENSION_MS, or less when the request says the license accepts less. */
+  readonly extensionMs?: number;
   readonly validForMs?: number;
   readonly nowMs?: number;
 }
 
-/** The vendor's side: turns a request key into a signed activation key. */
+/**
+ * The vendor's side: turns a request key into a signed activation key. The vendor chooses
+ * the extension; one above what the request says the node's license accepts is refused
+ * here already, since the node would refuse the key (ACTIVATION_WRONG_TARGET).
+ */
 export function signActivation(requestKey: string, privateKey: KeyObject, opts: SignActivationOptions = {}): { key: string; grant: ActivationGrant } {
   const req = decodeRequestKey(requestKey);
   const now = opts.nowMs ?? Date.now();
+  if (opts.extensionMs !== undefined && opts.extensionMs > req.extension_ms) {
+    throw new LicenseError(
+      ErrorCode.INVALID_ARGUMENT,
+      `extension ${opts.extensionMs} ms is more than the ${req.extension_ms} ms this cluster's license accepts per activation key (failover.max_extension_ms, as the request key says); the node would refuse the key`,
+    );
+  }
   const grant: ActivationGrant = {
     ...req,
-    granted_ms: Math.min(req.extension_ms, opts.maxExtensionMs ?? DEFAULT_MAX_EXTENSION_MS),
+    granted_ms: opts.extensionMs ?? Math.min(req.extension_ms, DEFAULT_EXTENSION_MS),
     expires_at_ms: now + (opts.validForMs ?? DEFAULT_KEY_VALIDITY_MS),
   };
   const payload = canonicalJson(grant);

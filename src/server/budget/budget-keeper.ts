@@ -10,7 +10,11 @@ import type { BudgetMirror, BudgetState, BudgetStore } from '../store/budget-sto
 import type { Fence } from '../store/fence';
 import { encodeRequestKey, newNonce, verifyActivationKey } from './activation-keys';
 
-/** The settings the budget keeper reads (the node picks them from its Config). */
+/**
+ * The settings the budget keeper reads. The failover terms (budgetMs, resetAfterMs,
+ * maxExtensionMs) come from the vendor-signed license file, never from configuration,
+ * so that a customer cannot stretch the budget; the rest from the node's Config.
+ */
 export interface BudgetSettings {
   readonly role: Role;
   /** Request keys name the cluster and node; activation keys must name the same. */
@@ -18,12 +22,12 @@ export interface BudgetSettings {
   readonly nodeId: string;
   /** Caps one charge: a node cannot have served longer than this without a renewal. */
   readonly leaseTtlMs: number;
-  /** What a new episode grants (LICENSE_FAILOVER_BUDGET_MS). */
-  readonly failoverBudgetMs: number;
-  /** How long the primary holds the lease before it ends the episode (LICENSE_BUDGET_RESET_AFTER_MS). */
-  readonly budgetResetAfterMs: number;
-  /** The extension a request key asks the vendor for (LICENSE_ACTIVATION_EXTENSION_MS). */
-  readonly activationExtensionMs: number;
+  /** What a new episode grants (license failover.budget_ms). */
+  readonly budgetMs: number;
+  /** How long the primary holds the lease before it ends the episode (license failover.reset_after_ms). */
+  readonly resetAfterMs: number;
+  /** The most one activation key may add (license failover.max_extension_ms); request keys tell the vendor. */
+  readonly maxExtensionMs: number;
 }
 
 export interface BudgetKeeperDeps {
@@ -180,7 +184,7 @@ export class BudgetKeeper {
       node_id: this.deps.settings.nodeId,
       episode_id: episodeId,
       seq,
-      extension_ms: this.deps.settings.activationExtensionMs,
+      extension_ms: this.deps.settings.maxExtensionMs,
       nonce,
       issued_at_ms: this.deps.clock.now(),
     });
@@ -206,6 +210,15 @@ export class BudgetKeeper {
         throw new LicenseError(
           ErrorCode.ACTIVATION_EXPIRED,
           `this activation key expired at ${new Date(g.expires_at_ms).toISOString()}; request a new key (licensectl activation request)`,
+        );
+      }
+      // The vendor signed the key, but the license (also the vendor's) bounds it: a request key
+      // carries no signature, so the extension it names must not be what decides.
+      const { maxExtensionMs } = this.deps.settings;
+      if (g.granted_ms > maxExtensionMs) {
+        throw new LicenseError(
+          ErrorCode.ACTIVATION_WRONG_TARGET,
+          `this activation key extends the failover budget by ${g.granted_ms} ms, more than this cluster's license allows per key (failover.max_extension_ms = ${maxExtensionMs}); ask the vendor for a key of at most ${maxExtensionMs} ms`,
         );
       }
       const state = await this.deps.store.activate(fence, {
@@ -262,7 +275,7 @@ export class BudgetKeeper {
 
   private async maybeEndEpisode(fence: Fence): Promise<void> {
     if (this.primaryHeldSinceMono === undefined) return;
-    if (this.deps.clock.monotonic() - this.primaryHeldSinceMono < this.deps.settings.budgetResetAfterMs) return;
+    if (this.deps.clock.monotonic() - this.primaryHeldSinceMono < this.deps.settings.resetAfterMs) return;
     if (!this.known.episodeId) return;
     const ended = await this.deps.store.reset(fence, this.deps.clock.now());
     if (ended) {
@@ -291,7 +304,7 @@ export class BudgetKeeper {
   }
 
   private full(): BudgetState {
-    return { episodeId: '', grantedMs: this.deps.settings.failoverBudgetMs, consumedMs: 0, activations: 0, blocked: false };
+    return { episodeId: '', grantedMs: this.deps.settings.budgetMs, consumedMs: 0, activations: 0, blocked: false };
   }
 
   private requireRedundant(what: string): void {

@@ -7,7 +7,8 @@ import type { GetStatusResponse__Output } from '../../contract/generated/license
 import { VERSION } from '../version';
 import { formatDuration, shortRole, shortState, table } from './format';
 import { signLicenseFile, writeVendorKeys } from './vendor';
-import { DEFAULT_KEY_VALIDITY_MS, DEFAULT_MAX_EXTENSION_MS, signActivation } from '../budget/activation-keys';
+import { DEFAULT_EXTENSION_MS, DEFAULT_KEY_VALIDITY_MS, signActivation } from '../budget/activation-keys';
+import { readHostId } from '../license/host-id';
 import { loadPrivateKey } from '../license/vendor-keys';
 
 interface GlobalOptions {
@@ -80,6 +81,7 @@ function formatStatus(s: GetStatusResponse__Output, nowMs = Date.now()): string 
     ['cluster', s.cluster_id],
     ['node', `${s.node_id} (${shortRole(s.role)}) at ${s.advertise_addr}`],
     ['state', shortState(s.state)],
+    ['license', `serial ${s.license_serial}${s.license_error ? `, NOT SERVING: ${s.license_error}` : ''}`],
     ['epoch', s.epoch ? String(s.epoch) : `none (highest seen ${s.highest_epoch})`],
     ['leader', s.leader_node_id ? `${s.leader_node_id}${s.leader_addr ? ` at ${s.leader_addr}` : ''}` : 'none known'],
   ];
@@ -90,7 +92,9 @@ function formatStatus(s: GetStatusResponse__Output, nowMs = Date.now()): string 
     const seen = p.last_heartbeat_ms ? `last heartbeat ${formatDuration(nowMs - p.last_heartbeat_ms)} ago` : 'never heard';
     const who = p.node_id ? `${p.node_id} (${shortRole(p.role)}) ${shortState(p.state)}` : p.addr;
     rows.push(['peer', `${who}, ${p.reachable ? 'reachable' : 'NOT reachable'}, ${seen}${p.error ? `; ${p.error}` : ''}`]);
-    if (p.node_id && p.license_digest !== s.license_digest) rows.push(['', 'WARNING: peer loaded a different license file']);
+    if (p.node_id && p.license_digest !== s.license_digest) {
+      rows.push(['', `WARNING: peer loaded a different license file${p.license_serial ? ` (serial ${p.license_serial})` : ''}`]);
+    }
   } else {
     rows.push(['peer', 'none configured']);
   }
@@ -178,6 +182,13 @@ activation
     );
   });
 
+program
+  .command('hostid')
+  .description("print this machine's host id, for a license that binds a server to it (send it to the vendor)")
+  .action(() => {
+    process.stdout.write(`${readHostId()}\n`);
+  });
+
 const vendor = program.command('vendor').description("vendor tools: keys, license files, activation keys (run at the vendor, never on a customer's node)");
 
 vendor
@@ -192,32 +203,46 @@ vendor
 
 vendor
   .command('sign-license')
-  .description('sign a license: {"licensee", "cluster_id", "features": [{"name", "seats", "expires_at"?}]}')
+  .description(
+    'sign a license: {"licensee", "cluster_id", "serial", "servers": [{"node_id", "role", "host_id"?}], "failover"?: {"budget_ms", "reset_after_ms", "max_extension_ms"}, "features": [{"name", "seats", "expires_at"?}]}',
+  )
   .requiredOption('--key <file>', 'vendor private key PEM')
   .requiredOption('--in <file>', 'unsigned license JSON')
   .requiredOption('--out <file>', 'signed license file to write')
   .action((o: { key: string; in: string; out: string }) => {
     const signed = signLicenseFile(o.key, o.in, o.out);
-    process.stdout.write(`wrote ${o.out}: ${signed.licensee}, cluster ${signed.cluster_id}, ${signed.features.map((f) => `${f.name}=${f.seats}`).join(' ')}\n`);
+    const servers = signed.servers.map((x) => `${x.node_id} (${x.role}${x.host_id ? ` on ${x.host_id}` : ''})`).join(', ');
+    process.stdout.write(
+      `wrote ${o.out}: ${signed.licensee}, cluster ${signed.cluster_id}, serial ${signed.serial}, servers ${servers}, ${signed.features.map((f) => `${f.name}=${f.seats}`).join(' ')}\n`,
+    );
   });
 
 vendor
   .command('sign-activation')
-  .description('answer a request key: prints the activation key, on one line')
+  .description("answer a request key: prints the activation key, on one line; the vendor chooses the extension, up to what the cluster's license accepts")
   .requiredOption('--key <file>', 'vendor private key PEM')
-  .option('--max-extension-ms <ms>', 'cap on the extension granted', String(DEFAULT_MAX_EXTENSION_MS))
+  .option(
+    '--extension-ms <ms>',
+    `extension to grant (default ${DEFAULT_EXTENSION_MS}, 72 h, or the license's failover.max_extension_ms named in the request key when that is less)`,
+  )
+  .option('--max-extension-ms <ms>', 'older name of --extension-ms (request keys no longer ask for an extension: the vendor chooses it)')
   .option('--valid-for-ms <ms>', 'how long the customer has to apply the key', String(DEFAULT_KEY_VALIDITY_MS))
   .argument('<request-key>', 'the request key from licensectl activation request (LRQ1....)')
-  .action((requestKey: string, o: { key: string; maxExtensionMs: string; validForMs: string }) => {
+  .action((requestKey: string, o: { key: string; extensionMs?: string; maxExtensionMs?: string; validForMs: string }) => {
     const positive = (v: string, flag: string): number => {
       const n = Number(v);
-      if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${flag} must be a whole number of milliseconds above 0, got "${v}"`);
+      if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n <= 0) throw new Error(`${flag} must be a whole number of milliseconds above 0, got "${v}"`);
       return n;
     };
-    const { key } = signActivation(requestKey, loadPrivateKey(o.key), {
-      maxExtensionMs: positive(o.maxExtensionMs, '--max-extension-ms'),
-      validForMs: positive(o.validForMs, '--valid-for-ms'),
-    });
+    if (o.extensionMs !== undefined && o.maxExtensionMs !== undefined) throw new Error('--extension-ms and --max-extension-ms are the same option: give one');
+    const extension =
+      o.extensionMs !== undefined
+        ? positive(o.extensionMs, '--extension-ms')
+        : o.maxExtensionMs !== undefined
+          ? positive(o.maxExtensionMs, '--max-extension-ms')
+          : undefined;
+    const validForMs = positive(o.validForMs, '--valid-for-ms');
+    const { key } = signActivation(requestKey, loadPrivateKey(o.key), { ...(extension === undefined ? {} : { extensionMs: extension }), validForMs });
     process.stdout.write(`${key}\n`);
   });
 

@@ -197,6 +197,25 @@ export class NodeController {
     return epoch > 0;
   }
 
+  /** Calls `listener` with every valid peer heartbeat (either direction), after the machine took it in. */
+  onPeerHeard(listener: (view: PeerView) => void): void {
+    this.machine.onPeerHeard(listener);
+  }
+
+  /**
+   * This node must never hold the lease again (its license was superseded by a higher
+   * serial): it stops acquiring and asking at once, and a held lease is handed over the
+   * way a step-down does it (last charge, fenced release, the peer told at once).
+   * Deferred a turn, because the news arrives inside the lease loop or a heartbeat.
+   */
+  retire(reason: string): void {
+    this.machine.refuseLease(reason);
+    setImmediate(() => {
+      if (!holdsLeaseIn(this.machine.state)) return;
+      this.stepDown().catch((err: unknown) => this.deps.logger.warn('could not hand over the lease; it expires by itself', { err: errorMessage(err) }));
+    });
+  }
+
   /** Handles a heartbeat the peer sent us and answers with our own state. */
   onPeerHeartbeat(msg: PeerHeartbeatRequest__Output): PeerHeartbeatRequest {
     return this.peerLink.answer(msg);

@@ -7,7 +7,10 @@ import { canonicalJson } from '../license/canonical-json';
 export const PEER_AUTH_WINDOW_MS = 30_000;
 
 function tagOf(msg: PeerHeartbeatRequest | PeerHeartbeatRequest__Output, secret: string): string {
-  const { auth_tag: _ignored, ...fields } = msg;
+  const { auth_tag: _ignored, license_serial, ...rest } = msg;
+  // A sender from before license_serial signed without it, and the receiver decodes it as 0:
+  // leaving a 0 out keeps such a heartbeat verifiable. Every sender since sends a serial >= 1.
+  const fields = license_serial ? { ...rest, license_serial } : rest;
   return createHmac('sha256', secret).update(canonicalJson(fields)).digest('hex');
 }
 

@@ -22,6 +22,12 @@ export interface PeerLinkSettings {
   readonly peerAddr?: string;
   /** Peer heartbeat interval, and the deadline of each regular heartbeat call. */
   readonly heartbeatIntervalMs: number;
+  /**
+   * Serial of this node's license file, sent as license_serial so that a peer running an
+   * older license stops serving. It reaches the link inside the controller's settings, which
+   * the controller hands over as they are (node.ts puts it there); unset: 0, not sent.
+   */
+  readonly licenseSerial?: number;
 }
 
 /** What this node tells its peer about its lease; the controller reads it from the role machine. */
@@ -75,6 +81,8 @@ export interface PeerObservation {
   /** Why the peer is unreachable or refused, '' while healthy. */
   readonly error: string;
   readonly licenseDigest: string;
+  /** Serial of the peer's license, from its last valid heartbeat; 0 before one or when it does not say. */
+  readonly licenseSerial: number;
   readonly clockSkewMs: number;
 }
 
@@ -91,6 +99,7 @@ export class PeerLink {
   private lastWallMs = 0;
   private skewMs = 0;
   private digest = '';
+  private serial = 0;
 
   constructor(private readonly deps: PeerLinkDeps) {}
 
@@ -124,7 +133,7 @@ export class PeerLink {
   }
 
   observed(): PeerObservation {
-    return { lastHeartbeatMs: this.lastWallMs, error: this.error, licenseDigest: this.digest, clockSkewMs: this.skewMs };
+    return { lastHeartbeatMs: this.lastWallMs, error: this.error, licenseDigest: this.digest, licenseSerial: this.serial, clockSkewMs: this.skewMs };
   }
 
   private schedule(delayMs: number): void {
@@ -156,6 +165,7 @@ export class PeerLink {
       advertise_addr: this.deps.advertiseAddr(),
       store_ok: own.storeOk,
       highest_epoch: own.highestEpoch,
+      license_serial: settings.licenseSerial ?? 0,
     };
     return this.deps.auth ? this.deps.auth.sign(msg) : msg;
   }
@@ -209,13 +219,16 @@ export class PeerLink {
     this.deps.owner.heard(view);
     this.lastWallMs = this.deps.clock.now();
     this.skewMs = msg.sent_at_ms > 0 ? msg.sent_at_ms - this.lastWallMs : 0;
-    if (msg.license_digest !== this.digest) {
+    if (msg.license_digest !== this.digest || msg.license_serial !== this.serial) {
       this.digest = msg.license_digest;
+      this.serial = msg.license_serial;
       if (msg.license_digest !== this.deps.licenseDigest) {
         this.deps.logger.error('peer loaded a different license file; both nodes must load the same one', {
           peer: view.nodeId,
           peerDigest: msg.license_digest,
           ownDigest: this.deps.licenseDigest,
+          peerSerial: msg.license_serial,
+          ownSerial: this.deps.settings.licenseSerial ?? 0,
         });
       }
     }

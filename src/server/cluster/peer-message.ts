@@ -64,7 +64,9 @@ export function validatePeerMessage(msg: PeerHeartbeatRequest__Output, self: Sel
     throw new PeerRefusedError(`peer ${peer} sent no valid role or state`);
   }
   if (role === self.role) {
-    throw new PeerRefusedError(`peer ${peer} also claims role ${role}: a cluster has one primary and one redundant; fix LICENSE_ROLE on one of them`);
+    throw new PeerRefusedError(
+      `peer ${peer} also claims role ${role}: a cluster has one primary and one redundant; the license file gives each node id its role: check LICENSE_NODE_ID and LICENSE_FILE on both nodes`,
+    );
   }
   for (const field of ['highest_epoch', 'epoch'] as const) {
     const value = msg[field];
@@ -75,6 +77,10 @@ export function validatePeerMessage(msg: PeerHeartbeatRequest__Output, self: Sel
       const message = `peer ${peer} sent ${field} ${value}, more than ${MAX_PEER_EPOCH_JUMP} above any epoch this node has seen: refused until Redis confirms it`;
       throw new PeerRefusedError(message, `${message} (this node has seen ${epochAnchor})`, true);
     }
+  }
+  // 0: a sender from before license serials; anything else must be a serial (a safe whole number).
+  if (!Number.isSafeInteger(msg.license_serial) || msg.license_serial < 0) {
+    throw new PeerRefusedError(`peer ${peer} sent license_serial ${String(msg.license_serial)}, which is not a whole number of at least 0`);
   }
   return {
     nodeId: msg.node_id,
@@ -87,5 +93,6 @@ export function validatePeerMessage(msg: PeerHeartbeatRequest__Output, self: Sel
     storeOk: msg.store_ok,
     advertiseAddr: msg.advertise_addr,
     highestEpoch: msg.highest_epoch,
+    licenseSerial: msg.license_serial,
   };
 }

@@ -24,6 +24,8 @@ export interface PeerView {
   readonly storeOk: boolean;
   readonly advertiseAddr: string;
   readonly highestEpoch: number;
+  /** Serial of the license the peer runs with; 0 when its heartbeat does not say (an older version). */
+  readonly licenseSerial: number;
 }
 
 export interface RoleMachineOptions {
@@ -87,6 +89,9 @@ export class RoleMachine {
   private primaryWantsSinceMono: number | undefined;
   /** No acquire attempts before this (after a handback or a step-down). */
   private holdOffUntilMono = Number.NEGATIVE_INFINITY;
+  /** Why this node may never hold the lease again (refuseLease); undefined while it may. */
+  private refusedReason: string | undefined;
+  private readonly peerListeners: ((view: PeerView) => void)[] = [];
 
   constructor(
     private readonly opts: RoleMachineOptions,
@@ -142,6 +147,11 @@ export class RoleMachine {
     return this.peerView;
   }
 
+  /** Why this node may not hold the lease (refuseLease), or undefined while it may. */
+  get leaseRefusal(): string | undefined {
+    return this.refusedReason;
+  }
+
   get peerLastHeard(): number | undefined {
     return this.peerLastHeardMono;
   }
@@ -180,7 +190,7 @@ export class RoleMachine {
    * so a flapping primary does not bounce the cluster back and forth.
    */
   wantsLease(): boolean {
-    if (this.opts.role !== 'primary') return false;
+    if (this.opts.role !== 'primary' || this.refusedReason !== undefined) return false;
     const s = this.state;
     if (s === 'STOPPING' || holdsLeaseIn(s)) return false;
     const now = this.clock.monotonic();
@@ -203,6 +213,7 @@ export class RoleMachine {
       }
       return { kind: 'renew', epoch: this.epochValue };
     }
+    if (this.refusedReason !== undefined) return { kind: 'wait', reason: this.refusedReason };
     if (now < this.holdOffUntilMono) return { kind: 'wait', reason: 'holding off after giving up the lease' };
     if (this.opts.role === 'redundant') {
       if (!this.heardPrimary && now - this.startedMono < this.opts.redundantStartupGraceMs) {
@@ -228,6 +239,11 @@ export class RoleMachine {
   acquired(epoch: number, attemptMono: number): void {
     this.storeAnswered(attemptMono);
     this.observeEpoch(epoch);
+    if (this.refusedReason !== undefined) {
+      // Refused while the acquire was in flight: never act on it; the key lapses within one TTL.
+      if (this.stateValue === 'STARTING') this.transition('STANDBY', this.refusedReason);
+      return;
+    }
     this.epochValue = epoch;
     this.lastRenewOkMono = attemptMono;
     this.holder = { nodeId: this.opts.nodeId, epoch };
@@ -242,7 +258,7 @@ export class RoleMachine {
     this.storeAnswered(attemptMono);
     this.holder = holder;
     if (holder) this.observeEpoch(holder.epoch);
-    if (this.stateValue === 'STARTING') this.transition('STANDBY', holder ? `lease held by ${holder.nodeId}` : 'lease free');
+    if (this.stateValue === 'STARTING') this.transition('STANDBY', holder ? `lease held by ${holder.nodeId}` : (this.refusedReason ?? 'lease free'));
   }
 
   /** A renewal sent at `attemptMono` succeeded: the lease is ours until attemptMono + ttl in Redis. */
@@ -276,7 +292,8 @@ export class RoleMachine {
     if (kind === 'stop') {
       this.transition('STOPPING', held ? 'stopping: planned handover' : 'stopping');
     } else if (held) {
-      this.transition('STANDBY', kind === 'handback' ? 'handing the lease back to the primary' : 'stepped down on request');
+      const why = kind === 'handback' ? 'handing the lease back to the primary' : 'stepped down on request';
+      this.transition('STANDBY', this.refusedReason ?? why);
     }
     if (kind === 'handback') {
       // The primary acquires next; do not race it for the key we just freed.
@@ -307,6 +324,26 @@ export class RoleMachine {
     } else if (isEpoch(view.epoch) && view.epoch > 0 && holdsLeaseIn(view.state)) {
       this.holder = { nodeId: view.nodeId, epoch: view.epoch };
     }
+    for (const l of this.peerListeners) l(view);
+  }
+
+  /** Called after every valid peer heartbeat the machine took in (the license serial guard reads the peer's serial). */
+  onPeerHeard(listener: (view: PeerView) => void): void {
+    this.peerListeners.push(listener);
+  }
+
+  /**
+   * This node must never hold the lease again: its license was superseded by one with a
+   * higher serial. Sticky for the life of the process: no acquire, no asking for the
+   * lease. A held lease stays held until the owner gives it up (giveUp, whose transition
+   * then names this reason), so the release is fenced like any other; a starting node goes
+   * to STANDBY at once, so its status says it is not serving.
+   */
+  refuseLease(reason: string): void {
+    if (this.refusedReason !== undefined) return;
+    this.refusedReason = reason;
+    this.primaryWantsSinceMono = undefined;
+    if (this.stateValue === 'STARTING') this.transition('STANDBY', reason);
   }
 
   /** A heartbeat to the peer failed; health lapses by itself after one TTL without any. */

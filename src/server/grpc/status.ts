@@ -17,6 +17,11 @@ export interface StatusInfo {
   /** The address clients should use (final once the server is bound). */
   readonly advertiseAddr: string;
   readonly licenseDigest: string;
+  readonly licenseSerial: number;
+  /** Why the node does not serve with its license ('' when it does): a newer license is in use. */
+  readonly licenseError: string;
+  /** Serial of the peer's license from its last heartbeat, 0 when not known. */
+  readonly peerLicenseSerial: number;
 }
 
 /** Where a status comes from; only the parts named here are read. */
@@ -75,6 +80,8 @@ export function toStatusResponse(info: StatusInfo, s: ClusterSnapshot, budget: B
     highest_epoch: s.highestEpoch,
     lease_valid_for_ms: s.leaseValidForMs,
     version: VERSION,
+    license_serial: info.licenseSerial,
+    license_error: info.licenseError,
     ...(s.peer
       ? {
           peer: {
@@ -88,6 +95,7 @@ export function toStatusResponse(info: StatusInfo, s: ClusterSnapshot, budget: B
             error: s.peer.error,
             license_digest: s.peer.licenseDigest,
             clock_skew_ms: s.peer.clockSkewMs,
+            license_serial: info.peerLicenseSerial,
           },
         }
       : {}),

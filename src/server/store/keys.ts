@@ -21,6 +21,8 @@ export interface ClusterKeys {
   readonly activationPending: string;
   /** SET of nonces of applied activation keys (replay guard). */
   readonly activationUsed: string;
+  /** Highest license serial any node of the cluster has run with (a whole number, only ever raised). */
+  readonly licenseSerial: string;
 }
 
 export function clusterKeys(clusterId: string): ClusterKeys {
@@ -35,5 +37,6 @@ export function clusterKeys(clusterId: string): ClusterKeys {
     budget: `${prefix}:budget`,
     activationPending: `${prefix}:activation:pending`,
     activationUsed: `${prefix}:activation:used`,
+    licenseSerial: `${prefix}:license_serial`,
   });
 }

@@ -12,16 +12,25 @@ export interface LeaseHolderInfo {
 }
 
 export type AcquireResult =
-  { readonly acquired: true; readonly epoch: number } | { readonly acquired: false; readonly holder: LeaseHolderInfo; readonly pttlMs: number };
+  | { readonly acquired: true; readonly epoch: number }
+  | {
+      readonly acquired: false;
+      readonly holder: LeaseHolderInfo;
+      readonly pttlMs: number;
+      /** Set when the lease was not taken because a newer license (this serial) is in use; holder is then empty. */
+      readonly newerLicenseSerial?: number;
+    };
 
 export type RenewResult = { readonly renewed: true } | { readonly renewed: false; readonly holder: LeaseHolderInfo | undefined };
 
-/** Typed wrappers over the leader-lease scripts. */
+/** Typed wrappers over the leader-lease scripts (and the cluster's license serial, which gates the lease). */
 export class LeaseStore {
   constructor(
     private readonly scripts: ScriptRunner,
     private readonly keys: ClusterKeys,
     private readonly ttlMs: number,
+    /** The serial of this node's license: recorded with every acquire, which refuses when a newer one is in use. */
+    private readonly licenseSerial: number,
   ) {}
 
   async acquire(args: { nodeId: string; knownEpoch: number; addr: string; role: Role; nowMs: number }): Promise<AcquireResult> {
@@ -34,9 +43,13 @@ export class LeaseStore {
     }
     const reply = (await this.scripts.run(
       'acquireLease',
-      [this.keys.leader, this.keys.epoch, this.keys.leaderInfo],
-      [args.nodeId, this.ttlMs, args.knownEpoch, args.addr, args.role, args.nowMs],
+      [this.keys.leader, this.keys.epoch, this.keys.leaderInfo, this.keys.licenseSerial],
+      [args.nodeId, this.ttlMs, args.knownEpoch, args.addr, args.role, args.nowMs, this.licenseSerial],
     )) as [number, number | string, number?, string?];
+    if (reply[0] === 2) {
+      // The lease looks free to the caller (nobody named), and stays untaken: the license serial guard says why.
+      return { acquired: false, holder: { nodeId: '', epoch: 0, addr: '' }, pttlMs: -1, newerLicenseSerial: Number(reply[1]) };
+    }
     if (reply[0] === 1) {
       const epoch = Number(reply[1]);
       if (!isEpoch(epoch)) throw new LicenseError(ErrorCode.EPOCH_OUT_OF_RANGE, `the acquire script answered epoch ${String(reply[1])}`);
@@ -69,6 +82,15 @@ export class LeaseStore {
     const fromCounter = counter ? (parseEpoch(counter) ?? 0) : 0;
     const fromLeader = leader ? (parseOwner(leader)?.epoch ?? 0) : 0;
     return Math.max(fromCounter, fromLeader);
+  }
+
+  /**
+   * Records this node's license serial (raising the cluster's, never lowering it) and
+   * returns the highest serial in use in the cluster: higher than ours means this node's
+   * license was replaced by a newer one. Any node, holding the lease or not.
+   */
+  async recordLicenseSerial(): Promise<number> {
+    return Number(await this.scripts.run('licenseSerial', [this.keys.licenseSerial], [this.licenseSerial]));
   }
 
   /** Compare-and-delete. True when the key was ours and is now gone. */

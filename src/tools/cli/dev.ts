@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { Command, InvalidArgumentError } from 'commander';
 import type { Role } from '../../server/config';
 import { errorMessage } from '../../server/errors';
 import { type LocalCluster, startLocalCluster } from '../local/local-cluster';
@@ -9,6 +10,8 @@ import { REDIS_INSTALL_HINT, redisServerAvailable } from '../local/redis-process
 /**
  * `npm run dev`: redis-server (unless LICENSE_REDIS_URL is set), a primary and a
  * redundant on loopback, their logs in one terminal, and Ctrl-C stops everything.
+ * `npm run dev -- --budget-ms 60000` signs a short failover budget into the demo license
+ * (the budget is a license term; no setting changes it).
  */
 const ROLES: Role[] = ['primary', 'redundant'];
 const COLORS: Record<Role, string> = { primary: '\x1b[36m', redundant: '\x1b[35m' };
@@ -30,7 +33,32 @@ function echo(role: string, raw: string): void {
   process.stdout.write(`${color}[${role.padEnd(9)}]${color ? RESET : ''} ${text}\n`);
 }
 
+const positiveMs = (v: string): number => {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError('must be a whole number of milliseconds above 0');
+  return n;
+};
+
+interface DevOptions {
+  budgetMs?: number;
+  resetAfterMs?: number;
+}
+
+function parseArgs(): DevOptions {
+  return new Command('dev')
+    .description('Redis + a primary + a redundant on loopback, with a throwaway vendor key and demo license')
+    .option('--budget-ms <ms>', 'failover budget signed into the demo license (default: the license default, 72 h)', positiveMs)
+    .option('--reset-after-ms <ms>', 'how long the primary must hold the lease before the budget refills (default: the license default, 1 h)', positiveMs)
+    .parse(process.argv)
+    .opts<DevOptions>();
+}
+
 async function main(): Promise<void> {
+  const opts = parseArgs();
+  const failover = {
+    ...(opts.budgetMs === undefined ? {} : { budget_ms: opts.budgetMs }),
+    ...(opts.resetAfterMs === undefined ? {} : { reset_after_ms: opts.resetAfterMs }),
+  };
   const redisUrl = process.env['LICENSE_REDIS_URL'];
   if (!redisUrl && !redisServerAvailable()) {
     process.stderr.write(`${REDIS_INSTALL_HINT}\n`);
@@ -45,6 +73,7 @@ async function main(): Promise<void> {
       ...(redisUrl ? { redisUrl } : {}),
       echo,
       logFiles: true,
+      ...(Object.keys(failover).length ? { failover } : {}),
     });
   } catch (err) {
     process.stderr.write(`dev: ${errorMessage(err)}\n`);
@@ -60,6 +89,9 @@ async function main(): Promise<void> {
       `  primary    grpc ${c.addr.primary}  metrics http://${c.metricsAddr.primary}/metrics  pid ${c.primary.pid}`,
       `  redundant  grpc ${c.addr.redundant}  metrics http://${c.metricsAddr.redundant}/metrics  pid ${c.redundant.pid}`,
       `  admin token ${c.token}`,
+      `  license    ${c.license.licenseFile}: serial 1, node-a primary, node-b redundant${
+        opts.budgetMs === undefined ? '' : `, failover budget ${opts.budgetMs} ms`
+      }${opts.resetAfterMs === undefined ? '' : `, refills after ${opts.resetAfterMs} ms`}`,
       '  peer heartbeats are signed with a LICENSE_CLUSTER_SECRET generated for this run',
       '',
       'try:',

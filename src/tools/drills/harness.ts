@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { Role } from '../../server/config';
+import type { UnsignedLicense } from '../../server/license/license-file';
 import { type FaultProxy, startFaultProxy } from '../local/fault-proxy';
 import { type LocalCluster, startLocalCluster } from '../local/local-cluster';
 import type { LogLine } from '../local/node-process';
@@ -199,7 +200,7 @@ export interface DrillCluster {
   stop(): Promise<void>;
 }
 
-export async function startDrillCluster(t: DrillTimings, env: Record<string, string> = {}): Promise<DrillCluster> {
+export async function startDrillCluster(t: DrillTimings, env: Record<string, string> = {}, failover?: UnsignedLicense['failover']): Promise<DrillCluster> {
   const dir = mkdtempSync(path.join(tmpdir(), 'licensed-drill-'));
   const redisDir = path.join(dir, 'redis');
   mkdirSync(redisDir, { recursive: true });
@@ -216,6 +217,7 @@ export async function startDrillCluster(t: DrillTimings, env: Record<string, str
     heartbeatIntervalMs: t.heartbeatIntervalMs,
     handbackAfterMs: t.handbackAfterMs,
     logFiles: true,
+    ...(failover ? { failover } : {}),
     features: [
       { name: DRILL_FEATURE, seats: DRILL_SEATS },
       { name: PROBE_FEATURE, seats: 2 },

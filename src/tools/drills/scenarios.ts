@@ -2,6 +2,7 @@ import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { signActivation } from '../../server/budget/activation-keys';
 import type { Role } from '../../server/config';
+import type { UnsignedLicense } from '../../server/license/license-file';
 import type { LocalCluster } from '../local/local-cluster';
 import { logTime, type LogLine } from '../local/node-process';
 import { DRILL_SEATS, type DrillCluster, type DrillTimings, sleep, startDrillCluster, Timeline, Workload } from './harness';
@@ -20,6 +21,8 @@ export interface Scenario {
   readonly name: string;
   readonly description: string;
   readonly env?: Readonly<Record<string, string>>;
+  /** Failover terms signed into the drill cluster's license (a short budget); default: the license defaults. */
+  readonly failover?: UnsignedLicense['failover'];
   /** Runs the fault and the recovery; returns notes for the report. */
   run(ctx: DrillContext): Promise<string[]>;
 }
@@ -161,7 +164,7 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'budget-exhaust-and-activate',
     description: 'kill the primary with a 3-second budget: the redundant blocks new grants; a vendor-signed key unblocks it; the primary takes back',
-    env: { LICENSE_FAILOVER_BUDGET_MS: '3000', LICENSE_BUDGET_RESET_AFTER_MS: '3000' },
+    failover: { budget_ms: 3_000, reset_after_ms: 3_000 },
     async run(ctx) {
       const m = ctx.mark('redundant');
       ctx.t.mark('SIGKILL primary');
@@ -191,7 +194,7 @@ export async function runScenario(s: Scenario, timings: DrillTimings, log: (line
   let held = 0;
   let stats;
   try {
-    dc = await startDrillCluster(timings, { ...s.env });
+    dc = await startDrillCluster(timings, { ...s.env }, s.failover);
     const c = dc.cluster;
     const timeout = timings.leaseTtlMs * 6 + timings.handbackAfterMs + 20_000;
     const ctx: DrillContext = {

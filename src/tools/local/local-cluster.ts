@@ -5,7 +5,7 @@ import path from 'node:path';
 import { type AdminClient, createAdminClient } from '../../server/admin/admin-client';
 import type { Role } from '../../server/config';
 import type { UnsignedLicense } from '../../server/license/license-file';
-import { type DevLicenseFiles, writeDevLicense } from './dev-license';
+import { type DevLicenseFiles, type DevLicenseTerms, writeDevLicense } from './dev-license';
 import { NodeProcess } from './node-process';
 import { freePort, waitForPort } from './ports';
 import { type RedisProcess, startRedis } from './redis-process';
@@ -34,6 +34,14 @@ export interface LocalClusterOptions {
   readonly ports?: Readonly<Record<Role, number>>;
   /** Features of the license signed for this cluster (default: DEV_FEATURES). */
   readonly features?: UnsignedLicense['features'];
+  /**
+   * Failover terms signed into the cluster's license (a short budget for drills and
+   * tests); default: none, so the license defaults apply. They are license terms, never
+   * settings: a node started with LICENSE_FAILOVER_BUDGET_MS and the like refuses to start.
+   */
+  readonly failover?: UnsignedLicense['failover'];
+  /** Serial of the license (default 1). */
+  readonly serial?: number;
 }
 
 export interface LocalCluster {
@@ -73,7 +81,13 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
   // without LICENSE_CLUSTER_SECRET or LICENSE_TLS_CA (unless LICENSE_INSECURE_PEERS=true,
   // which a caller can pass in `env` together with LICENSE_CLUSTER_SECRET: '').
   const clusterSecret = randomBytes(24).toString('hex');
-  const license = writeDevLicense(dir, clusterId, opts.features);
+  // The license names both servers with the node ids below (DEV_SERVERS: node-a, node-b).
+  const terms: DevLicenseTerms = {
+    ...(opts.features ? { features: opts.features } : {}),
+    ...(opts.failover ? { failover: opts.failover } : {}),
+    ...(opts.serial === undefined ? {} : { serial: opts.serial }),
+  };
+  const license = writeDevLicense(dir, clusterId, terms);
   const ports = opts.ports ?? { primary: await freePort(), redundant: await freePort() };
   const metrics = { primary: await freePort(), redundant: await freePort() };
   const addr = { primary: `127.0.0.1:${ports.primary}`, redundant: `127.0.0.1:${ports.redundant}` };
@@ -83,7 +97,6 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
   const envOf = (role: Role): Record<string, string> => ({
     LICENSE_CLUSTER_ID: clusterId,
     LICENSE_NODE_ID: role === 'primary' ? 'node-a' : 'node-b',
-    LICENSE_ROLE: role,
     LICENSE_REDIS_URL: redisUrl,
     LICENSE_GRPC_ADDR: addr[role],
     LICENSE_PEER_ADDR: addr[other(role)],

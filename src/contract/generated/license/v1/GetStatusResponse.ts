@@ -24,6 +24,8 @@ export interface GetStatusResponse {
   'highest_epoch'?: (number | string | Long);
   'lease_valid_for_ms'?: (number | string | Long);
   'version'?: (string);
+  'license_serial'?: (number | string | Long);
+  'license_error'?: (string);
 }
 
 export interface GetStatusResponse__Output {
@@ -43,4 +45,6 @@ export interface GetStatusResponse__Output {
   'highest_epoch': (number);
   'lease_valid_for_ms': (number);
   'version': (string);
+  'license_serial': (number);
+  'license_error': (string);
 }

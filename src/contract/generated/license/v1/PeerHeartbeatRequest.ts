@@ -19,6 +19,7 @@ export interface PeerHeartbeatRequest {
   'store_ok'?: (boolean);
   'highest_epoch'?: (number | string | Long);
   'auth_tag'?: (string);
+  'license_serial'?: (number | string | Long);
 }
 
 export interface PeerHeartbeatRequest__Output {
@@ -36,4 +37,5 @@ export interface PeerHeartbeatRequest__Output {
   'store_ok': (boolean);
   'highest_epoch': (number);
   'auth_tag': (string);
+  'license_serial': (number);
 }

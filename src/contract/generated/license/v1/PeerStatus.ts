@@ -15,6 +15,7 @@ export interface PeerStatus {
   'error'?: (string);
   'license_digest'?: (string);
   'clock_skew_ms'?: (number | string | Long);
+  'license_serial'?: (number | string | Long);
 }
 
 export interface PeerStatus__Output {
@@ -28,4 +29,5 @@ export interface PeerStatus__Output {
   'error': (string);
   'license_digest': (string);
   'clock_skew_ms': (number);
+  'license_serial': (number);
 }

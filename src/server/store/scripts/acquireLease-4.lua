@@ -5,19 +5,28 @@
     KEYS[1] leader key        {lic:<c>}:leader
     KEYS[2] epoch counter     {lic:<c>}:epoch
     KEYS[3] leader info hash  {lic:<c>}:leader_info
+    KEYS[4] license serial    {lic:<c>}:license_serial
     ARGV[1] node id
     ARGV[2] lease TTL, ms
     ARGV[3] highest epoch the node has seen (its own state dir, peer heartbeats)
     ARGV[4] advertised address of the node
     ARGV[5] role
     ARGV[6] now, wall ms (for the info hash only)
+    ARGV[7] the serial of the node's license file
 
   Output:
     {1, epoch}                            acquired; epoch = max(counter, known) + 1
     {0, holder, pttl_ms, holder_addr}     held by `holder` (`<node>:<epoch>`)
+    {2, highest_serial}                   not taken: a newer license (higher serial, as digits) is in use
 
-  Errors: EPOCH_OUT_OF_RANGE when the counter or the known epoch is not a whole number
-  below 2^48, or the new epoch would reach 2^48; nothing is written then.
+  The node's serial is recorded first (raised, never lowered: includes/serial.lua), held
+  lease or not; a node whose license is older than the cluster's newest never takes the
+  lease, checked here in the same script so no newer serial can slip in between.
+
+  Errors: LICENSE_INVALID when ARGV[7] is not a serial (nothing is written then);
+  EPOCH_OUT_OF_RANGE when the counter or the known epoch is not a whole number below
+  2^48, or the new epoch would reach 2^48 (the lease, counter and info are not touched
+  then; the serial was recorded all the same).
 
   Epochs never repeat: even if Redis lost its counter, the node's own memory of the
   highest epoch keeps the next one above every epoch ever handed out.
@@ -36,6 +45,14 @@ local function toEpoch(value)
   if n == nil or n ~= n or n < 0 or n >= LIMIT or n ~= math.floor(n) then return nil end
   return n
 end
+
+--@include serial
+local serial = toSerial(ARGV[7])
+if serial == nil then
+  return redis.error_reply('LICENSE_INVALID the license serial "' .. ARGV[7] .. '" is not a whole number of at least 1')
+end
+local highest = recordSerial(KEYS[4], serial)
+if serial < highest then return {2, string.format('%d', highest)} end
 
 local current = redis.call('GET', KEYS[1])
 if current then
