@@ -2,8 +2,11 @@
 // CLIs executable, and writes the two entry points that 0.1 documented
 // (dist/cli/licensed.js, dist/cli/licensectl.js) as one-line forwards to their new
 // home, so unit files and scripts written against them keep working.
-import { chmodSync, cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 
+// Replaced, not merged: the loader registers every .lua it finds, so a script renamed in src
+// (its key count is in the name) must not linger in dist under its old name.
+rmSync('dist/server/store/scripts', { recursive: true, force: true });
 cpSync('src/server/store/scripts', 'dist/server/store/scripts', { recursive: true });
 const bins = ['server/cli/licensed', 'server/cli/licensectl', 'tools/cli/dev', 'tools/cli/drill', 'tools/cli/bench', 'tools/cli/loadgen'];
 for (const bin of bins) {

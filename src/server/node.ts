@@ -138,6 +138,8 @@ export function createNode(deps: NodeDeps): LicenseNode {
       budgetMs: license.failover.budgetMs,
       resetAfterMs: license.failover.resetAfterMs,
       maxExtensionMs: license.failover.maxExtensionMs,
+      // Applied activation keys name the redundant: the primary checks them against it to show the grant.
+      redundantNodeId: license.servers.find((s) => s.role === 'redundant')?.nodeId ?? config.nodeId,
     },
     clock,
     logger,

@@ -56,6 +56,7 @@ export class StateFile {
     const p = parsed as Partial<NodeDiskState>;
     const b = p.budget as Partial<BudgetMirror> | undefined;
     const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
+    const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
     // A number that is no epoch was never handed out: it came from a hostile or corrupt peer
     // heartbeat that an older version adopted. Using it would make every acquire fail;
     // dropping it silently would hide that the cluster's epochs were tampered with (Redis
@@ -84,6 +85,9 @@ export class StateFile {
               activations: num(b.activations),
               blocked: b.blocked === true,
               endedEpisodeId: typeof b.endedEpisodeId === 'string' ? b.endedEpisodeId : '',
+              endedEpisodeIds: strings(b.endedEpisodeIds),
+              // Kept as written: the budget keeper re-verifies every key, so a forged one counts for nothing.
+              keys: strings(b.keys),
             },
           }
         : {}),

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { signActivation } from '../../src/server/budget/activation-keys';
 import { type BudgetSettings, type BudgetVerdict, BudgetKeeper } from '../../src/server/budget/budget-keeper';
@@ -10,7 +11,7 @@ import { ManualClock } from '../../src/server/clock';
 import type { Role } from '../../src/server/config';
 import { ErrorCode, LicenseError } from '../../src/server/errors';
 import { generateVendorKeys } from '../../src/server/license/vendor-keys';
-import { createSilentLogger } from '../../src/server/log';
+import { createLogger, createSilentLogger, type Logger } from '../../src/server/log';
 import { StateFile } from '../../src/server/state-file';
 import { type BudgetState, BudgetStore } from '../../src/server/store/budget-store';
 import type { Fence } from '../../src/server/store/fence';
@@ -61,6 +62,7 @@ forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual 
       budgetMs: BUDGET,
       resetAfterMs: RESET,
       maxExtensionMs: BUDGET, // a key may add another whole budget
+      redundantNodeId: 'node-b',
     };
   }
 
@@ -69,13 +71,13 @@ forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual 
    * lease loop hands each hook's verdict to the controller; here `blocked` records the
    * verdicts' `blocked`, in order, as the role machine would see them.
    */
-  function node(w: World, role: Role) {
+  function node(w: World, role: Role, logger: Logger = createSilentLogger()) {
     const cfg = settings(w, role);
     const blocked: boolean[] = [];
     const keeper = new BudgetKeeper({
       settings: cfg,
       clock: w.clock,
-      logger: createSilentLogger(),
+      logger,
       store: new BudgetStore(fx.scripts, w.keys, BUDGET),
       stateFile: new StateFile(w.dirs[role], cfg.nodeId),
       vendorPublicKey: createPublicKey(vendor.publicKeyPem),
@@ -99,11 +101,16 @@ forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual 
         fence = { nodeId: cfg.nodeId, epoch: r.epoch };
         apply(await keeper.afterAcquire(fence, w.clock.monotonic()));
       },
-      /** Serve for `ms`, renewing every STEP as the lease loop does (every heartbeat). */
-      async serve(ms: number): Promise<void> {
+      /**
+       * Serve for `ms`, renewing every STEP as the lease loop does (every heartbeat). The
+       * `watchers` (standby nodes) refresh at every step, as their lease loops do while waiting.
+       */
+      async serve(ms: number, watchers: { keeper: BudgetKeeper }[] = []): Promise<void> {
+        for (const o of watchers) await o.keeper.refresh();
         for (let t = 0; t < ms; t += STEP) {
           w.clock.advance(Math.min(STEP, ms - t));
           apply(await keeper.afterRenew(this.fence));
+          for (const o of watchers) await o.keeper.refresh();
         }
       },
       async release(): Promise<void> {
@@ -199,7 +206,7 @@ forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual 
     await r.release();
     // The primary holds for just under the reset period, then flaps.
     await p.acquire();
-    await p.serve(RESET - 1_000);
+    await p.serve(RESET - 1_000, [r]);
     assert.equal((await budgetHash(w))['consumed_ms'], String(2 * HOUR));
     await p.crash();
     p.keeper.onLeaseLost();
@@ -209,9 +216,9 @@ forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual 
     assert.equal(r.keeper.state.consumedMs, 2 * HOUR + 60_000, 'flapping refunded nothing');
     // Now the primary holds continuously for the whole period.
     await p.acquire();
-    await p.serve(RESET - 1_000);
+    await p.serve(RESET - 1_000, [r]);
     assert.notEqual((await budgetHash(w))['episode_id'], '');
-    await p.serve(1_000);
+    await p.serve(1_000, [r]);
     const h = await budgetHash(w);
     assert.equal(h['episode_id'], '');
     assert.equal(h['consumed_ms'], '0');
@@ -269,6 +276,354 @@ forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual 
     await fx.redis.hset(w.keys.budget, 'consumed_ms', String(HOUR)); // Redis rolled back (restored an old snapshot)
     await r.serve(1_000);
     assert.equal(r.keeper.state.consumedMs, 4 * HOUR + 1_000);
+  });
+
+  describe('tampering never leaves more budget', () => {
+    /** The redundant's state file, as an operator with root on its server sees it. */
+    const stateFilePath = (w: World) => path.join(w.dirs.redundant, 'node-b.state.json');
+    function editStateFile(w: World, edit: (budget: Record<string, unknown>) => void): void {
+      const file = JSON.parse(readFileSync(stateFilePath(w), 'utf8')) as { budget: Record<string, unknown> };
+      edit(file.budget);
+      writeFileSync(stateFilePath(w), JSON.stringify(file));
+    }
+
+    /** DUMP of every budget-related key: what restoring an old RDB/AOF snapshot puts back. */
+    async function snapshot(w: World): Promise<Map<string, Buffer | null>> {
+      const snap = new Map<string, Buffer | null>();
+      for (const k of [w.keys.budget, w.keys.activationPending, w.keys.activationUsed, w.keys.activationApplied]) snap.set(k, await fx.redis.dumpBuffer(k));
+      return snap;
+    }
+    async function restoreSnapshot(snap: Map<string, Buffer | null>): Promise<void> {
+      for (const [k, v] of snap) {
+        await fx.redis.del(k);
+        if (v) await fx.redis.restore(k, 0, v, 'REPLACE');
+      }
+    }
+
+    /** A redundant that served its whole budget: blocked, holding the lease. */
+    async function spentRedundant() {
+      const w = world();
+      const r = node(w, 'redundant');
+      await r.acquire();
+      await r.serve(BUDGET);
+      assert.equal(r.keeper.state.blocked, true);
+      return { w, r, episode: r.keeper.state.episodeId };
+    }
+
+    /** Still spent: after a charge, in status, in Redis, and across a restart (which comes back blocked). */
+    async function assertStillSpent(w: World, r: ReturnType<typeof node>, episode: string, grantedMs = BUDGET): Promise<ReturnType<typeof node>> {
+      await r.keeper.refresh();
+      assert.equal(r.keeper.state.blocked, true, 'status (refresh) shows it blocked');
+      assert.equal(r.keeper.state.episodeId, episode, 'status shows the same episode');
+      await r.serve(STEP);
+      const { episodeId, consumedMs, blocked } = r.keeper.state;
+      assert.deepEqual(
+        { episodeId, grantedMs: r.keeper.state.grantedMs, consumedMs, blocked },
+        { episodeId: episode, grantedMs, consumedMs: grantedMs, blocked: true },
+      );
+      assert.equal(r.blocked.lastIndexOf(false) < r.blocked.indexOf(true), true, 'never unblocked once spent');
+      const h = await budgetHash(w);
+      assert.equal(h['episode_id'], episode, 'the charge wrote the episode back to Redis');
+      assert.equal(h['consumed_ms'], String(grantedMs));
+      assert.equal(h['granted_ms'], String(grantedMs));
+      await r.crash();
+      const r2 = node(w, 'redundant');
+      assert.equal(r2.keeper.startsBlocked(), true, 'a restart comes back blocked');
+      await r2.acquire();
+      assert.deepEqual(r2.blocked, [true, true], 'blocked before the acquire and after it');
+      assert.equal(r2.keeper.state.episodeId, episode);
+      return r2;
+    }
+
+    it('(a) a snapshot of the budget keys taken early, restored after more was consumed, refunds nothing', async () => {
+      const w = world();
+      const r = node(w, 'redundant');
+      await r.acquire();
+      await r.serve(HOUR);
+      const snap = await snapshot(w);
+      await r.serve(BUDGET - HOUR);
+      const episode = r.keeper.state.episodeId;
+      await restoreSnapshot(snap);
+      await assertStillSpent(w, r, episode);
+    });
+
+    it('(a, review) a snapshot from an older episode, restored after the next one is spent, does not reopen the older one', async () => {
+      const w = world();
+      const r = node(w, 'redundant');
+      const p = node(w, 'primary');
+      await r.acquire();
+      await r.serve(HOUR);
+      const old = r.keeper.state.episodeId;
+      const snap = await snapshot(w); // the older episode open, one hour consumed
+      await r.release();
+      await p.acquire();
+      await p.serve(RESET, [r]); // the redundant watches the primary end it
+      assert.equal((await budgetHash(w))['episode_id'], '');
+      await p.crash();
+      p.keeper.onLeaseLost();
+      await r.acquire();
+      const episode = r.keeper.state.episodeId;
+      assert.notEqual(episode, old, 'a new episode after the watched end');
+      await r.serve(BUDGET);
+      assert.equal(r.keeper.state.blocked, true);
+      await restoreSnapshot(snap);
+      assert.equal((await budgetHash(w))['episode_id'], old);
+      await assertStillSpent(w, r, episode);
+    });
+
+    it('(a) a snapshot taken before any failover (no budget keys at all), restored, refunds nothing', async () => {
+      const w = world();
+      const snap = await snapshot(w);
+      const r = node(w, 'redundant');
+      await r.acquire();
+      await r.serve(BUDGET);
+      const episode = r.keeper.state.episodeId;
+      await restoreSnapshot(snap);
+      await assertStillSpent(w, r, episode);
+    });
+
+    it('(b, review) HSET granted_ms to a huge number does not raise the grant', async () => {
+      const { w, r, episode } = await spentRedundant();
+      await fx.redis.hset(w.keys.budget, 'granted_ms', String(1_000 * BUDGET), 'blocked', '0');
+      await assertStillSpent(w, r, episode);
+    });
+
+    it('(c, review) HSET episode_id to a new id does not open a new episode', async () => {
+      const { w, r, episode } = await spentRedundant();
+      await fx.redis.hset(w.keys.budget, 'episode_id', 'feedfeedfeed', 'consumed_ms', '0', 'blocked', '0', 'activations', '0');
+      await assertStillSpent(w, r, episode);
+    });
+
+    it('(c) a forged episode end (episode_id "", last_ended_episode = the open one) does not refill the budget', async () => {
+      const { w, r, episode } = await spentRedundant();
+      await fx.redis.hset(w.keys.budget, 'episode_id', '', 'last_ended_episode', episode, 'consumed_ms', '0', 'blocked', '0');
+      await assertStillSpent(w, r, episode);
+    });
+
+    it('an episode end the redundant did not watch (it was down) refills nothing; watching the primary hold for the reset period does', async () => {
+      const { w, r, episode } = await spentRedundant();
+      await r.release();
+      const p = node(w, 'primary');
+      await p.acquire();
+      await p.serve(RESET); // nobody watching: the redundant is down
+      assert.equal((await budgetHash(w))['episode_id'], '', 'the primary ended it');
+      const r2 = node(w, 'redundant'); // restarted: its watch starts now
+      assert.equal(r2.keeper.startsBlocked(), true);
+      await r2.keeper.refresh();
+      assert.equal(r2.keeper.state.episodeId, episode, 'the mirror keeps its episode');
+      assert.equal(r2.keeper.state.blocked, true);
+      await p.serve(RESET - 1_000, [r2]);
+      assert.equal(r2.keeper.state.blocked, true, 'not before a whole reset period watched');
+      await p.serve(1_000, [r2]);
+      assert.deepEqual(r2.keeper.state, { episodeId: '', grantedMs: BUDGET, consumedMs: 0, activations: 0, blocked: false });
+      assert.equal(r2.keeper.mirror.endedEpisodeId, episode, 'the mirror records the end it saw');
+    });
+
+    it('a watch interrupted by another holder (or a new epoch) starts again', async () => {
+      const { w, r, episode } = await spentRedundant();
+      await r.release();
+      const p = node(w, 'primary');
+      await p.acquire();
+      await p.serve(RESET - 1_000, [r]);
+      // The leader key now names another epoch (a re-acquire, or someone writing it): the watch restarts.
+      await p.crash();
+      p.keeper.onLeaseLost();
+      await p.acquire();
+      await p.serve(RESET - 1_000, [r]);
+      await r.keeper.refresh();
+      assert.equal(r.keeper.state.episodeId, episode);
+      assert.equal(r.keeper.state.blocked, true);
+      await p.serve(1_000, [r]);
+      assert.equal(r.keeper.state.episodeId, '');
+    });
+
+    it('(d) DEL of the budget key, or HDEL of its fields: the mirror restores', async () => {
+      for (const wipe of [
+        (w: World) => fx.redis.del(w.keys.budget, w.keys.activationApplied),
+        (w: World) => fx.redis.hdel(w.keys.budget, 'consumed_ms', 'granted_ms'),
+        (w: World) => fx.redis.hdel(w.keys.budget, 'episode_id'),
+      ]) {
+        const { w, r, episode } = await spentRedundant();
+        await wipe(w);
+        await assertStillSpent(w, r, episode);
+      }
+    });
+
+    it('(e, review) raising grantedMs (and clearing blocked) in the state file does not raise the grant', async () => {
+      const { w, r, episode } = await spentRedundant();
+      await r.crash();
+      editStateFile(w, (b) => {
+        b['grantedMs'] = 1_000 * BUDGET;
+        b['blocked'] = false;
+      });
+      await fx.redis.hset(w.keys.budget, 'granted_ms', String(1_000 * BUDGET), 'blocked', '0'); // and in Redis too
+      const r2 = node(w, 'redundant');
+      assert.equal(r2.keeper.startsBlocked(), true, 'the restart comes back blocked');
+      await r2.acquire();
+      await assertStillSpent(w, r2, episode);
+    });
+
+    it('(f) the state file wiped: Redis has the budget, the spent redundant stays blocked', async () => {
+      const { w, r, episode } = await spentRedundant();
+      await r.crash();
+      rmSync(w.dirs.redundant, { recursive: true, force: true });
+      const r2 = node(w, 'redundant');
+      await r2.acquire();
+      await assertStillSpent(w, r2, episode);
+    });
+
+    it('(g) a spent, blocked redundant stays blocked across (a), (b), (c) and restarts in a row', async () => {
+      const w = world();
+      let r = node(w, 'redundant');
+      await r.acquire();
+      await r.serve(HOUR);
+      const snap = await snapshot(w);
+      await r.serve(BUDGET);
+      const episode = r.keeper.state.episodeId;
+      for (const attack of [
+        () => restoreSnapshot(snap),
+        () => fx.redis.hset(w.keys.budget, 'granted_ms', String(10 * BUDGET)),
+        () => fx.redis.hset(w.keys.budget, 'episode_id', 'abcabcabcabc', 'consumed_ms', '0'),
+        () => restoreSnapshot(snap),
+      ]) {
+        await attack();
+        r = await assertStillSpent(w, r, episode);
+      }
+    });
+
+    describe('(h) applied activation keys', () => {
+      /** A spent redundant with one activation key of one hour applied. */
+      async function activated(logger?: Logger) {
+        const w = world();
+        const r = node(w, 'redundant', logger);
+        await r.acquire();
+        await r.serve(BUDGET);
+        const { key } = signActivation(await r.keeper.requestKey(r.fence), vendorPriv, { nowMs: w.clock.now(), extensionMs: HOUR });
+        await r.activate(key);
+        assert.equal(r.keeper.state.grantedMs, BUDGET + HOUR);
+        return { w, r, key, episode: r.keeper.state.episodeId };
+      }
+
+      /** Capture of a node's log lines (JSON), to count refusals. */
+      function capture(): { logger: Logger; lines: () => Record<string, unknown>[] } {
+        const out: string[] = [];
+        const stream = new Writable({
+          write(chunk: Buffer, _enc, cb) {
+            out.push(chunk.toString());
+            cb();
+          },
+        });
+        const logger = createLogger({ level: 'info', context: { node: 'node-b', cluster: 'c' }, stream });
+        return {
+          logger,
+          lines: () =>
+            out
+              .join('')
+              .split('\n')
+              .filter(Boolean)
+              .map((l) => JSON.parse(l) as Record<string, unknown>),
+        };
+      }
+
+      const tamper = (key: string, edit: (g: Record<string, unknown>) => void): string => {
+        const [pre, data, sig] = key.split('.') as [string, string, string];
+        const g = JSON.parse(Buffer.from(data, 'base64url').toString()) as Record<string, unknown>;
+        edit(g);
+        return [pre, Buffer.from(JSON.stringify(g)).toString('base64url'), sig].join('.');
+      };
+
+      it('the applied key is stored as itself, in Redis and in the mirror', async () => {
+        const { w, r, key } = await activated();
+        assert.deepEqual(Object.values(await fx.redis.hgetall(w.keys.activationApplied)), [key]);
+        assert.deepEqual(r.keeper.mirror.keys, [key]);
+      });
+
+      it('still counts after a restart, and after Redis lost the budget keys (the mirror has it)', async () => {
+        const { w, r, key, episode } = await activated();
+        await r.crash();
+        const r2 = node(w, 'redundant');
+        assert.equal(r2.keeper.startsBlocked(), false);
+        await r2.acquire();
+        assert.deepEqual(r2.keeper.state, { episodeId: episode, grantedMs: BUDGET + HOUR, consumedMs: BUDGET, activations: 1, blocked: false });
+        await fx.redis.del(w.keys.budget, w.keys.activationApplied);
+        await r2.serve(HOUR - 1_000);
+        assert.deepEqual(r2.keeper.state, { episodeId: episode, grantedMs: BUDGET + HOUR, consumedMs: BUDGET + HOUR - 1_000, activations: 1, blocked: false });
+        assert.deepEqual(Object.values(await fx.redis.hgetall(w.keys.activationApplied)), [key], 'written back to Redis');
+        await r2.serve(1_000);
+        assert.equal(r2.keeper.state.blocked, true);
+      });
+
+      it('a tampered stored key counts for nothing, and is logged once as refused', async () => {
+        const log = capture();
+        const { w, r, key, episode } = await activated(log.logger);
+        const forged = tamper(key, (g) => {
+          g['granted_ms'] = BUDGET;
+        });
+        // Tampered in Redis only: the genuine key in the mirror still counts, the forged one adds nothing.
+        const [nonce] = Object.keys(await fx.redis.hgetall(w.keys.activationApplied)) as [string];
+        await fx.redis.hset(w.keys.activationApplied, nonce, forged, 'other-nonce-xxxxxxxx', forged);
+        await r.serve(STEP);
+        await r.serve(STEP);
+        assert.equal(r.keeper.state.grantedMs, BUDGET + HOUR);
+        // Tampered in both: it counts for nothing at all.
+        await r.crash();
+        editStateFile(w, (b) => {
+          b['keys'] = [forged];
+        });
+        await fx.redis.del(w.keys.activationApplied);
+        await fx.redis.hset(w.keys.activationApplied, nonce, forged);
+        const r2 = node(w, 'redundant', log.logger);
+        assert.equal(r2.keeper.startsBlocked(), true);
+        await r2.acquire();
+        await r2.serve(STEP);
+        assert.equal(r2.keeper.state.grantedMs, BUDGET);
+        assert.equal(r2.keeper.state.blocked, true);
+        assert.equal(r2.keeper.state.episodeId, episode);
+        await new Promise((resolve) => setImmediate(resolve));
+        const refused = log.lines().filter((l) => /activation key refused/.test(String(l['message'])));
+        // Once per node process (r and r2 are two), not once per charge.
+        assert.equal(refused.length, 2, JSON.stringify(refused));
+        assert.ok(refused.every((l) => l['level'] === 'error' && typeof l['reason'] === 'string'));
+      });
+
+      it('genuine vendor keys that were never applied here (another episode, a duplicate seq or nonce, over the cap) count for nothing', async () => {
+        const { w, r, key } = await activated();
+        const [nonce] = Object.keys(await fx.redis.hgetall(w.keys.activationApplied)) as [string];
+        const req = (edit: (g: Record<string, unknown>) => void): string => {
+          const g = JSON.parse(Buffer.from(key.split('.')[1] as string, 'base64url').toString()) as Record<string, unknown>;
+          const reqFields = Object.fromEntries(Object.entries(g).filter(([k]) => k !== 'granted_ms' && k !== 'expires_at_ms'));
+          edit(reqFields);
+          return `LRQ1.${Buffer.from(JSON.stringify(reqFields)).toString('base64url')}`;
+        };
+        const sign = (request: string, ms: number) => signActivation(request, vendorPriv, { nowMs: w.clock.now(), extensionMs: ms }).key;
+        const injected = [
+          sign(
+            req(() => undefined),
+            2 * HOUR,
+          ), // same request again: duplicate nonce and seq
+          sign(
+            req((g) => (g['nonce'] = 'n'.repeat(24))),
+            2 * HOUR,
+          ), // duplicate seq
+          sign(
+            req((g) => (g['episode_id'] = 'feedfeedfeed')),
+            HOUR,
+          ), // another episode
+          sign(
+            req((g) => (g['node_id'] = 'node-a')),
+            HOUR,
+          ), // another node
+          sign(
+            req((g) => ((g['seq'] = 2), (g['nonce'] = 'm'.repeat(24)), (g['extension_ms'] = 10 * BUDGET))),
+            2 * BUDGET,
+          ), // over the cap
+        ];
+        await fx.redis.hset(w.keys.activationApplied, ...injected.flatMap((k, i) => [`${nonce}-${i}`, k]));
+        await r.serve(STEP);
+        assert.equal(r.keeper.state.grantedMs, BUDGET + HOUR);
+        assert.equal(r.keeper.state.activations, 1);
+      });
+    });
   });
 
   describe('activation', () => {

@@ -133,3 +133,65 @@ export function verifyActivationKey(key: string, vendorPublicKey: KeyObject): Ac
   }
   return parseJsonPart(parts[1], grantSchema, 'activation key');
 }
+
+/** Whom an applied key must name to count: this cluster's redundant, in one episode, within the license's cap. */
+export interface AppliedKeyTarget {
+  readonly clusterId: string;
+  readonly nodeId: string;
+  readonly episodeId: string;
+  readonly maxExtensionMs: number;
+}
+
+/** The applied keys of an episode, re-verified: what they add, the ones that count, and the ones that do not. */
+export interface CountedKeys {
+  readonly extensionMs: number;
+  /** Valid, one per sequence number and nonce, by sequence number. */
+  readonly valid: readonly { readonly nonce: string; readonly key: string; readonly seq: number; readonly extensionMs: number }[];
+  readonly refused: readonly { readonly key: string; readonly reason: string }[];
+}
+
+/**
+ * Re-verifies stored activation keys (Redis, the disk mirror): every key is checked as if it
+ * were applied again (vendor signature, cluster, node, episode, extension within the license's
+ * cap), and at most one key counts per sequence number and per nonce (the activation script
+ * accepts one per sequence, so a second is a vendor key that was never applied here; of two,
+ * the smaller counts). Expiry is not checked: a key applied in time stays applied, and when it
+ * was applied cannot be proven later.
+ */
+export function countAppliedKeys(keys: Iterable<string>, target: AppliedKeyTarget, vendorPublicKey: KeyObject): CountedKeys {
+  const refused: { key: string; reason: string }[] = [];
+  const candidates: { nonce: string; key: string; seq: number; extensionMs: number }[] = [];
+  for (const key of new Set(keys)) {
+    let g: ActivationGrant;
+    try {
+      g = verifyActivationKey(key, vendorPublicKey);
+    } catch (err) {
+      refused.push({ key, reason: err instanceof Error ? err.message : String(err) });
+      continue;
+    }
+    const reason =
+      g.cluster_id !== target.clusterId || g.node_id !== target.nodeId
+        ? `for node ${g.node_id} of cluster ${g.cluster_id}, not node ${target.nodeId} of cluster ${target.clusterId}`
+        : g.episode_id !== target.episodeId
+          ? `for failover episode ${g.episode_id}, not ${target.episodeId}`
+          : g.granted_ms > target.maxExtensionMs
+            ? `extends by ${g.granted_ms} ms, more than failover.max_extension_ms = ${target.maxExtensionMs}`
+            : undefined;
+    if (reason) refused.push({ key, reason });
+    else candidates.push({ nonce: g.nonce, key, seq: g.seq, extensionMs: g.granted_ms });
+  }
+  candidates.sort((a, b) => a.seq - b.seq || a.extensionMs - b.extensionMs || (a.key < b.key ? -1 : 1));
+  const seqs = new Set<number>();
+  const nonces = new Set<string>();
+  const valid: CountedKeys['valid'][number][] = [];
+  for (const c of candidates) {
+    if (seqs.has(c.seq) || nonces.has(c.nonce)) {
+      refused.push({ key: c.key, reason: `a second key for activation #${c.seq} (or its nonce): one was applied, the other never was` });
+      continue;
+    }
+    seqs.add(c.seq);
+    nonces.add(c.nonce);
+    valid.push(c);
+  }
+  return { extensionMs: valid.reduce((sum, c) => sum + c.extensionMs, 0), valid, refused };
+}

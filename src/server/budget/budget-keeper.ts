@@ -1,14 +1,14 @@
-// Over 300 lines on purpose: charging, the episode's end and activation all read and write one budget view and its disk mirror.
-import { randomBytes } from 'node:crypto';
+// Over 300 lines on purpose: charging, the episode's end, the watch of the primary and activation all derive one budget view from Redis and the disk mirror.
+import { createHash, randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import type { Clock } from '../clock';
 import type { Role } from '../config';
 import { ErrorCode, errorMessage, LicenseError } from '../errors';
 import type { Logger } from '../log';
 import type { StateFile } from '../state-file';
-import type { BudgetMirror, BudgetState, BudgetStore } from '../store/budget-store';
+import type { BudgetMirror, BudgetState, BudgetStore, RedisBudget } from '../store/budget-store';
 import type { Fence } from '../store/fence';
-import { encodeRequestKey, newNonce, verifyActivationKey } from './activation-keys';
+import { type CountedKeys, countAppliedKeys, encodeRequestKey, newNonce, verifyActivationKey } from './activation-keys';
 
 /**
  * The settings the budget keeper reads. The failover terms (budgetMs, resetAfterMs,
@@ -28,6 +28,11 @@ export interface BudgetSettings {
   readonly resetAfterMs: number;
   /** The most one activation key may add (license failover.max_extension_ms); request keys tell the vendor. */
   readonly maxExtensionMs: number;
+  /**
+   * The node whose budget it is (the license's redundant), whom applied activation keys must
+   * name. Only the primary needs it (to show the grant); default: this node.
+   */
+  readonly redundantNodeId?: string;
 }
 
 export interface BudgetKeeperDeps {
@@ -64,41 +69,71 @@ export const EMPTY_MIRROR: BudgetMirror = Object.freeze({
   activations: 0,
   blocked: false,
   endedEpisodeId: '',
+  endedEpisodeIds: Object.freeze([]),
+  keys: Object.freeze([]),
 });
+
+/** How many ended episodes the mirror remembers (never continued again); each took a whole reset period. */
+const ENDED_EPISODES_KEPT = 32;
+/** Refused stored keys logged (once each) per process; past this, refusals are still not counted, only not logged. */
+const REFUSALS_LOGGED = 1_000;
+
+/** The budget of one episode as derived from the sources, with the keys that count. */
+interface Derived {
+  readonly state: BudgetState;
+  readonly keys: CountedKeys['valid'];
+  /** Redis held another episode (or none) than the mirror's, which wins. */
+  readonly restored: boolean;
+}
+
+/** The redundant's watch of the lease holder: who (`<node>:<epoch>`) since when, last seen when (monotonic). */
+interface HolderWatch {
+  readonly holder: string;
+  readonly sinceMono: number;
+  lastMono: number;
+}
 
 /**
  * The failover budget, node side. The redundant charges the time it serves, measured
- * on its monotonic clock, to the episode in Redis each heartbeat (fenced) and mirrors
+ * on its monotonic clock, to its episode in Redis each heartbeat (fenced) and mirrors
  * the result on its own disk; the primary ends the episode once it has held the lease
- * continuously for the reset period. Activation keys extend the episode.
+ * continuously for the reset period, and the redundant accepts the end only once it
+ * watched that itself. Activation keys extend the episode.
+ *
+ * No stored number is trusted to raise the budget (docs/ARCHITECTURE.md, "The failover
+ * budget"): the grant is the license's budget plus the activation keys kept with the
+ * episode, re-verified on every read; consumption is the largest any source holds for the
+ * episode; and the episode is the mirror's unless this redundant saw it end.
  */
 export class BudgetKeeper {
   private lastChargedMono: number | undefined;
   /** Charging point kept across a planned give-up, so the final partial interval is still charged. */
   private finalChargeFromMono: number | undefined;
   private primaryHeldSinceMono: number | undefined;
+  private watch: HolderWatch | undefined;
   private known: BudgetState;
+  private readonly refusalsLogged = new Set<string>();
+  /** Every read-decide-write runs alone: an activation must not interleave with a charge, whose grant it changes. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   /** The redundant may hold the lease only while its charges land (LeaseHooks). */
   readonly holdOnlyWhileHooksSucceed: boolean;
 
   constructor(private readonly deps: BudgetKeeperDeps) {
     this.holdOnlyWhileHooksSucceed = deps.settings.role === 'redundant';
-    const m = this.mirror;
-    this.known = m.episodeId ? m : this.full();
+    this.known = this.derive(undefined).state;
   }
 
-  /** A redundant restarted while blocked comes back blocked, before it ever reaches Redis. */
+  /** A redundant restarted while blocked comes back blocked, before it ever reaches Redis (derived from its mirror, not its `blocked` flag). */
   startsBlocked(): boolean {
-    const m = this.mirror;
-    return this.deps.settings.role === 'redundant' && m.episodeId !== '' && m.blocked;
+    return this.deps.settings.role === 'redundant' && this.derive(undefined).state.blocked;
   }
 
   get mirror(): BudgetMirror {
     return this.deps.stateFile.value.budget ?? EMPTY_MIRROR;
   }
 
-  /** What status shows: the last known budget (Redis, or the mirror when it knows more). */
+  /** What status shows: the budget as derived from Redis and the mirror at the last read. */
   get state(): BudgetState {
     return this.known;
   }
@@ -151,25 +186,17 @@ export class BudgetKeeper {
     this.primaryHeldSinceMono = undefined;
   }
 
-  /** While not holding the lease (and for status): keep the view (and the mirror's episode bookkeeping) current. */
+  /**
+   * While not holding the lease (each lease step) and for status: re-derive the view, and
+   * (redundant) watch the lease holder, which is how the redundant learns that its episode ended.
+   */
   async refresh(): Promise<BudgetVerdict | undefined> {
-    const { lastEndedEpisodeId, ...r } = await this.deps.store.read();
-    const m = this.mirror;
-    if (!r.episodeId && m.episodeId && lastEndedEpisodeId === m.episodeId) {
-      // The primary ended the episode the mirror remembers: the budget is full again.
-      this.writeMirror({ ...EMPTY_MIRROR, endedEpisodeId: m.episodeId });
-    }
-    const mm = this.mirror;
-    if (r.episodeId) {
-      this.known = r.episodeId === mm.episodeId ? mergeSameEpisode(r, mm) : r;
-    } else if (mm.episodeId) {
-      // Redis has no episode but the mirror has one the primary never ended: Redis lost
-      // its data. The next charge restores it; until then, show (and obey) the mirror.
-      this.known = mm;
-    } else {
-      this.known = r;
-    }
-    return this.verdict(this.known.episodeId !== '' && this.known.blocked);
+    return this.exclusive(async () => {
+      const r = await this.deps.store.read();
+      if (this.deps.settings.role === 'redundant') this.watchHolder(r.leader);
+      this.known = this.derive(r).state;
+      return this.verdict(this.known.blocked);
+    });
   }
 
   // ---- activation ------------------------------------------------------------------
@@ -192,8 +219,9 @@ export class BudgetKeeper {
 
   /**
    * AdminService.Activate: verify signature and target, then one fenced script consumes
-   * the nonce, adds the extension and unblocks. Any refusal changes nothing. The caller
-   * hands the verdict to the node controller (activation runs outside the lease loop).
+   * the nonce and keeps the key with the episode, and a charge of 0 ms derives the new grant
+   * and unblocks. Any refusal changes nothing. The caller hands the verdict to the node
+   * controller (activation runs outside the lease loop).
    */
   async activate(fence: Fence, key: string): Promise<ActivationResult> {
     try {
@@ -221,14 +249,10 @@ export class BudgetKeeper {
           `this activation key extends the failover budget by ${g.granted_ms} ms, more than this cluster's license allows per key (failover.max_extension_ms = ${maxExtensionMs}); ask the vendor for a key of at most ${maxExtensionMs} ms`,
         );
       }
-      const state = await this.deps.store.activate(fence, {
-        episodeId: g.episode_id,
-        seq: g.seq,
-        nonce: g.nonce,
-        extensionMs: g.granted_ms,
-        nowMs: this.deps.clock.now(),
+      const state = await this.exclusive(async () => {
+        await this.deps.store.activate(fence, { episodeId: g.episode_id, seq: g.seq, nonce: g.nonce, key: key.trim(), nowMs: this.deps.clock.now() });
+        return this.settle(fence, 0);
       });
-      const verdict = this.adopt(state);
       this.deps.logger.warn('activation key applied: failover budget extended', {
         extensionMs: g.granted_ms,
         activations: state.activations,
@@ -236,7 +260,7 @@ export class BudgetKeeper {
         blocked: state.blocked,
       });
       this.deps.onActivation?.('ok');
-      return { budget: state, verdict };
+      return { budget: state, verdict: this.verdict(state.blocked) };
     } catch (err) {
       this.deps.onActivation?.(err instanceof LicenseError ? err.code : 'error');
       throw err;
@@ -246,48 +270,166 @@ export class BudgetKeeper {
   // ---- internals ---------------------------------------------------------------------
 
   private async charge(fence: Fence): Promise<BudgetVerdict | undefined> {
-    const now = this.deps.clock.monotonic();
-    const since = this.lastChargedMono ?? now;
-    // Capped at one lease TTL: the node cannot have served longer than that without a
-    // renewal, so a stalled process or a long Redis outage is never charged in full.
-    const elapsed = Math.min(Math.max(0, now - since), this.deps.settings.leaseTtlMs);
-    const wasBlocked = this.known.blocked;
-    const r = await this.deps.store.tick(fence, {
-      nowMs: this.deps.clock.now(),
-      elapsedMs: elapsed,
-      newEpisodeId: randomBytes(6).toString('hex'),
-      mirror: this.mirror,
+    const since = this.lastChargedMono;
+    return this.exclusive(async () => {
+      const now = this.deps.clock.monotonic();
+      // Capped at one lease TTL: the node cannot have served longer than that without a
+      // renewal, so a stalled process or a long Redis outage is never charged in full.
+      const elapsed = Math.min(Math.max(0, now - (since ?? now)), this.deps.settings.leaseTtlMs);
+      const wasBlocked = this.known.blocked;
+      const r = await this.settle(fence, elapsed);
+      this.lastChargedMono = now;
+      if (r.blocked && !wasBlocked) {
+        this.deps.logger.error('failover budget spent: no new seats until an activation key is applied (licensectl activation request)', {
+          episode: r.episodeId,
+          grantedMs: r.grantedMs,
+          consumedMs: r.consumedMs,
+        });
+      }
+      return this.verdict(r.blocked);
     });
-    this.lastChargedMono = now;
-    if (r.opened) this.deps.logger.warn('failover episode opened: the failover budget is draining', { episode: r.episodeId, grantedMs: r.grantedMs });
-    if (r.restored)
-      this.deps.logger.warn('failover budget restored from the local mirror (Redis had lost it)', { episode: r.episodeId, consumedMs: r.consumedMs });
-    const verdict = this.adopt(r);
-    if (r.blocked && !wasBlocked) {
-      this.deps.logger.error('failover budget spent: no new seats until an activation key is applied (licensectl activation request)', {
-        episode: r.episodeId,
-        grantedMs: r.grantedMs,
-        consumedMs: r.consumedMs,
+  }
+
+  /**
+   * One charge (redundant, holding the lease): derive the episode from the sources, open one
+   * when there is none, and write the result (the valid keys included) to Redis and the mirror.
+   */
+  private async settle(fence: Fence, elapsedMs: number): Promise<BudgetState> {
+    const r = await this.deps.store.read();
+    const d = this.derive(r);
+    const opened = d.state.episodeId === '';
+    const s = opened ? { ...this.full(), episodeId: randomBytes(6).toString('hex') } : d.state;
+    const keys = opened ? [] : d.keys;
+    const state = await this.deps.store.tick(fence, {
+      nowMs: this.deps.clock.now(),
+      elapsedMs,
+      episodeId: s.episodeId,
+      opened,
+      grantedMs: s.grantedMs,
+      consumedMs: s.consumedMs,
+      activations: s.activations,
+      keys,
+    });
+    if (opened) this.deps.logger.warn('failover episode opened: the failover budget is draining', { episode: state.episodeId, grantedMs: state.grantedMs });
+    if (d.restored) {
+      this.deps.logger.warn(
+        r.episodeId
+          ? 'Redis held another failover episode than this redundant, which did not see its own end: its own episode is written back'
+          : 'failover budget restored from the local mirror (Redis had lost it)',
+        { episode: state.episodeId, redisEpisode: r.episodeId, consumedMs: state.consumedMs },
+      );
+    }
+    this.known = state;
+    const m = this.mirror;
+    this.writeMirror({ ...state, endedEpisodeId: m.endedEpisodeId, endedEpisodeIds: m.endedEpisodeIds, keys: keys.map((k) => k.key) });
+    return state;
+  }
+
+  /**
+   * The budget from the sources (Redis `r`, when read, and the redundant's mirror). The
+   * mirror's episode wins unless this redundant saw it end (then the mirror is empty); with no
+   * mirror episode, Redis's counts unless it is one this redundant saw end. For the chosen
+   * episode: consumption is the largest of the sources, the grant is the license's budget plus
+   * the valid keys of all sources.
+   */
+  private derive(r: RedisBudget | undefined): Derived {
+    // The primary keeps no mirror; its view is Redis's (shown only: the primary is never blocked).
+    const m = this.deps.settings.role === 'redundant' ? this.mirror : EMPTY_MIRROR;
+    let episodeId = '';
+    let consumed = 0;
+    let keys: string[] = [];
+    let restored = false;
+    if (m.episodeId) {
+      episodeId = m.episodeId;
+      consumed = m.consumedMs;
+      keys = [...m.keys];
+      if (r?.episodeId === m.episodeId) {
+        consumed = Math.max(consumed, r.consumedMs);
+        keys.push(...r.keys);
+      } else if (r) {
+        restored = true;
+      }
+    } else if (r?.episodeId && r.episodeId !== m.endedEpisodeId && !m.endedEpisodeIds.includes(r.episodeId)) {
+      episodeId = r.episodeId;
+      consumed = r.consumedMs;
+      keys = [...r.keys];
+    }
+    if (!episodeId) return { state: this.full(), keys: [], restored: false };
+    const counted = this.count(episodeId, keys);
+    const grantedMs = this.deps.settings.budgetMs + counted.extensionMs;
+    const consumedMs = Math.min(consumed, grantedMs);
+    return {
+      state: { episodeId, grantedMs, consumedMs, activations: counted.valid.length, blocked: consumedMs >= grantedMs },
+      keys: counted.valid,
+      restored,
+    };
+  }
+
+  /** Re-verifies the episode's stored keys; each one refused is logged once (per process). */
+  private count(episodeId: string, keys: readonly string[]): CountedKeys {
+    const { settings } = this.deps;
+    const nodeId = settings.role === 'redundant' ? settings.nodeId : (settings.redundantNodeId ?? settings.nodeId);
+    const counted = countAppliedKeys(
+      keys,
+      { clusterId: settings.clusterId, nodeId, episodeId, maxExtensionMs: settings.maxExtensionMs },
+      this.deps.vendorPublicKey,
+    );
+    for (const { key, reason } of counted.refused) {
+      if (this.refusalsLogged.has(key) || this.refusalsLogged.size >= REFUSALS_LOGGED) continue;
+      this.refusalsLogged.add(key);
+      this.deps.logger.error('activation key refused: a stored key does not re-verify, so it adds nothing to the failover budget', {
+        episode: episodeId,
+        reason,
+        key: createHash('sha256').update(key).digest('hex').slice(0, 16),
       });
     }
-    return verdict;
+    return counted;
+  }
+
+  /**
+   * The redundant's own evidence that its episode ended: the lease held by the other node,
+   * the same `<node>:<epoch>` at every look (epochs never repeat, so that is one continuous
+   * hold), for the reset period on this node's monotonic clock. Looks further apart than one
+   * lease TTL (a paused process) start the watch again, as does a restart: conservative.
+   */
+  private watchHolder(leader: string): void {
+    const now = this.deps.clock.monotonic();
+    if (!leader || leader.startsWith(`${this.deps.settings.nodeId}:`)) {
+      this.watch = undefined;
+      return;
+    }
+    const w = this.watch;
+    if (w && w.holder === leader && now - w.lastMono <= this.deps.settings.leaseTtlMs) w.lastMono = now;
+    else this.watch = { holder: leader, sinceMono: now, lastMono: now };
+    const m = this.mirror;
+    if (!m.episodeId || now - (this.watch?.sinceMono ?? now) < this.deps.settings.resetAfterMs) return;
+    this.writeMirror({
+      ...EMPTY_MIRROR,
+      endedEpisodeId: m.episodeId,
+      endedEpisodeIds: [...m.endedEpisodeIds.filter((e) => e !== m.episodeId), m.episodeId].slice(-ENDED_EPISODES_KEPT),
+    });
+    this.deps.logger.info('failover episode ended: this redundant watched the primary hold the lease for the reset period; the budget is full again', {
+      episode: m.episodeId,
+      holder: leader,
+    });
   }
 
   private async maybeEndEpisode(fence: Fence): Promise<void> {
     if (this.primaryHeldSinceMono === undefined) return;
     if (this.deps.clock.monotonic() - this.primaryHeldSinceMono < this.deps.settings.resetAfterMs) return;
     if (!this.known.episodeId) return;
-    const ended = await this.deps.store.reset(fence, this.deps.clock.now());
+    const ended = await this.exclusive(() => this.deps.store.reset(fence, this.deps.clock.now()));
     if (ended) {
       this.deps.logger.info('failover episode ended: the primary held the lease for the reset period; the budget is full again', { episode: ended });
     }
     this.known = this.full();
   }
 
-  private adopt(state: BudgetState): BudgetVerdict | undefined {
-    this.known = state;
-    this.writeMirror({ ...state, endedEpisodeId: this.mirror.endedEpisodeId });
-    return this.verdict(state.blocked);
+  /** Runs `fn` after every earlier read-decide-write of this keeper has settled. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   /** Only the redundant's budget has a say on the role machine; the primary's never blocks it. */
@@ -315,10 +457,4 @@ export class BudgetKeeper {
       );
     }
   }
-}
-
-function mergeSameEpisode(a: BudgetState, b: BudgetState): BudgetState {
-  const grantedMs = Math.max(a.grantedMs, b.grantedMs);
-  const consumedMs = Math.max(a.consumedMs, b.consumedMs);
-  return { episodeId: a.episodeId, grantedMs, consumedMs, activations: Math.max(a.activations, b.activations), blocked: consumedMs >= grantedMs };
 }

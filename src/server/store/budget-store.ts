@@ -3,23 +3,44 @@ import { type Fence, formatOwner } from './fence';
 import type { ClusterKeys } from './keys';
 import type { RedisClient, ScriptRunner } from './scripts';
 
-/** The failover budget as stored (and mirrored on the redundant's disk). */
+/** The failover budget as shown (GetStatus, metrics) and as the charge script returns it. */
 export interface BudgetState {
   readonly episodeId: string;
+  /** Derived: the license's budget plus the valid activation keys of the episode. */
   readonly grantedMs: number;
   readonly consumedMs: number;
   readonly activations: number;
   readonly blocked: boolean;
 }
 
+/**
+ * The redundant's disk mirror. grantedMs, activations and blocked are written for people
+ * reading the file and never read back as truth: the grant is derived from `keys`.
+ */
 export interface BudgetMirror extends BudgetState {
-  /** Last episode the primary ended, as seen by this node ("" none). */
+  /** The last episode this redundant saw end (it watched the primary hold the lease for the reset period), "" none. */
   readonly endedEpisodeId: string;
+  /** Episodes this redundant saw end, newest last (bounded): none of them is ever continued again. */
+  readonly endedEpisodeIds: readonly string[];
+  /** The activation keys applied in `episodeId`, as the vendor signed them (re-verified on every read). */
+  readonly keys: readonly string[];
 }
 
-export interface TickResult extends BudgetState {
-  readonly opened: boolean;
-  readonly restored: boolean;
+/** What Redis says about the budget; nothing in it is trusted as a grant. */
+export interface RedisBudget {
+  /** The leader key (`<node>:<epoch>`, "" none): a standby redundant watches the primary hold it. */
+  readonly leader: string;
+  readonly episodeId: string;
+  readonly consumedMs: number;
+  readonly lastEndedEpisodeId: string;
+  /** The applied activation keys stored with the episode, unverified. */
+  readonly keys: readonly string[];
+}
+
+/** A consumption as stored: anything that is no whole non-negative number reads as nothing (the other source decides). */
+function ms(v: unknown): number {
+  const n = Number(v);
+  return Number.isFinite(n) && n >= 0 ? Math.floor(n) : 0;
 }
 
 function toState(r: unknown[]): BudgetState {
@@ -56,43 +77,61 @@ export class BudgetStore {
     return this.scripts.redis;
   }
 
-  /** The budget as Redis has it now (read-only, any node); a cluster that never failed over reads full. */
-  async read(): Promise<BudgetState & { lastEndedEpisodeId: string }> {
-    const h = await (this.redis as Redis).hgetall(this.keys.budget);
+  /** The budget as Redis has it now, and the lease holder (read-only, any node, one atomic read). */
+  async read(): Promise<RedisBudget> {
+    const r = (await this.scripts.run('budgetRead', [this.keys.leader, this.keys.budget, this.keys.activationApplied], [])) as unknown[];
+    const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+    const episodeId = str(r[1]);
     return {
-      episodeId: h['episode_id'] ?? '',
-      grantedMs: h['granted_ms'] !== undefined && h['episode_id'] ? Number(h['granted_ms']) : this.budgetMs,
-      consumedMs: h['episode_id'] ? Number(h['consumed_ms'] ?? 0) : 0,
-      activations: h['episode_id'] ? Number(h['activations'] ?? 0) : 0,
-      blocked: h['episode_id'] ? h['blocked'] === '1' : false,
-      lastEndedEpisodeId: h['last_ended_episode'] ?? '',
+      leader: str(r[0]),
+      episodeId,
+      consumedMs: episodeId ? ms(r[2]) : 0,
+      lastEndedEpisodeId: str(r[4]),
+      keys: r.slice(5).map(str).filter(Boolean),
     };
   }
 
-  async tick(fence: Fence, a: { nowMs: number; elapsedMs: number; newEpisodeId: string; mirror: BudgetState }): Promise<TickResult> {
+  /** Charges `elapsedMs` to the episode the node chose, with the grant it derived; writes the valid keys back. */
+  async tick(
+    fence: Fence,
+    a: {
+      nowMs: number;
+      elapsedMs: number;
+      episodeId: string;
+      opened: boolean;
+      grantedMs: number;
+      consumedMs: number;
+      activations: number;
+      keys: readonly { nonce: string; key: string }[];
+    },
+  ): Promise<BudgetState> {
     const r = (await this.scripts.run(
       'budgetTick',
-      [this.keys.leader, this.keys.budget],
+      [this.keys.leader, this.keys.budget, this.keys.activationApplied],
       [
         formatOwner(fence),
-        a.nowMs,
+        Math.round(a.nowMs),
         Math.max(0, Math.round(a.elapsedMs)),
-        a.newEpisodeId,
-        this.budgetMs,
-        a.mirror.episodeId,
-        a.mirror.consumedMs,
-        a.mirror.grantedMs,
-        a.mirror.activations,
+        a.episodeId,
+        a.grantedMs,
+        a.consumedMs,
+        a.activations,
+        a.opened ? 1 : 0,
+        ...a.keys.flatMap((k) => [k.nonce, k.key]),
       ],
     )) as unknown[];
     await this.replicate();
-    return { ...toState(r), opened: Number(r[5]) === 1, restored: Number(r[6]) === 1 };
+    return toState(r);
   }
 
   /** Ends the open episode (primary, after the reset period). Returns its id, "" when none was open. */
   async reset(fence: Fence, nowMs: number): Promise<string> {
     return String(
-      await this.scripts.run('budgetReset', [this.keys.leader, this.keys.budget, this.keys.activationPending], [formatOwner(fence), nowMs, this.budgetMs]),
+      await this.scripts.run(
+        'budgetReset',
+        [this.keys.leader, this.keys.budget, this.keys.activationPending, this.keys.activationApplied],
+        [formatOwner(fence), nowMs, this.budgetMs],
+      ),
     );
   }
 
@@ -104,13 +143,13 @@ export class BudgetStore {
     return { episodeId: String(r[0]), seq: Number(r[1]) };
   }
 
-  async activate(fence: Fence, a: { episodeId: string; seq: number; nonce: string; extensionMs: number; nowMs: number }): Promise<BudgetState> {
-    const r = (await this.scripts.run(
+  /** Consumes the pending nonce and keeps the key with the episode; the grant follows from the next charge. */
+  async activate(fence: Fence, a: { episodeId: string; seq: number; nonce: string; key: string; nowMs: number }): Promise<void> {
+    await this.scripts.run(
       'activate',
-      [this.keys.leader, this.keys.budget, this.keys.activationPending, this.keys.activationUsed],
-      [formatOwner(fence), a.episodeId, a.seq, a.nonce, a.extensionMs, a.nowMs],
-    )) as unknown[];
+      [this.keys.leader, this.keys.budget, this.keys.activationPending, this.keys.activationUsed, this.keys.activationApplied],
+      [formatOwner(fence), a.episodeId, a.seq, a.nonce, a.key, a.nowMs],
+    );
     await this.replicate();
-    return toState(r);
   }
 }

@@ -21,6 +21,11 @@ export interface ClusterKeys {
   readonly activationPending: string;
   /** SET of nonces of applied activation keys (replay guard). */
   readonly activationUsed: string;
+  /**
+   * HASH nonce -> the applied activation key itself (LAK1...), for the open episode: the grant
+   * is derived from these (re-verified on every read), never from a stored number.
+   */
+  readonly activationApplied: string;
   /** Highest license serial any node of the cluster has run with (a whole number, only ever raised). */
   readonly licenseSerial: string;
 }
@@ -37,6 +42,7 @@ export function clusterKeys(clusterId: string): ClusterKeys {
     budget: `${prefix}:budget`,
     activationPending: `${prefix}:activation:pending`,
     activationUsed: `${prefix}:activation:used`,
+    activationApplied: `${prefix}:activation:applied`,
     licenseSerial: `${prefix}:license_serial`,
   });
 }
