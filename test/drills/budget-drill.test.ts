@@ -127,6 +127,21 @@ describe('budget drill (real processes, 3-second budget)', () => {
     const replay = ctl([...admin, c.addr.redundant, 'activation', 'apply', signed.stdout]);
     assert.equal(replay.code, 1);
     assert.match(replay.stderr, /FAILED_PRECONDITION: this activation key was already applied/);
+
+    // The audit trail, through GetAudit and the CLI: the episode, the block and the activation,
+    // chained through the restart; the request key carried the head the vendor saw.
+    assert.match(signed.stderr, /^audit head of node-b \(cluster [^)]+\) at request: \d+:[0-9a-f]{64}$/m);
+    const audit = ctl([...admin, c.addr.redundant, 'audit', '--verify']);
+    assert.equal(audit.code, 0, audit.stderr);
+    assert.match(audit.stderr, /^audit chain verified from the first entry to #\d+/m);
+    const events = audit.stdout
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(/\s+/)[4]);
+    assert.deepEqual(
+      events.filter((e) => e !== undefined && e !== ''),
+      ['episode_opened', 'blocked', 'activation_applied'],
+    );
     await client.checkout('solver'); // grants again
 
     // The primary returns: handback; the episode stays open until the reset period passes.

@@ -6,6 +6,8 @@ import type { ActivateResponse as _license_v1_ActivateResponse, ActivateResponse
 import type { AdminServiceClient as _license_v1_AdminServiceClient, AdminServiceDefinition as _license_v1_AdminServiceDefinition } from './license/v1/AdminService';
 import type { Budget as _license_v1_Budget, Budget__Output as _license_v1_Budget__Output } from './license/v1/Budget';
 import type { FeatureStatus as _license_v1_FeatureStatus, FeatureStatus__Output as _license_v1_FeatureStatus__Output } from './license/v1/FeatureStatus';
+import type { GetAuditRequest as _license_v1_GetAuditRequest, GetAuditRequest__Output as _license_v1_GetAuditRequest__Output } from './license/v1/GetAuditRequest';
+import type { GetAuditResponse as _license_v1_GetAuditResponse, GetAuditResponse__Output as _license_v1_GetAuditResponse__Output } from './license/v1/GetAuditResponse';
 import type { GetStatusRequest as _license_v1_GetStatusRequest, GetStatusRequest__Output as _license_v1_GetStatusRequest__Output } from './license/v1/GetStatusRequest';
 import type { GetStatusResponse as _license_v1_GetStatusResponse, GetStatusResponse__Output as _license_v1_GetStatusResponse__Output } from './license/v1/GetStatusResponse';
 import type { LeaseInfo as _license_v1_LeaseInfo, LeaseInfo__Output as _license_v1_LeaseInfo__Output } from './license/v1/LeaseInfo';
@@ -29,6 +31,8 @@ export interface ProtoGrpcType {
       AdminService: SubtypeConstructor<typeof grpc.Client, _license_v1_AdminServiceClient> & { service: _license_v1_AdminServiceDefinition }
       Budget: MessageTypeDefinition<_license_v1_Budget, _license_v1_Budget__Output>
       FeatureStatus: MessageTypeDefinition<_license_v1_FeatureStatus, _license_v1_FeatureStatus__Output>
+      GetAuditRequest: MessageTypeDefinition<_license_v1_GetAuditRequest, _license_v1_GetAuditRequest__Output>
+      GetAuditResponse: MessageTypeDefinition<_license_v1_GetAuditResponse, _license_v1_GetAuditResponse__Output>
       GetStatusRequest: MessageTypeDefinition<_license_v1_GetStatusRequest, _license_v1_GetStatusRequest__Output>
       GetStatusResponse: MessageTypeDefinition<_license_v1_GetStatusResponse, _license_v1_GetStatusResponse__Output>
       LeaseInfo: MessageTypeDefinition<_license_v1_LeaseInfo, _license_v1_LeaseInfo__Output>

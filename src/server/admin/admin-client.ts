@@ -5,6 +5,7 @@ import type { ActivateResponse__Output } from '../../contract/generated/license/
 import type { RequestActivationKeyResponse__Output } from '../../contract/generated/license/v1/RequestActivationKeyResponse';
 import type { ListLeasesResponse__Output } from '../../contract/generated/license/v1/ListLeasesResponse';
 import type { StepDownResponse__Output } from '../../contract/generated/license/v1/StepDownResponse';
+import type { GetAuditResponse__Output } from '../../contract/generated/license/v1/GetAuditResponse';
 import { FAST_RECONNECT_OPTIONS } from '../grpc/server';
 import { type ClientTlsOptions, channelCredentials } from '../grpc/tls';
 import { loadLicenseProto } from '../../contract/proto';
@@ -15,6 +16,7 @@ export interface AdminClient {
   listLeases(feature?: string): Promise<ListLeasesResponse__Output>;
   requestActivationKey(): Promise<RequestActivationKeyResponse__Output>;
   activate(key: string): Promise<ActivateResponse__Output>;
+  getAudit(limit?: number): Promise<GetAuditResponse__Output>;
   close(): void;
 }
 
@@ -44,6 +46,7 @@ export function createAdminClient(addr: string, token: string, opts: AdminClient
     stepDown: () => call<StepDownResponse__Output>((m, o, cb) => client.StepDown({}, m, o, cb)),
     requestActivationKey: () => call<RequestActivationKeyResponse__Output>((m, o, cb) => client.RequestActivationKey({}, m, o, cb)),
     activate: (key) => call<ActivateResponse__Output>((m, o, cb) => client.Activate({ activation_key: key }, m, o, cb)),
+    getAudit: (limit = 0) => call<GetAuditResponse__Output>((m, o, cb) => client.GetAudit({ limit }, m, o, cb)),
     listLeases: (feature = '') => call<ListLeasesResponse__Output>((m, o, cb) => client.ListLeases({ feature }, m, o, cb)),
     close: () => client.close(),
   };

@@ -31,6 +31,11 @@ const requestSchema = z.strictObject({
   extension_ms: z.number().int().min(1),
   nonce: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/),
   issued_at_ms: z.number().int().min(0),
+  /** The head of the node's audit trail (`<seq>:<sha256 hex>`) when it asked: the vendor keeps it. Absent from older nodes. */
+  audit_head: z
+    .string()
+    .regex(/^\d+:([0-9a-f]{64})?$/)
+    .optional(),
 });
 export type ActivationRequest = z.infer<typeof requestSchema>;
 

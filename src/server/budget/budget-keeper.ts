@@ -1,6 +1,7 @@
 // Over 300 lines on purpose: charging, the episode's end, the watch of the primary and activation all derive one budget view from Redis and the disk mirror.
 import { createHash, randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
+import path from 'node:path';
 import type { Clock } from '../clock';
 import type { Role } from '../config';
 import { ErrorCode, errorMessage, LicenseError } from '../errors';
@@ -9,6 +10,9 @@ import type { StateFile } from '../state-file';
 import type { BudgetMirror, BudgetState, BudgetStore, RedisBudget } from '../store/budget-store';
 import type { Fence } from '../store/fence';
 import { type CountedKeys, countAppliedKeys, encodeRequestKey, newNonce, verifyActivationKey } from './activation-keys';
+import { type AuditDetail, type AuditEntry, type AuditEvent, formatHead } from './audit-chain';
+import { AuditLog } from './audit-log';
+import type { StoredAuditEntry } from '../store/budget-store';
 
 /**
  * The settings the budget keeper reads. The failover terms (budgetMs, resetAfterMs,
@@ -77,6 +81,13 @@ export const EMPTY_MIRROR: BudgetMirror = Object.freeze({
 const ENDED_EPISODES_KEPT = 32;
 /** Refused stored keys logged (once each) per process; past this, refusals are still not counted, only not logged. */
 const REFUSALS_LOGGED = 1_000;
+/** The audit trail records a charge at most this often (an episode lasts days; each charge would drown it). */
+const AUDIT_CHARGE_EVERY_MS = 3_600_000;
+
+/** Names an activation key in logs and the audit trail without copying it. */
+function keyId(key: string): string {
+  return createHash('sha256').update(key.trim()).digest('hex').slice(0, 16);
+}
 
 /** The budget of one episode as derived from the sources, with the keys that count. */
 interface Derived {
@@ -115,12 +126,18 @@ export class BudgetKeeper {
   private readonly refusalsLogged = new Set<string>();
   /** Every read-decide-write runs alone: an activation must not interleave with a charge, whose grant it changes. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** The redundant's audit trail (the primary keeps none: the budget and its events are the redundant's). */
+  private readonly audit: AuditLog | undefined;
+  /** Monotonic time of the last `charged` audit entry. */
+  private lastAuditChargeMono: number | undefined;
 
   /** The redundant may hold the lease only while its charges land (LeaseHooks). */
   readonly holdOnlyWhileHooksSucceed: boolean;
 
   constructor(private readonly deps: BudgetKeeperDeps) {
     this.holdOnlyWhileHooksSucceed = deps.settings.role === 'redundant';
+    this.audit =
+      deps.settings.role === 'redundant' ? new AuditLog(path.dirname(deps.stateFile.path), deps.settings.nodeId, deps.logger, deps.store) : undefined;
     this.known = this.derive(undefined).state;
   }
 
@@ -214,7 +231,19 @@ export class BudgetKeeper {
       extension_ms: this.deps.settings.maxExtensionMs,
       nonce,
       issued_at_ms: this.deps.clock.now(),
+      // The vendor keeps the head it saw: a history rewritten later no longer ends in it.
+      ...(this.audit ? { audit_head: formatHead(this.audit.head) } : {}),
     });
+  }
+
+  /** This node's own audit chain head, `<seq>:<hash>` ("" on the primary, which keeps none). */
+  get auditHead(): string {
+    return this.audit ? formatHead(this.audit.head) : '';
+  }
+
+  /** AdminService.GetAudit: the trail as Redis holds it (any node), oldest first, unverified. */
+  async readAudit(limit: number): Promise<StoredAuditEntry[]> {
+    return this.deps.store.auditRead(limit);
   }
 
   /**
@@ -251,7 +280,10 @@ export class BudgetKeeper {
       }
       const state = await this.exclusive(async () => {
         await this.deps.store.activate(fence, { episodeId: g.episode_id, seq: g.seq, nonce: g.nonce, key: key.trim(), nowMs: this.deps.clock.now() });
-        return this.settle(fence, 0);
+        const s = await this.settle(fence, 0);
+        this.record('activation_applied', s.episodeId, { key_id: keyId(key), seq: g.seq, extension_ms: g.granted_ms, granted_ms: s.grantedMs });
+        await this.audit?.flush(fence);
+        return s;
       });
       this.deps.logger.warn('activation key applied: failover budget extended', {
         extensionMs: g.granted_ms,
@@ -279,15 +311,27 @@ export class BudgetKeeper {
       const wasBlocked = this.known.blocked;
       const r = await this.settle(fence, elapsed);
       this.lastChargedMono = now;
+      if (this.lastAuditChargeMono === undefined || now - this.lastAuditChargeMono >= AUDIT_CHARGE_EVERY_MS) {
+        if (this.lastAuditChargeMono !== undefined) this.record('charged', r.episodeId, { consumed_ms: r.consumedMs, granted_ms: r.grantedMs });
+        this.lastAuditChargeMono = now;
+      }
       if (r.blocked && !wasBlocked) {
+        this.record('blocked', r.episodeId, { consumed_ms: r.consumedMs, granted_ms: r.grantedMs });
         this.deps.logger.error('failover budget spent: no new seats until an activation key is applied (licensectl activation request)', {
           episode: r.episodeId,
           grantedMs: r.grantedMs,
           consumedMs: r.consumedMs,
         });
       }
+      // After the charge, never instead of it: a failing append is logged and retried (AuditLog).
+      await this.audit?.flush(fence);
       return this.verdict(r.blocked);
     });
+  }
+
+  /** One audit entry (redundant only), on disk now and in Redis at the next flush. */
+  private record(event: AuditEvent, episodeId: string, detail: AuditDetail): AuditEntry | undefined {
+    return this.audit?.record({ at_ms: this.deps.clock.now(), node_id: this.deps.settings.nodeId, episode_id: episodeId, event, detail });
   }
 
   /**
@@ -310,7 +354,12 @@ export class BudgetKeeper {
       activations: s.activations,
       keys,
     });
-    if (opened) this.deps.logger.warn('failover episode opened: the failover budget is draining', { episode: state.episodeId, grantedMs: state.grantedMs });
+    if (opened) {
+      this.deps.logger.warn('failover episode opened: the failover budget is draining', { episode: state.episodeId, grantedMs: state.grantedMs });
+      this.record('episode_opened', state.episodeId, { granted_ms: state.grantedMs });
+    }
+    if (d.restored && r.episodeId)
+      this.record('record_refused', state.episodeId, { record: 'redis_episode', redis_episode: r.episodeId, consumed_ms: state.consumedMs });
     if (d.restored) {
       this.deps.logger.warn(
         r.episodeId
@@ -380,8 +429,9 @@ export class BudgetKeeper {
       this.deps.logger.error('activation key refused: a stored key does not re-verify, so it adds nothing to the failover budget', {
         episode: episodeId,
         reason,
-        key: createHash('sha256').update(key).digest('hex').slice(0, 16),
+        key: keyId(key),
       });
+      this.record('record_refused', episodeId, { record: 'activation_key', key_id: keyId(key), reason });
     }
     return counted;
   }
@@ -412,6 +462,8 @@ export class BudgetKeeper {
       episode: m.episodeId,
       holder: leader,
     });
+    // Not holding the lease: on disk now, in Redis at the next flush (the next failover).
+    this.record('episode_ended', m.episodeId, { holder: leader.split(':')[0] ?? '' });
   }
 
   private async maybeEndEpisode(fence: Fence): Promise<void> {

@@ -9,6 +9,8 @@ import { formatDuration, shortRole, shortState, table } from './format';
 import { signLicenseFile, writeVendorKeys } from './vendor';
 import { DEFAULT_EXTENSION_MS, DEFAULT_KEY_VALIDITY_MS, signActivation } from '../budget/activation-keys';
 import { readHostId } from '../license/host-id';
+import { type AuditEntry, type ChainCheck, verifyStored } from '../budget/audit-chain';
+import { readFileSync } from 'node:fs';
 import { loadPrivateKey } from '../license/vendor-keys';
 
 interface GlobalOptions {
@@ -182,6 +184,68 @@ activation
     );
   });
 
+function formatAudit(entries: readonly AuditEntry[]): string {
+  if (entries.length === 0) return 'the audit trail is empty';
+  return table([
+    ['SEQ', 'TIME', 'NODE', 'EPISODE', 'EVENT', 'DETAIL', 'HASH'],
+    ...entries.map((e) => [
+      String(e.seq),
+      new Date(e.at_ms).toISOString(),
+      e.node_id,
+      e.episode_id || '-',
+      e.event,
+      Object.entries(e.detail)
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(' '),
+      e.hash.slice(0, 12),
+    ]),
+  ]);
+}
+
+function describeCheck(c: ChainCheck): string {
+  if (!c.ok) return `audit chain BROKEN at ${c.break?.message ?? 'an unknown entry'}`;
+  if (c.head.seq === 0) return 'audit chain: empty';
+  const from =
+    c.startsAt === 1
+      ? 'from the first entry'
+      : `from entry #${c.startsAt} (earlier entries are not here: trimmed, --limit, or Redis lost them; its first link is unchecked)`;
+  return `audit chain verified ${from} to #${c.head.seq}, head ${c.head.seq}:${c.head.hash}`;
+}
+
+program
+  .command('audit')
+  .description("print the failover budget's audit trail (hash-chained events) and, with --verify, check that nobody edited it")
+  .option('--verify', 'check every hash and link; exit 1 naming the first entry that breaks the chain')
+  .option('--limit <n>', 'only the last n entries (their first link is then unchecked)')
+  .option('--file <path>', "read a node's <node>.audit.jsonl from its state dir instead of asking the server (Redis's copy)")
+  .action(async (o: { verify?: boolean; limit?: string; file?: string }) => {
+    const limit = o.limit === undefined ? 0 : Number(o.limit);
+    if (!Number.isSafeInteger(limit) || limit < 0) fail(`--limit must be a whole number, got "${o.limit ?? ''}"`);
+    let lines: string[];
+    let heads: { head: string; local_head: string } | undefined;
+    if (o.file !== undefined) {
+      lines = readFileSync(o.file, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '');
+      if (limit > 0) lines = lines.slice(-limit);
+    } else {
+      const r = await run((c) => c.getAudit(limit));
+      lines = r.entries;
+      heads = { head: r.head, local_head: r.local_head };
+    }
+    const { entries, check } = verifyStored(lines);
+    print({ entries, ...heads, ...(o.verify ? { verify: check } : {}) }, () => formatAudit(entries));
+    if (heads?.local_head && heads.local_head !== heads.head) {
+      process.stderr.write(
+        `licensectl: note: this node's own chain head is ${heads.local_head}, Redis's is ${heads.head || 'none'} (entries still pending for Redis, or the two differ)\n`,
+      );
+    }
+    if (o.verify) {
+      if (!check.ok) fail(describeCheck(check));
+      process.stderr.write(`${describeCheck(check)}\n`);
+    }
+  });
+
 program
   .command('hostid')
   .description("print this machine's host id, for a license that binds a server to it (send it to the vendor)")
@@ -242,7 +306,9 @@ vendor
           ? positive(o.maxExtensionMs, '--max-extension-ms')
           : undefined;
     const validForMs = positive(o.validForMs, '--valid-for-ms');
-    const { key } = signActivation(requestKey, loadPrivateKey(o.key), { ...(extension === undefined ? {} : { extensionMs: extension }), validForMs });
+    const { key, grant } = signActivation(requestKey, loadPrivateKey(o.key), { ...(extension === undefined ? {} : { extensionMs: extension }), validForMs });
+    // For the vendor's records (stderr: stdout stays the one-line key): a history rewritten later no longer ends in this head.
+    if (grant.audit_head) process.stderr.write(`audit head of ${grant.node_id} (cluster ${grant.cluster_id}) at request: ${grant.audit_head}\n`);
     process.stdout.write(`${key}\n`);
   });
 

@@ -7,6 +7,7 @@ import { toProtoState } from '../cluster/states';
 import type { BudgetKeeper } from '../budget/budget-keeper';
 import type { Budget } from '../../contract/generated/license/v1/Budget';
 import type { ActivateRequest__Output } from '../../contract/generated/license/v1/ActivateRequest';
+import type { GetAuditRequest__Output } from '../../contract/generated/license/v1/GetAuditRequest';
 import type { SeatService } from '../seats/seat-service';
 import type { BudgetState } from '../store/budget-store';
 import type { TlsConfig } from '../config';
@@ -68,6 +69,12 @@ export function createAdminService(ctx: UnaryContext, deps: AdminServiceDeps): A
       // Outside the lease loop: the controller, which alone drives the role machine, unblocks it.
       deps.controller.applyBudget(verdict);
       return { budget: toProtoBudget(budget) };
+    }),
+    // Read-only, from Redis: any node answers; verifying the chain is the client's job (an auditor trusts no node).
+    GetAudit: guarded('GetAudit', async (req: GetAuditRequest__Output) => {
+      const entries = await deps.budget.readAudit(Math.max(0, req.limit));
+      const last = entries[entries.length - 1];
+      return { entries: entries.map((e) => e.json), head: last ? `${last.seq}:${last.hash}` : '', local_head: deps.budget.auditHead };
     }),
     StepDown: guarded('StepDown', async () => {
       const steppedDown = await deps.controller.stepDown();

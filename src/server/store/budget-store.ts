@@ -53,6 +53,26 @@ function toState(r: unknown[]): BudgetState {
   };
 }
 
+/** How many audit entries Redis keeps (approximately; XADD MAXLEN ~): years of hourly charges. */
+export const AUDIT_STREAM_MAXLEN = 100_000;
+
+/** An audit entry as Redis holds it: its seq (from the stream id) and the entry's JSON, unverified. */
+export interface StoredAuditEntry {
+  readonly seq: number;
+  readonly hash: string;
+  readonly json: string;
+}
+
+function toStoredAudit(rows: [string, string[]][]): StoredAuditEntry[] {
+  return rows.map(([id, fields]) => {
+    const get = (name: string): string => {
+      const i = fields.indexOf(name);
+      return i >= 0 && i % 2 === 0 ? (fields[i + 1] ?? '') : '';
+    };
+    return { seq: Number(id.split('-')[0]), hash: get('hash'), json: get('entry') };
+  });
+}
+
 /** Typed wrappers over the budget and activation scripts. */
 export class BudgetStore {
   constructor(
@@ -151,5 +171,26 @@ export class BudgetStore {
       [formatOwner(fence), a.episodeId, a.seq, a.nonce, a.key, a.nowMs],
     );
     await this.replicate();
+  }
+
+  /**
+   * Appends one audit entry (fenced; only onto the stream's last entry). Returns false when the
+   * stream's last entry is this one already. Refuses AUDIT_CONFLICT when the stream's last entry
+   * is not `prev`.
+   */
+  async auditAppend(fence: Fence, e: { seq: number; prev: string; hash: string; json: string }): Promise<boolean> {
+    const r = await this.scripts.run(
+      'auditAppend',
+      [this.keys.leader, this.keys.audit],
+      [formatOwner(fence), e.seq, e.prev, e.hash, e.json, AUDIT_STREAM_MAXLEN],
+    );
+    return Number(r) === 1;
+  }
+
+  /** The last `limit` audit entries (all Redis keeps when 0), oldest first; read-only, any node. */
+  async auditRead(limit = 0): Promise<StoredAuditEntry[]> {
+    const redis = this.redis as Redis;
+    const rows = limit > 0 ? (await redis.xrevrange(this.keys.audit, '+', '-', 'COUNT', limit)).reverse() : await redis.xrange(this.keys.audit, '-', '+');
+    return toStoredAudit(rows);
   }
 }

@@ -28,6 +28,8 @@ export interface ClusterKeys {
   readonly activationApplied: string;
   /** Highest license serial any node of the cluster has run with (a whole number, only ever raised). */
   readonly licenseSerial: string;
+  /** STREAM of the budget's audit trail (id `<seq>-0`, fields hash, entry): a hash chain, appended by auditAppend-2.lua. */
+  readonly audit: string;
 }
 
 export function clusterKeys(clusterId: string): ClusterKeys {
@@ -44,5 +46,6 @@ export function clusterKeys(clusterId: string): ClusterKeys {
     activationUsed: `${prefix}:activation:used`,
     activationApplied: `${prefix}:activation:applied`,
     licenseSerial: `${prefix}:license_serial`,
+    audit: `${prefix}:audit`,
   });
 }

@@ -4,6 +4,8 @@ import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
 import type { ActivateRequest as _license_v1_ActivateRequest, ActivateRequest__Output as _license_v1_ActivateRequest__Output } from '../../license/v1/ActivateRequest';
 import type { ActivateResponse as _license_v1_ActivateResponse, ActivateResponse__Output as _license_v1_ActivateResponse__Output } from '../../license/v1/ActivateResponse';
+import type { GetAuditRequest as _license_v1_GetAuditRequest, GetAuditRequest__Output as _license_v1_GetAuditRequest__Output } from '../../license/v1/GetAuditRequest';
+import type { GetAuditResponse as _license_v1_GetAuditResponse, GetAuditResponse__Output as _license_v1_GetAuditResponse__Output } from '../../license/v1/GetAuditResponse';
 import type { GetStatusRequest as _license_v1_GetStatusRequest, GetStatusRequest__Output as _license_v1_GetStatusRequest__Output } from '../../license/v1/GetStatusRequest';
 import type { GetStatusResponse as _license_v1_GetStatusResponse, GetStatusResponse__Output as _license_v1_GetStatusResponse__Output } from '../../license/v1/GetStatusResponse';
 import type { ListLeasesRequest as _license_v1_ListLeasesRequest, ListLeasesRequest__Output as _license_v1_ListLeasesRequest__Output } from '../../license/v1/ListLeasesRequest';
@@ -22,6 +24,15 @@ export interface AdminServiceClient extends grpc.Client {
   activate(argument: _license_v1_ActivateRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_license_v1_ActivateResponse__Output>): grpc.ClientUnaryCall;
   activate(argument: _license_v1_ActivateRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_ActivateResponse__Output>): grpc.ClientUnaryCall;
   activate(argument: _license_v1_ActivateRequest, callback: grpc.requestCallback<_license_v1_ActivateResponse__Output>): grpc.ClientUnaryCall;
+  
+  GetAudit(argument: _license_v1_GetAuditRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_GetAuditResponse__Output>): grpc.ClientUnaryCall;
+  GetAudit(argument: _license_v1_GetAuditRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_license_v1_GetAuditResponse__Output>): grpc.ClientUnaryCall;
+  GetAudit(argument: _license_v1_GetAuditRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_GetAuditResponse__Output>): grpc.ClientUnaryCall;
+  GetAudit(argument: _license_v1_GetAuditRequest, callback: grpc.requestCallback<_license_v1_GetAuditResponse__Output>): grpc.ClientUnaryCall;
+  getAudit(argument: _license_v1_GetAuditRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_GetAuditResponse__Output>): grpc.ClientUnaryCall;
+  getAudit(argument: _license_v1_GetAuditRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_license_v1_GetAuditResponse__Output>): grpc.ClientUnaryCall;
+  getAudit(argument: _license_v1_GetAuditRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_GetAuditResponse__Output>): grpc.ClientUnaryCall;
+  getAudit(argument: _license_v1_GetAuditRequest, callback: grpc.requestCallback<_license_v1_GetAuditResponse__Output>): grpc.ClientUnaryCall;
   
   GetStatus(argument: _license_v1_GetStatusRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_license_v1_GetStatusResponse__Output>): grpc.ClientUnaryCall;
   GetStatus(argument: _license_v1_GetStatusRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_license_v1_GetStatusResponse__Output>): grpc.ClientUnaryCall;
@@ -64,6 +75,8 @@ export interface AdminServiceClient extends grpc.Client {
 export interface AdminServiceHandlers extends grpc.UntypedServiceImplementation {
   Activate: grpc.handleUnaryCall<_license_v1_ActivateRequest__Output, _license_v1_ActivateResponse>;
   
+  GetAudit: grpc.handleUnaryCall<_license_v1_GetAuditRequest__Output, _license_v1_GetAuditResponse>;
+  
   GetStatus: grpc.handleUnaryCall<_license_v1_GetStatusRequest__Output, _license_v1_GetStatusResponse>;
   
   ListLeases: grpc.handleUnaryCall<_license_v1_ListLeasesRequest__Output, _license_v1_ListLeasesResponse>;
@@ -76,6 +89,7 @@ export interface AdminServiceHandlers extends grpc.UntypedServiceImplementation 
 
 export interface AdminServiceDefinition extends grpc.ServiceDefinition {
   Activate: MethodDefinition<_license_v1_ActivateRequest, _license_v1_ActivateResponse, _license_v1_ActivateRequest__Output, _license_v1_ActivateResponse__Output>
+  GetAudit: MethodDefinition<_license_v1_GetAuditRequest, _license_v1_GetAuditResponse, _license_v1_GetAuditRequest__Output, _license_v1_GetAuditResponse__Output>
   GetStatus: MethodDefinition<_license_v1_GetStatusRequest, _license_v1_GetStatusResponse, _license_v1_GetStatusRequest__Output, _license_v1_GetStatusResponse__Output>
   ListLeases: MethodDefinition<_license_v1_ListLeasesRequest, _license_v1_ListLeasesResponse, _license_v1_ListLeasesRequest__Output, _license_v1_ListLeasesResponse__Output>
   RequestActivationKey: MethodDefinition<_license_v1_RequestActivationKeyRequest, _license_v1_RequestActivationKeyResponse, _license_v1_RequestActivationKeyRequest__Output, _license_v1_RequestActivationKeyResponse__Output>

@@ -1,0 +1,10 @@
+// Original file: proto/license/v1/admin.proto
+
+
+export interface GetAuditRequest {
+  'limit'?: (number);
+}
+
+export interface GetAuditRequest__Output {
+  'limit': (number);
+}
