@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { type LocalCluster, startLocalCluster } from '../../src/tools/local/local-cluster';
 import { LicenseClient, ServerBlockedError } from '../../src/sdk/index';
 import { checkOnce } from '../helpers/health';
@@ -159,5 +161,103 @@ describe('budget drill (real processes, 3-second budget)', () => {
       'budget refilled after the reset period',
     );
     assert.deepEqual(full, { granted_ms: BUDGET_MS, consumed_ms: 0, remaining_ms: BUDGET_MS, blocked: false, activations: 0, episode_id: '' });
+  });
+});
+
+/**
+ * A hostile customer with root, across restarts of the redundant while the budget is spent:
+ * with the primary down and the redundant stopped, it inflates the grant and clears the block in
+ * Redis, then in the redundant's state file, then in both at once (edits, never a roll-back of
+ * both stores to one earlier snapshot, the documented limit). Every time the redundant comes
+ * back FAILOVER_BLOCKED, never FAILOVER_ACTIVE, refuses checkouts and shows nothing left.
+ */
+describe('budget drill: tampering with Redis and the state file across a restart (real processes)', () => {
+  let c: LocalCluster;
+  let redis: Redis | undefined;
+  const clients: LicenseClient[] = [];
+  after(async () => {
+    await Promise.all(clients.map((x) => x.close().catch(() => undefined)));
+    redis?.disconnect();
+    await c?.stop();
+  });
+
+  it('comes back blocked whatever a customer edits in Redis, in the state file or in both', async () => {
+    c = await startLocalCluster({
+      leaseTtlMs: 1_500,
+      heartbeatIntervalMs: 300,
+      handbackAfterMs: 1_500,
+      failover: { budget_ms: BUDGET_MS, reset_after_ms: RESET_MS, max_extension_ms: EXTENSION_MS },
+      env: { LICENSE_SESSION_TTL_MS: '60000' },
+      logFiles: true,
+    });
+    redis = new Redis(c.redisUrl);
+    const budgetKey = `{lic:${c.clusterId}}:budget`;
+    const stateFile = path.join(c.dir, 'state-redundant', 'node-b.state.json');
+    const status = () => c.admin('redundant').getStatus();
+    await c.primary.waitForState('ACTIVE', 30_000);
+    await eventually(async () => (await status()).peer?.reachable || undefined, 30_000, 'redundant sees the primary');
+
+    // Fail over and spend the budget; the primary stays down for the rest of the test.
+    await c.primary.kill();
+    await c.redundant.waitForState('FAILOVER_ACTIVE', 30_000);
+    await c.redundant.waitForState('FAILOVER_BLOCKED', 30_000);
+    const episode = (await status()).budget?.episode_id ?? '';
+    assert.match(episode, /^[0-9a-f]{12}$/);
+
+    const tamperRedis = async (): Promise<void> => {
+      await redis?.hset(budgetKey, { granted_ms: '999999999', consumed_ms: '0', blocked: '0', episode_id: 'feedfacecafe' });
+    };
+    const tamperDisk = (): void => {
+      const s = JSON.parse(readFileSync(stateFile, 'utf8')) as { budget?: { grantedMs?: number; blocked?: boolean } };
+      assert.ok(s.budget, `the redundant mirrors its budget in ${stateFile}`);
+      s.budget.grantedMs = 999_999_999;
+      s.budget.blocked = false;
+      writeFileSync(stateFile, JSON.stringify(s));
+    };
+
+    const cases: [string, () => Promise<void> | void][] = [
+      ['Redis', tamperRedis],
+      ['state file', tamperDisk],
+      [
+        'Redis and state file',
+        async () => {
+          await tamperRedis();
+          tamperDisk();
+        },
+      ],
+    ];
+    for (const [what, tamper] of cases) {
+      c.redundant.signal('SIGTERM');
+      await c.redundant.waitExit(20_000);
+      await tamper();
+      const mark = c.redundant.lines.length;
+      c.redundant.start();
+      await c.redundant.waitForState('FAILOVER_BLOCKED', 30_000, mark);
+      // It reaches Redis again and writes its own episode back over the forged one.
+      await eventually(
+        async () => ((await redis?.hget(budgetKey, 'episode_id')) === episode ? true : undefined),
+        30_000,
+        `${what}: episode written back to Redis`,
+      );
+      await new Promise((r) => setTimeout(r, 1_500)); // a few heartbeats and charges
+      assert.ok(!c.redundant.lines.slice(mark).some((l) => l['to'] === 'FAILOVER_ACTIVE'), `${what}: passed through FAILOVER_ACTIVE after restart`);
+
+      const s = await status();
+      assert.equal(s.state, 'NODE_STATE_FAILOVER_BLOCKED', what);
+      assert.equal(s.budget?.blocked, true, what);
+      assert.equal(s.budget?.remaining_ms, 0, what);
+      assert.equal(s.budget?.granted_ms, BUDGET_MS, what);
+      assert.equal(s.budget?.episode_id, episode, what);
+      assert.equal(s.budget?.activations, 0, what);
+      assert.equal(Number(await redis?.hget(budgetKey, 'granted_ms')), BUDGET_MS, `${what}: grant in Redis repaired`);
+
+      const client = new LicenseClient({ endpoints: [c.addr.redundant], clientId: `tamper-${clients.length}`, callTimeoutMs: 2_000, retryTimeoutMs: 5_000 });
+      clients.push(client);
+      await assert.rejects(client.checkout('solver'), (err: unknown) => {
+        assert.ok(err instanceof ServerBlockedError, `${what}: ${String(err)}`);
+        assert.equal(err.code, 'REDUNDANT_BLOCKED');
+        return true;
+      });
+    }
   });
 });
