@@ -3,10 +3,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { loadConfig, type Config } from '../../src/server/config';
 import { type DevLicenseFiles, type DevLicenseTerms, writeDevLicense } from '../../src/tools/local/dev-license';
 import { createLogger, type Logger } from '../../src/server/log';
+import { type ErrorCode, LicenseError } from '../../src/server/errors';
 import { createNode, type LicenseNode } from '../../src/server/node';
 import { uniqueClusterId } from './redis';
 
@@ -149,4 +151,17 @@ export async function startTestPair(
     }),
   );
   return { primary, redundant };
+}
+
+/** The one-line refusal createNode (or loadConfig, inside testConfig) gives; fails when the node would start. */
+export function startRefusal(make: () => unknown, code: ErrorCode): string {
+  try {
+    make();
+  } catch (err) {
+    assert.ok(err instanceof LicenseError, String(err));
+    assert.equal(err.code, code, err.message);
+    assert.ok(!err.message.includes('\n'), 'one line');
+    return err.message;
+  }
+  assert.fail('the node was allowed to start');
 }

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createAdminClient } from '../../src/server/admin/admin-client';
-import { ErrorCode, LicenseError } from '../../src/server/errors';
+import { ErrorCode } from '../../src/server/errors';
 import { createSilentLogger } from '../../src/server/log';
 import { createNode } from '../../src/server/node';
-import { newClusterSecret, type StartedNode, startTestNode, startTestPair, TEST_TOKEN, type TestPair, testConfig } from '../helpers/node';
+import { newClusterSecret, type StartedNode, startRefusal, startTestNode, startTestPair, TEST_TOKEN, type TestPair, testConfig } from '../helpers/node';
 import { eventually, type RedisProcess, startRedis } from '../helpers/redis';
 
 /**
@@ -40,21 +40,8 @@ describe('a hostile configuration cannot stretch the failover budget', () => {
     return a;
   }
 
-  /** The one-line refusal createNode (or loadConfig, inside testConfig) gives; fails when the node would start. */
-  function refusal(make: () => unknown, code: ErrorCode): string {
-    try {
-      make();
-    } catch (err) {
-      assert.ok(err instanceof LicenseError, String(err));
-      assert.equal(err.code, code, err.message);
-      assert.ok(!err.message.includes('\n'), 'one line');
-      return err.message;
-    }
-    assert.fail('the node was allowed to start');
-  }
-
   it('LICENSE_FAILOVER_BUDGET_MS=9007199254740991 on the redundant: refused, the budget is a license term (failover.budget_ms)', () => {
-    const msg = refusal(
+    const msg = startRefusal(
       () => testConfig(redis.url, { LICENSE_NODE_ID: 'node-b', LICENSE_ROLE: 'redundant', LICENSE_FAILOVER_BUDGET_MS: '9007199254740991' }),
       ErrorCode.CONFIG_INVALID,
     );
@@ -62,12 +49,12 @@ describe('a hostile configuration cannot stretch the failover budget', () => {
   });
 
   it('LICENSE_BUDGET_RESET_AFTER_MS=1 on the primary: refused, the reset period is a license term (failover.reset_after_ms)', () => {
-    const msg = refusal(() => testConfig(redis.url, { LICENSE_BUDGET_RESET_AFTER_MS: '1' }), ErrorCode.CONFIG_INVALID);
+    const msg = startRefusal(() => testConfig(redis.url, { LICENSE_BUDGET_RESET_AFTER_MS: '1' }), ErrorCode.CONFIG_INVALID);
     assert.match(msg, /^LICENSE_BUDGET_RESET_AFTER_MS: .*license term.*failover\.reset_after_ms/);
   });
 
   it('LICENSE_ACTIVATION_EXTENSION_MS: refused, the vendor chooses the extension up to failover.max_extension_ms', () => {
-    const msg = refusal(() => testConfig(redis.url, { LICENSE_ACTIVATION_EXTENSION_MS: '9007199254740991' }), ErrorCode.CONFIG_INVALID);
+    const msg = startRefusal(() => testConfig(redis.url, { LICENSE_ACTIVATION_EXTENSION_MS: '9007199254740991' }), ErrorCode.CONFIG_INVALID);
     assert.match(msg, /^LICENSE_ACTIVATION_EXTENSION_MS: .*failover\.max_extension_ms/);
   });
 
@@ -85,7 +72,7 @@ describe('a hostile configuration cannot stretch the failover budget', () => {
       LICENSE_FILE: primary.config.licenseFile,
       LICENSE_VENDOR_PUBLIC_KEY: primary.config.vendorPublicKeyFile,
     });
-    const msg = refusal(() => createNode({ config: second, logger: createSilentLogger() }), ErrorCode.CONFIG_INVALID);
+    const msg = startRefusal(() => createNode({ config: second, logger: createSilentLogger() }), ErrorCode.CONFIG_INVALID);
     assert.match(msg, /^LICENSE_ROLE: .*node-b.*redundant/);
   });
 

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { createAdminClient } from '../../src/server/admin/admin-client';
 import type { Config } from '../../src/server/config';
-import { ErrorCode, LicenseError } from '../../src/server/errors';
+import { ErrorCode } from '../../src/server/errors';
 import { hostIdFromMachineId } from '../../src/server/license/host-id';
 import { createSilentLogger } from '../../src/server/log';
 import { createNode } from '../../src/server/node';
@@ -12,7 +12,7 @@ import { StateFile } from '../../src/server/state-file';
 import { clusterKeys } from '../../src/server/store/keys';
 import { freePort } from '../../src/tools/local/ports';
 import { signDevLicense } from '../../src/tools/local/dev-license';
-import { captureLog, newClusterSecret, type StartedNode, startTestNode, TEST_TOKEN, testConfig, vendorFilesOf } from '../helpers/node';
+import { captureLog, newClusterSecret, type StartedNode, startRefusal, startTestNode, TEST_TOKEN, testConfig, vendorFilesOf } from '../helpers/node';
 import { connect, eventually, type RedisProcess, startRedis } from '../helpers/redis';
 
 /**
@@ -43,18 +43,6 @@ describe('license serials and host binding (nodes in process, real Redis)', () =
     return n;
   }
 
-  function refusal(make: () => unknown, code: ErrorCode): string {
-    try {
-      make();
-    } catch (err) {
-      assert.ok(err instanceof LicenseError, String(err));
-      assert.equal(err.code, code, err.message);
-      assert.ok(!err.message.includes('\n'), 'one line');
-      return err.message;
-    }
-    assert.fail('the node was allowed to start');
-  }
-
   /** Another license for the same cluster, signed with the same throwaway vendor key. */
   function licenseOf(c: Config, serial: number): string {
     return signDevLicense(
@@ -77,7 +65,7 @@ describe('license serials and host binding (nodes in process, real Redis)', () =
     await n.node.stop();
     assert.equal(new StateFile(c2.stateDir, c2.nodeId).value.licenseSerial, 2);
     const older = withLicense(c2, licenseOf(c2, 1), { LICENSE_STATE_DIR: c2.stateDir });
-    const msg = refusal(() => createNode({ config: older, logger: createSilentLogger() }), ErrorCode.LICENSE_INVALID);
+    const msg = startRefusal(() => createNode({ config: older, logger: createSilentLogger() }), ErrorCode.LICENSE_INVALID);
     assert.match(msg, /^license file .*: serial 1 is older than serial 2, which this node has run with or seen in cluster/);
     assert.equal(new StateFile(c2.stateDir, c2.nodeId).value.licenseSerial, 2, 'the refusal changed nothing');
   });
@@ -113,7 +101,7 @@ describe('license serials and host binding (nodes in process, real Redis)', () =
     await n.node.stop();
     // Remembered: the same node restarted with the old license is refused at start.
     assert.equal(new StateFile(older.stateDir, older.nodeId).value.licenseSerial, 2);
-    refusal(() => createNode({ config: older, logger: createSilentLogger() }), ErrorCode.LICENSE_INVALID);
+    startRefusal(() => createNode({ config: older, logger: createSilentLogger() }), ErrorCode.LICENSE_INVALID);
   });
 
   it('the new license on the redundant first: the primary with the older one hands over at once and stops serving; restarted with the new one it takes back', async () => {
@@ -161,7 +149,7 @@ describe('license serials and host binding (nodes in process, real Redis)', () =
     await primary.node.stop();
 
     // The operator installs the new license on the primary too: it comes back and takes over.
-    refusal(() => createNode({ config: pc, logger: createSilentLogger() }), ErrorCode.LICENSE_INVALID);
+    startRefusal(() => createNode({ config: pc, logger: createSilentLogger() }), ErrorCode.LICENSE_INVALID);
     const again = await start(
       withLicense(pc, newer, { LICENSE_STATE_DIR: pc.stateDir, LICENSE_CLUSTER_SECRET: secret, LICENSE_HANDBACK_AFTER_MS: '300', LICENSE_GRPC_ADDR: grpcAddr }),
     );
@@ -203,7 +191,7 @@ describe('license serials and host binding (nodes in process, real Redis)', () =
         ],
       },
     );
-    const msg = refusal(() => createNode({ config: c, logger: createSilentLogger(), hostId: () => elsewhere }), ErrorCode.LICENSE_INVALID);
+    const msg = startRefusal(() => createNode({ config: c, logger: createSilentLogger(), hostId: () => elsewhere }), ErrorCode.LICENSE_INVALID);
     assert.match(msg, new RegExp(`server node-a is bound to host id ${here}, this machine is ${elsewhere} \\(licensectl hostid\\)`));
     // The redundant's machine cannot run the primary's id to escape the budget.
     const n = await start(c, { hostId: () => here });

@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { loadLicenseProto } from '../../src/contract/proto';
 import { createAdminClient } from '../../src/server/admin/admin-client';
 import { LicenseClient } from '../../src/sdk/index';
 import { signDevLicense } from '../../src/tools/local/dev-license';
-import { newClusterSecret, type StartedNode, startTestNode, startTestPair, TEST_TOKEN, testConfig, vendorFilesOf } from '../helpers/node';
+import { captureLog, newClusterSecret, type StartedNode, startTestNode, startTestPair, TEST_TOKEN, testConfig, vendorFilesOf } from '../helpers/node';
 import { eventually, type RedisProcess, startRedis } from '../helpers/redis';
 import { createTestPki, type TestPki } from '../helpers/tls';
 
@@ -19,25 +18,6 @@ async function grpcCode(p: Promise<unknown>): Promise<grpc.status> {
   } catch (err) {
     return (err as grpc.ServiceError).code;
   }
-}
-
-/** Collects a node's JSON log lines (startTestNode's logStream). */
-function captureLog(): { stream: Writable; lines: () => Record<string, unknown>[] } {
-  let text = '';
-  const stream = new Writable({
-    write(chunk: Buffer | string, _enc, cb) {
-      text += chunk.toString();
-      cb();
-    },
-  });
-  return {
-    stream,
-    lines: () =>
-      text
-        .split('\n')
-        .filter((l) => l.trim() !== '')
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
 }
 
 const INSECURE_WARNING = /^peer heartbeats are not authenticated/;

@@ -10,29 +10,13 @@ import { type OwnLeaseStatus, PeerLink, type PeerLinkDeps, STOP_STEP_TIMEOUT_MS 
 import type { PeerView } from '../../src/server/cluster/role-machine';
 import { ErrorCode, LicenseError } from '../../src/server/errors';
 import type { Logger } from '../../src/server/log';
+import { peerHeartbeat } from '../helpers/peer-heartbeat';
 
 const OWN: OwnLeaseStatus = { state: 'ACTIVE', epoch: 7, leaseHolder: 'a', wantsLease: false, storeOk: true, highestEpoch: 7 };
 
 /** A heartbeat as the redundant node "b" of cluster c1 sends it. */
 function fromPeer(over: Partial<PeerHeartbeatRequest__Output> = {}): PeerHeartbeatRequest__Output {
-  return {
-    cluster_id: 'c1',
-    node_id: 'b',
-    role: 'ROLE_REDUNDANT',
-    state: 'NODE_STATE_STANDBY',
-    epoch: 0,
-    lease_holder: 'a',
-    sent_at_ms: 0,
-    stepping_down: false,
-    wants_lease: false,
-    license_digest: 'digest',
-    advertise_addr: 'b:1',
-    store_ok: true,
-    highest_epoch: 7,
-    auth_tag: '',
-    license_serial: 1,
-    ...over,
-  };
+  return peerHeartbeat('c1', 7, over);
 }
 
 type Answer = { err: Partial<grpc.ServiceError> | null; value?: PeerHeartbeatRequest__Output };

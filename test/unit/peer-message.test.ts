@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { PeerHeartbeatRequest__Output } from '../../src/contract/generated/license/v1/PeerHeartbeatRequest';
+import { peerHeartbeat } from '../helpers/peer-heartbeat';
 import { PeerRefusedError, validatePeerMessage, type Self } from '../../src/server/cluster/peer-message';
 import { MAX_PEER_EPOCH_JUMP } from '../../src/server/cluster/role-machine';
 import { ErrorCode, LicenseError } from '../../src/server/errors';
@@ -11,24 +12,7 @@ const SELF: Self = { clusterId: 'secret-cluster-7', nodeId: 'a', role: 'primary'
 const SEEN = 40;
 
 function fromPeer(over: Partial<PeerHeartbeatRequest__Output> = {}): PeerHeartbeatRequest__Output {
-  return {
-    cluster_id: SELF.clusterId,
-    node_id: 'b',
-    role: 'ROLE_REDUNDANT',
-    state: 'NODE_STATE_STANDBY',
-    epoch: 0,
-    lease_holder: 'a',
-    sent_at_ms: 0,
-    stepping_down: false,
-    wants_lease: false,
-    license_digest: 'digest',
-    advertise_addr: 'b:1',
-    store_ok: true,
-    highest_epoch: SEEN,
-    auth_tag: '',
-    license_serial: 1,
-    ...over,
-  };
+  return peerHeartbeat(SELF.clusterId, SEEN, over);
 }
 
 function refusal(msg: PeerHeartbeatRequest__Output): PeerRefusedError {
