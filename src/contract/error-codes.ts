@@ -22,6 +22,12 @@ export const ErrorCode = {
   PERMISSION_DENIED: 'PERMISSION_DENIED',
   PEER_REFUSED: 'PEER_REFUSED',
   STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
+  /**
+   * Redis took the write but fewer replicas than LICENSE_REDIS_MIN_REPLICAS acknowledged it
+   * in time (or the master refused it with NOREPLICAS): the answer is withheld because a
+   * master failover could lose it. gRPC UNAVAILABLE; retry with the same request_id.
+   */
+  REPLICAS_UNAVAILABLE: 'REPLICAS_UNAVAILABLE',
   CONFIG_INVALID: 'CONFIG_INVALID',
   LICENSE_INVALID: 'LICENSE_INVALID',
   ACTIVATION_MALFORMED: 'ACTIVATION_MALFORMED',

@@ -63,10 +63,12 @@ forEachTopology('seat scripts against a real redis-server', (topology) => {
   it('heartbeatSession renews; unknown or expired sessions are NOT_FOUND and an expired one frees its seats', async () => {
     const { keys, seats, fence } = await setup();
     await seats.openSession(fence, 's1', INFO, T0);
-    assert.equal(await seats.heartbeat(fence, 's1', T0 + 1_000), T0 + 1_000 + TTL);
+    assert.deepEqual(await seats.heartbeat(fence, 's1', T0 + 1_000), { expiresAtMs: T0 + 1_000 + TTL, leaseIds: [] });
     await rejects(seats.heartbeat(fence, 'nope', T0), ErrorCode.SESSION_NOT_FOUND, /unknown or expired/);
-    await seats.checkout(fence, co('s1', 'f', 2, 5));
-    await rejects(seats.heartbeat(fence, 's1', T0 + 1_000 + TTL), ErrorCode.SESSION_NOT_FOUND, /expired/);
+    const g = await seats.checkout(fence, co('s1', 'f', 2, 5));
+    // The heartbeat answers what the session holds, so the client can compare with what it believes.
+    assert.deepEqual((await seats.heartbeat(fence, 's1', T0 + 2_000)).leaseIds, [g.leaseId]);
+    await rejects(seats.heartbeat(fence, 's1', T0 + 2_000 + TTL), ErrorCode.SESSION_NOT_FOUND, /expired/);
     assert.equal(await fx.redis.hget(keys.used, 'f'), null);
     assert.equal(await fx.redis.exists(`${keys.prefix}:session:s1`), 0);
   });

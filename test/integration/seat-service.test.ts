@@ -23,7 +23,7 @@ function seatClient(addr: string) {
   return {
     client: c,
     open: call(c.OpenSession as Unary<object, { session_id: string; ttl_ms: number; heartbeat_interval_ms: number; expires_at_ms: number }>),
-    heartbeat: call(c.Heartbeat as Unary<object, { expires_at_ms: number }>),
+    heartbeat: call(c.Heartbeat as Unary<object, { expires_at_ms: number; lease_ids: string[] }>),
     checkout: call(c.Checkout as Unary<object, { lease_id: string; feature: string; count: number; expires_at_ms: number }>),
     release: call(c.Release as Unary<object, { released: boolean }>),
     close: call(c.CloseSession as Unary<object, { leases_released: number }>),
@@ -199,12 +199,13 @@ describe('SeatService over gRPC (in-process nodes, real Redis)', () => {
 
   it('a heartbeat renews the session and its seats; a session that stops heartbeating loses its seats after its TTL', async () => {
     const sess = await open();
-    await s.checkout({ session_id: sess.session_id, feature: 'solver', count: 4 });
-    // Keep it alive past one TTL with heartbeats only.
+    const lease = await s.checkout({ session_id: sess.session_id, feature: 'solver', count: 4 });
+    // Keep it alive past one TTL with heartbeats only; each answer names the lease held.
     for (let i = 0; i < 4; i++) {
       await new Promise((r) => setTimeout(r, SESSION_TTL / 3));
       const hb = await s.heartbeat({ session_id: sess.session_id });
       assert.ok(hb.expires_at_ms > Date.now());
+      assert.deepEqual(hb.lease_ids, [lease.lease_id]);
     }
     assert.equal((await s.features({})).features.find((x) => x.name === 'solver')?.seats_in_use, 4);
     // Now stop: after the TTL the seats are free (not counted, and swept).

@@ -15,7 +15,10 @@ export function createSeatHandlers(ctx: UnaryContext, seats: SeatService, sessio
         expires_at_ms: s.expiresAtMs,
       };
     }),
-    Heartbeat: unary(ctx, 'Heartbeat', async (req) => ({ expires_at_ms: await seats.heartbeat(req.session_id) })),
+    Heartbeat: unary(ctx, 'Heartbeat', async (req) => {
+      const r = await seats.heartbeat(req.session_id);
+      return { expires_at_ms: r.expiresAtMs, lease_ids: [...r.leaseIds] };
+    }),
     Checkout: unary(ctx, 'Checkout', async (req) => {
       const g = await seats.checkout(req);
       return { lease_id: g.leaseId, feature: g.feature, count: g.count, expires_at_ms: g.expiresAtMs };

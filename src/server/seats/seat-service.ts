@@ -4,7 +4,7 @@ import { ErrorCode, errorMessage, LicenseError } from '../errors';
 import type { Feature, License } from '../license/license-file';
 import type { Logger } from '../log';
 import type { Fence } from '../store/fence';
-import { type LeaseRow, RECLAIM_BATCH, type SeatStore } from '../store/seat-store';
+import { type LeaseRow, RECLAIM_BATCH, type SeatStore, type SessionRenewal } from '../store/seat-store';
 import { checkCount, checkFeatureName, checkId, checkPid, checkText, LIMITS } from './validate';
 
 /**
@@ -75,7 +75,7 @@ export class SeatService {
     }
   }
 
-  async heartbeat(sessionId: string): Promise<number> {
+  async heartbeat(sessionId: string): Promise<SessionRenewal> {
     const fence = this.fenceForSessionHeartbeat();
     checkId('session_id', sessionId);
     return this.write(() => this.deps.store.heartbeat(fence, sessionId, this.deps.clock.now()));

@@ -28,6 +28,12 @@ export interface Grant {
   readonly seatsInUse: number;
 }
 
+export interface SessionRenewal {
+  readonly expiresAtMs: number;
+  /** Every lease the session holds, so the client can compare with what it believes it holds. */
+  readonly leaseIds: readonly string[];
+}
+
 export interface LeaseRow {
   readonly leaseId: string;
   readonly sessionId: string;
@@ -82,13 +88,14 @@ export class SeatStore {
     return Number(r);
   }
 
-  async heartbeat(fence: Fence, sessionId: string, nowMs: number): Promise<number> {
-    const r = await this.scripts.run(
+  /** Renews the session; answers its new expiry and the leases it holds now. */
+  async heartbeat(fence: Fence, sessionId: string, nowMs: number): Promise<SessionRenewal> {
+    const r = (await this.scripts.run(
       'heartbeatSession',
       [this.keys.leader, this.keys.sessions, this.keys.used],
       [formatOwner(fence), this.keys.prefix, sessionId, nowMs, this.sessionTtlMs],
-    );
-    return Number(r);
+    )) as [number, string[]];
+    return { expiresAtMs: Number(r[0]), leaseIds: r[1].map(String) };
   }
 
   async checkout(fence: Fence, a: CheckoutArgs): Promise<Grant> {

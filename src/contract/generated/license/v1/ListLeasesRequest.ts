@@ -3,8 +3,12 @@
 
 export interface ListLeasesRequest {
   'feature'?: (string);
+  'page_size'?: (number);
+  'page_token'?: (string);
 }
 
 export interface ListLeasesRequest__Output {
   'feature': (string);
+  'page_size': (number);
+  'page_token': (string);
 }

@@ -4,8 +4,10 @@ import type { LeaseInfo as _license_v1_LeaseInfo, LeaseInfo__Output as _license_
 
 export interface ListLeasesResponse {
   'leases'?: (_license_v1_LeaseInfo)[];
+  'next_page_token'?: (string);
 }
 
 export interface ListLeasesResponse__Output {
   'leases': (_license_v1_LeaseInfo__Output)[];
+  'next_page_token': (string);
 }
