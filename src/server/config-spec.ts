@@ -88,6 +88,11 @@ const countSchema = z
   .regex(/^\d+$/, { message: 'must be a whole number' })
   .transform(Number)
   .refine((n) => Number.isSafeInteger(n) && n > 0, { message: 'must be a whole number above 0' });
+const replicaCountSchema = z
+  .string()
+  .regex(/^\d+$/, { message: 'must be a whole number of replicas (0 to 16)' })
+  .transform(Number)
+  .refine((n) => n <= 16, { message: 'must be a whole number of replicas (0 to 16)' });
 const redisUrlSchema = z.string().regex(/^rediss?:\/\/\S+$/, { message: 'must be a redis:// or rediss:// URL' });
 const tokenSchema = z
   .string()
@@ -177,6 +182,11 @@ export const SPEC = {
   LICENSE_REDIS_CLUSTER_NODES: key({
     parse: hostPortListSchema,
     doc: "`host:port,...` seed nodes of a Redis Cluster (instead of the URL; not with `LICENSE_REDIS_SENTINELS`); each license cluster's keys share one slot",
+  }),
+  LICENSE_REDIS_MIN_REPLICAS: key({
+    parse: replicaCountSchema,
+    derived: '1 with `LICENSE_REDIS_SENTINELS` or `LICENSE_REDIS_CLUSTER_NODES`, 0 with one Redis',
+    doc: 'replicas that must acknowledge (Redis `WAIT`) every write before a caller is told it succeeded; a renewal not acknowledged in time is a failed renewal. 0 = do not wait (a master failover may then lose the last writes). See the runbook, "Redis replicas"',
   }),
   LICENSE_REDIS_TLS_CA: key({ parse: textSchema, doc: 'CA (PEM file) to verify Redis with over `rediss://`; unset: the system roots' }),
   LICENSE_GRPC_ADDR: key({ parse: hostPortSchema, default: '0.0.0.0:7400', doc: 'gRPC listen address (`host:port`; port 0 picks a free one)' }),

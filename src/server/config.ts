@@ -18,6 +18,8 @@ export interface RedisConfig {
   readonly clusterNodes?: readonly HostPort[];
   /** CA file to verify Redis with, for rediss:// (default: the system roots). */
   readonly tlsCaFile?: string;
+  /** Replicas that must acknowledge each write (LICENSE_REDIS_MIN_REPLICAS) before it counts. */
+  readonly minReplicas: number;
 }
 
 export interface TlsConfig {
@@ -189,17 +191,20 @@ export function loadConfig(env: ConfigSource, fileValues: ConfigSource = {}): Co
   if (sentinels !== undefined && clusterNodes !== undefined) {
     throw configError('LICENSE_REDIS_CLUSTER_NODES', 'cannot be combined with LICENSE_REDIS_SENTINELS: choose one topology');
   }
+  // Replicated topologies acknowledge a write only once a replica holds it, so a master
+  // failover cannot take back a seat a client was told it has.
+  const minReplicas = v.LICENSE_REDIS_MIN_REPLICAS ?? (sentinels !== undefined || clusterNodes !== undefined ? 1 : 0);
   let redis: RedisConfig;
   if (clusterNodes !== undefined) {
-    redis = { clusterNodes };
+    redis = { clusterNodes, minReplicas };
   } else if (sentinels !== undefined) {
     const masterName = v.LICENSE_REDIS_MASTER_NAME;
     if (masterName === undefined) {
       throw configError('LICENSE_REDIS_MASTER_NAME', 'is required when LICENSE_REDIS_SENTINELS is set');
     }
-    redis = { sentinels, masterName };
+    redis = { sentinels, masterName, minReplicas };
   } else {
-    redis = { url: v.LICENSE_REDIS_URL };
+    redis = { url: v.LICENSE_REDIS_URL, minReplicas };
   }
   const redisCa = v.LICENSE_REDIS_TLS_CA;
   if (redisCa !== undefined) redis = { ...redis, tlsCaFile: redisCa };

@@ -33,7 +33,9 @@ import { loadLicenseProto } from '../contract/proto';
 import { StateFile } from './state-file';
 import { clusterKeys } from './store/keys';
 import { LeaseStore } from './store/lease-store';
-import { createRedis } from './store/redis';
+import { SentinelFailoverWatch } from './store/failover-watch';
+import { createRedis, redisTlsOptions } from './store/redis';
+import { ReplicaAck } from './store/replica-ack';
 import { ScriptRunner } from './store/scripts';
 
 export const SEAT_SERVICE_NAME = 'license.v1.SeatService';
@@ -103,17 +105,26 @@ export function createNode(deps: NodeDeps): LicenseNode {
   // Counters and histograms first: every part below may count from the start.
   const metrics = createNodeMetrics();
 
-  const redis =
-    deps.redis ?? createRedis(config.redis, { commandTimeoutMs: Math.max(250, config.heartbeatIntervalMs), connectionName: `licensed:${config.nodeId}` });
+  const redisCommandTimeoutMs = Math.max(250, config.heartbeatIntervalMs);
+  const redis = deps.redis ?? createRedis(config.redis, { commandTimeoutMs: redisCommandTimeoutMs, connectionName: `licensed:${config.nodeId}` });
   redis.on('error', () => {
     // Connection errors surface through failed calls (logged once by the lease loop); without
     // this listener ioredis would print every reconnect attempt as an unhandled error.
   });
-  const scripts = new ScriptRunner(redis);
   const keys = clusterKeys(config.clusterId);
+  // Half the command timeout: a WAIT that runs out still answers before ioredis gives up on it.
+  const failoverWatch =
+    config.redis.sentinels && config.redis.masterName && config.redis.minReplicas > 0 && !deps.redis
+      ? new SentinelFailoverWatch(config.redis.sentinels, config.redis.masterName, logger, redisTlsOptions(config.redis))
+      : undefined;
+  const replicaAck = new ReplicaAck(
+    redis,
+    { minReplicas: config.redis.minReplicas, timeoutMs: Math.floor(redisCommandTimeoutMs / 2), slotKey: keys.leader },
+    failoverWatch,
+  );
+  const scripts = new ScriptRunner(redis, undefined, replicaAck);
   const lease = new LeaseStore(scripts, keys, config.leaseTtlMs, license.serial);
-  // Sentinel means replicas: budget writes wait (briefly) for one to acknowledge.
-  const budgetStore = new BudgetStore(scripts, keys, license.failover.budgetMs, config.redis.sentinels ? Math.floor(config.heartbeatIntervalMs / 2) : 0);
+  const budgetStore = new BudgetStore(scripts, keys, license.failover.budgetMs);
   const seatStore = new SeatStore(scripts, keys, config.sessionTtlMs, config.limits);
 
   const proto = loadLicenseProto();
@@ -220,6 +231,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
     },
     licensedSeats: () => [...license.features.values()].map((f) => ({ name: f.name, total: f.seats })),
     seatsInUse: async () => (await seats.usage()).map((f) => ({ name: f.name, inUse: f.seatsInUse })),
+    redisReplicas: () => replicaAck.state(),
   });
 
   const health = new HealthImplementation({
@@ -256,13 +268,17 @@ export function createNode(deps: NodeDeps): LicenseNode {
           metrics.registry,
           {
             alive: () => controller.machine.state !== 'STOPPING',
-            ready: () => ({ ready: controller.machine.isServing(), state: controller.machine.state }),
+            ready: () => ({
+              ready: controller.machine.isServing() && replicaAck.state().ok,
+              state: replicaAck.state().ok ? controller.machine.state : `${controller.machine.state}, Redis replicas missing (LICENSE_REDIS_MIN_REPLICAS)`,
+            }),
           },
           logger,
         );
-  // Expired sessions are also freed lazily inside every checkout; the sweep keeps
-  // ListFeatures and memory honest when nobody checks out.
-  const sweepEveryMs = Math.max(250, Math.min(Math.floor(config.sessionTtlMs / 4), 5_000));
+  // The sweep reaps expired sessions in bounded batches (SeatService.sweep). Seat counts
+  // (ListFeatures, /metrics, status) are counters that include an expired session's seats
+  // until it is reaped, so it runs every second, or every TTL/3 when that is shorter.
+  const sweepEveryMs = Math.max(100, Math.min(Math.floor(config.sessionTtlMs / 3), 1_000));
   let sweepTimer: NodeJS.Timeout | undefined;
   const sweep = (): void => {
     sweepTimer = setTimeout(() => {
@@ -323,6 +339,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
         // Not fatal: the node stays STARTING and the lease loop keeps trying.
         logger.error('cannot reach redis at start; retrying', { err: errorMessage(err) });
       }
+      failoverWatch?.start();
       controller.start();
       sweep();
       logger.info('license node listening', {
@@ -350,6 +367,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
         await shutdownServer(server, 1_500);
         await metricsServer?.stop();
         peerClient?.close();
+        failoverWatch?.stop();
         redis.disconnect();
         logger.info('license node stopped', { handedOver: wasActive });
       })();

@@ -111,7 +111,15 @@ describe('Redis Sentinel topology', () => {
   it('budget charged correctly across a Redis master failover: never refunded, lag within one lease TTL', async () => {
     const { startTestPair, TEST_TOKEN } = helpers;
     const pair = await startTestPair('redis://unused:1', {
-      env: { LICENSE_REDIS_SENTINELS: s.sentinels, LICENSE_REDIS_MASTER_NAME: s.masterName, LICENSE_HANDBACK_AFTER_MS: '600000' },
+      env: {
+        LICENSE_REDIS_SENTINELS: s.sentinels,
+        LICENSE_REDIS_MASTER_NAME: s.masterName,
+        LICENSE_HANDBACK_AFTER_MS: '600000',
+        // Writes are not confirmed for ~5-8 s of a Sentinel failover (until a replica of the new
+        // master acknowledges them): a lease this long outlives that, so the redundant keeps serving.
+        LICENSE_LEASE_TTL_MS: '15000',
+        LICENSE_HEARTBEAT_INTERVAL_MS: '1000',
+      },
     });
     try {
       await eventually(() => pair.primary.node.controller.machine.isServing() || undefined, 20_000, 'primary active');
@@ -154,6 +162,5 @@ describe('Redis Sentinel topology', () => {
     }
   });
 
-  // Last: after a kill -9 only one data node is left, so no further failover is possible.
-  void failoverUnderLoad('kill -9 of the master');
+  // kill -9 of the master, and what happens to every seat granted during a switch: acknowledged-seats.test.ts.
 });

@@ -14,6 +14,8 @@ export interface MetricsSource {
   licensedSeats(): { name: string; total: number }[];
   /** Seats in use per feature (reads Redis; may fail while it is away). */
   seatsInUse(): Promise<{ name: string; inUse: number }[]>;
+  /** Replica acknowledgements (LICENSE_REDIS_MIN_REPLICAS): required, and what the last WAIT got. */
+  redisReplicas?(): { required: number; lastAcked: number | undefined; ok: boolean };
 }
 
 export interface NodeMetrics {
@@ -190,6 +192,30 @@ export function registerCollectors(registry: Registry, source: MetricsSource): v
     registers,
     collect() {
       this.set(source.budget().blocked ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'license_redis_replicas_required',
+    help: 'Replicas that must acknowledge every write (LICENSE_REDIS_MIN_REPLICAS); 0 = writes are not waited on.',
+    registers,
+    collect() {
+      this.set(source.redisReplicas?.().required ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'license_redis_replicas_acked',
+    help: 'Replicas that acknowledged the last write (Redis WAIT); -1 before the first.',
+    registers,
+    collect() {
+      this.set(source.redisReplicas?.().lastAcked ?? -1);
+    },
+  });
+  new Gauge({
+    name: 'license_redis_replicas_ok',
+    help: '0 while writes are not acknowledged by enough replicas: the active node then grants nothing (REPLICAS_UNAVAILABLE).',
+    registers,
+    collect() {
+      this.set(source.redisReplicas?.().ok === false ? 0 : 1);
     },
   });
   new Gauge({

@@ -79,19 +79,7 @@ export class BudgetStore {
     private readonly scripts: ScriptRunner,
     private readonly keys: ClusterKeys,
     private readonly budgetMs: number,
-    /**
-     * With replicas (Sentinel), wait up to this long for one replica to acknowledge each
-     * budget write, so a master failover loses at most the charge in flight (and the
-     * redundant's disk mirror restores even that). 0: do not wait.
-     */
-    private readonly replicaAckTimeoutMs = 0,
   ) {}
-
-  /** WAIT for one replica; an answer of 0 (none acked in time) is tolerated, not an error. */
-  private async replicate(): Promise<void> {
-    if (this.replicaAckTimeoutMs <= 0) return;
-    await (this.redis as Redis).wait(1, this.replicaAckTimeoutMs);
-  }
 
   private get redis(): RedisClient {
     return this.scripts.redis;
@@ -140,7 +128,6 @@ export class BudgetStore {
         ...a.keys.flatMap((k) => [k.nonce, k.key]),
       ],
     )) as unknown[];
-    await this.replicate();
     return toState(r);
   }
 
@@ -170,7 +157,6 @@ export class BudgetStore {
       [this.keys.leader, this.keys.budget, this.keys.activationPending, this.keys.activationUsed, this.keys.activationApplied],
       [formatOwner(fence), a.episodeId, a.seq, a.nonce, a.key, a.nowMs],
     );
-    await this.replicate();
   }
 
   /**

@@ -41,11 +41,19 @@ export class LeaseStore {
         `the highest epoch this node has seen, ${String(args.knownEpoch)}, is not a whole number below 2^48`,
       );
     }
-    const reply = (await this.scripts.run(
-      'acquireLease',
-      [this.keys.leader, this.keys.epoch, this.keys.leaderInfo, this.keys.licenseSerial],
-      [args.nodeId, this.ttlMs, args.knownEpoch, args.addr, args.role, args.nowMs, this.licenseSerial],
-    )) as [number, number | string, number?, string?];
+    let reply: [number, number | string, number?, string?];
+    try {
+      reply = (await this.scripts.run(
+        'acquireLease',
+        [this.keys.leader, this.keys.epoch, this.keys.leaderInfo, this.keys.licenseSerial],
+        [args.nodeId, this.ttlMs, args.knownEpoch, args.addr, args.role, args.nowMs, this.licenseSerial],
+      )) as [number, number | string, number?, string?];
+    } catch (err) {
+      // Taken on the master but not on enough replicas: never served, so give it back now
+      // rather than leave the peer waiting a TTL for a lease nobody uses.
+      if (err instanceof LicenseError && err.code === ErrorCode.REPLICAS_UNAVAILABLE) await this.giveBackUnconfirmed(args.nodeId);
+      throw err;
+    }
     if (reply[0] === 2) {
       // The lease looks free to the caller (nobody named), and stays untaken: the license serial guard says why.
       return { acquired: false, holder: { nodeId: '', epoch: 0, addr: '' }, pttlMs: -1, newerLicenseSerial: Number(reply[1]) };
@@ -91,6 +99,15 @@ export class LeaseStore {
    */
   async recordLicenseSerial(): Promise<number> {
     return Number(await this.scripts.run('licenseSerial', [this.keys.licenseSerial], [this.licenseSerial]));
+  }
+
+  private async giveBackUnconfirmed(nodeId: string): Promise<void> {
+    try {
+      const owner = parseOwner((await this.scripts.redis.get(this.keys.leader)) ?? '');
+      if (owner?.nodeId === nodeId) await this.release(nodeId, owner.epoch);
+    } catch {
+      // The same replicas are missing; the key expires by itself.
+    }
   }
 
   /** Compare-and-delete. True when the key was ours and is now gone. */

@@ -8,6 +8,18 @@ export interface CreateRedisOptions {
   readonly connectionName?: string;
 }
 
+/** TLS options for connections to Redis and its sentinels: a private CA when LICENSE_REDIS_TLS_CA is set. */
+export function redisTlsOptions(cfg: RedisConfig): { tls?: { ca: Buffer } } {
+  if (cfg.tlsCaFile === undefined) return {};
+  try {
+    return { tls: { ca: readFileSync(cfg.tlsCaFile) } };
+  } catch (err) {
+    throw new Error(`LICENSE_REDIS_TLS_CA: cannot read ${cfg.tlsCaFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {
+      cause: err,
+    });
+  }
+}
+
 /**
  * One ioredis connection for a node. The offline queue is off: while Redis is away
  * calls fail at once instead of piling up and running late, and the lease loop's
@@ -23,20 +35,15 @@ export function createRedis(cfg: RedisConfig, opts: CreateRedisOptions): Redis |
     commandTimeout: opts.commandTimeoutMs,
     connectTimeout: Math.max(opts.commandTimeoutMs, 1_000),
     retryStrategy: (times: number) => Math.min(50 * times, 1_000),
+    // A master demoted under us (Sentinel failover, a manual REPLICAOF) answers writes with
+    // READONLY: drop the connection so the next call finds the current master. The call
+    // itself fails (1, not 2: it is not re-sent; the caller's own retry decides).
+    reconnectOnError: (err: Error) => (err.message.startsWith('READONLY') ? 1 : false),
     ...(opts.connectionName === undefined ? {} : { connectionName: opts.connectionName }),
   };
   // rediss:// turns TLS on by itself (ioredis); a private CA is added here. Passwords and
   // ACL users come in the URL (redis://user:password@host:port) and are never logged.
-  let tls: { ca: Buffer } | undefined;
-  if (cfg.tlsCaFile !== undefined) {
-    try {
-      tls = { ca: readFileSync(cfg.tlsCaFile) };
-    } catch (err) {
-      throw new Error(`LICENSE_REDIS_TLS_CA: cannot read ${cfg.tlsCaFile} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {
-        cause: err,
-      });
-    }
-  }
+  const tls = redisTlsOptions(cfg).tls;
   if (cfg.clusterNodes !== undefined) {
     // Every key of one license cluster shares the {lic:<cluster>} hash tag, so each
     // script runs on one shard; several license clusters spread over the shards.
@@ -61,6 +68,9 @@ export function createRedis(cfg: RedisConfig, opts: CreateRedisOptions): Redis |
       ...common,
       sentinels: cfg.sentinels.map((s) => ({ host: s.host, port: s.port })),
       name: cfg.masterName,
+      // Follow +switch-master the moment the sentinels announce it, instead of writing on
+      // to the old master until it is reconfigured (~10 s) into a dataset that is then thrown away.
+      failoverDetector: true,
       sentinelRetryStrategy: (times: number) => Math.min(100 * times, 1_000),
       ...(tls ? { tls, sentinelTLS: tls, enableTLSForSentinelMode: true } : {}),
     });

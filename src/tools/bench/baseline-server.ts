@@ -35,7 +35,7 @@ const newId = (): string => randomBytes(16).toString('base64url');
  */
 export async function createBaselineServer(opts: BaselineServerOptions): Promise<BaselineServer> {
   // A URL config always yields a single-node client.
-  const redis = createRedis({ url: opts.redisUrl }, { commandTimeoutMs: 1_000, connectionName: 'bench-baseline' }) as Redis;
+  const redis = createRedis({ url: opts.redisUrl, minReplicas: 0 }, { commandTimeoutMs: 1_000, connectionName: 'bench-baseline' }) as Redis;
   await redis.connect();
   const [incrSha, decrSha] = (await Promise.all([redis.script('LOAD', INCR_LUA), redis.script('LOAD', DECR_LUA)])) as [string, string];
 

@@ -10,6 +10,7 @@
   the keys (re-verifying each), takes consumption as the maximum of this and its mirror,
   and uses the leader to watch the primary hold the lease (the episode's end).
 ]]
+--@readonly
 local b = redis.call('HMGET', KEYS[2], 'episode_id', 'consumed_ms', 'activations', 'last_ended_episode')
 local out = {redis.call('GET', KEYS[1]) or '', b[1] or '', b[2] or '0', b[3] or '0', b[4] or ''}
 for _, k in ipairs(redis.call('HVALS', KEYS[3])) do out[#out + 1] = k end
