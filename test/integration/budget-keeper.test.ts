@@ -12,12 +12,12 @@ import type { Role } from '../../src/server/config';
 import { ErrorCode, LicenseError } from '../../src/server/errors';
 import { generateVendorKeys } from '../../src/server/license/vendor-keys';
 import { createLogger, createSilentLogger, type Logger } from '../../src/server/log';
-import { StateFile } from '../../src/server/state-file';
+import { nodeStateFileIo, StateFile, type StateFileIo } from '../../src/server/state-file';
 import { type BudgetState, BudgetStore } from '../../src/server/store/budget-store';
 import type { Fence } from '../../src/server/store/fence';
 import { type ClusterKeys, clusterKeys } from '../../src/server/store/keys';
 import { LeaseStore } from '../../src/server/store/lease-store';
-import { uniqueClusterId, forEachTopology, useScriptFixture } from '../helpers/redis';
+import { eventually, uniqueClusterId, forEachTopology, useScriptFixture } from '../helpers/redis';
 
 const HOUR = 3_600_000;
 const BUDGET = 72 * HOUR;
@@ -71,15 +71,16 @@ forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual 
    * lease loop hands each hook's verdict to the controller; here `blocked` records the
    * verdicts' `blocked`, in order, as the role machine would see them.
    */
-  function node(w: World, role: Role, logger: Logger = createSilentLogger()) {
+  function node(w: World, role: Role, logger: Logger = createSilentLogger(), io?: StateFileIo) {
     const cfg = settings(w, role);
     const blocked: boolean[] = [];
+    const stateFile = new StateFile(w.dirs[role], cfg.nodeId, io);
     const keeper = new BudgetKeeper({
       settings: cfg,
       clock: w.clock,
       logger,
       store: new BudgetStore(fx.scripts, w.keys, BUDGET),
-      stateFile: new StateFile(w.dirs[role], cfg.nodeId),
+      stateFile,
       vendorPublicKey: createPublicKey(vendor.publicKeyPem),
     });
     const apply = (verdict: BudgetVerdict | undefined): void => {
@@ -89,6 +90,7 @@ forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual 
     let fence: Fence | undefined;
     return {
       keeper,
+      stateFile,
       blocked,
       get fence(): Fence {
         assert.ok(fence, 'node holds no lease');
@@ -113,10 +115,12 @@ forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual 
           for (const o of watchers) await o.keeper.refresh();
         }
       },
+      /** A planned release; the node may stop after it, and a stopping node flushes its mirror (NodeController.stop). */
       async release(): Promise<void> {
         apply(await keeper.beforeRelease(this.fence));
         await lease.release(cfg.nodeId, this.fence.epoch);
         fence = undefined;
+        await stateFile.flush();
       },
       /** AdminService.Activate: the key's result, its verdict handed on as the admin service does. */
       async activate(key: string): Promise<BudgetState> {
@@ -124,7 +128,17 @@ forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual 
         apply(verdict);
         return budget;
       },
+      /**
+       * The process dies, its last mirror write on disk (the mirror is written in the
+       * background; 'a crash that loses the mirror write in flight' covers the other case).
+       */
       async crash(): Promise<void> {
+        await stateFile.flush();
+        await fx.redis.del(w.keys.leader);
+        fence = undefined;
+      },
+      /** The process dies with its mirror write still in flight: the disk keeps the write before. */
+      async crashMidWrite(): Promise<void> {
         await fx.redis.del(w.keys.leader);
         fence = undefined;
       },
@@ -266,6 +280,100 @@ forEachTopology('failover budget (BudgetKeeper + fx.scripts, real Redis, manual 
     await r2.acquire();
     assert.equal(r2.keeper.state.consumedMs, 3 * HOUR);
     assert.equal(r2.keeper.mirror.consumedMs, 3 * HOUR, 'mirror rebuilt');
+  });
+
+  describe('the disk mirror is written in the background', () => {
+    /** The real file operations behind a gate that the test opens and shuts: a slow or stalled disk. */
+    function gatedIo() {
+      let release: () => void = () => {};
+      let gate = new Promise<void>((r) => (release = r));
+      let inFlight = 0;
+      const written: string[] = [];
+      const io: StateFileIo = {
+        async writeDurably(file, data) {
+          inFlight++;
+          try {
+            await gate;
+            await nodeStateFileIo.writeDurably(file, data);
+            written.push(data);
+          } finally {
+            inFlight--;
+          }
+        },
+        syncDir: (d) => nodeStateFileIo.syncDir(d),
+      };
+      return {
+        io,
+        written,
+        get inFlight() {
+          return inFlight;
+        },
+        open: () => release(),
+        shut: () => {
+          gate = new Promise<void>((r) => (release = r));
+        },
+      };
+    }
+    const mirrorOnDisk = (w: World) =>
+      (JSON.parse(readFileSync(path.join(w.dirs.redundant, 'node-b.state.json'), 'utf8')) as { budget?: { episodeId: string; consumedMs: number } }).budget;
+
+    it('charges never wait for the disk: the lease loop goes on while the mirror write is stalled, and the writes are coalesced', async () => {
+      const w = world();
+      const g = gatedIo();
+      const r = node(w, 'redundant', createSilentLogger(), g.io);
+      await r.acquire(); // the charge that opens the episode
+      await r.serve(3 * STEP);
+      assert.equal(g.inFlight, 1, 'the first mirror write is still held at the disk');
+      assert.equal(r.keeper.state.consumedMs, 3 * STEP, 'yet every charge landed');
+      assert.equal(r.keeper.mirror.consumedMs, 3 * STEP, 'and the mirror the keeper reads is current');
+      g.open();
+      await r.stateFile.flush();
+      assert.ok(g.written.length <= 2, `four charges, ${g.written.length} writes`);
+      assert.deepEqual(mirrorOnDisk(w), { ...r.keeper.mirror });
+    });
+
+    it('a crash that loses the mirror write in flight refunds nothing: Redis holds the charge, the disk the one before', async () => {
+      const w = world();
+      const g = gatedIo();
+      g.open();
+      const r = node(w, 'redundant', createSilentLogger(), g.io);
+      await r.acquire();
+      await r.serve(2 * HOUR);
+      await r.stateFile.flush();
+      const episode = r.keeper.state.episodeId;
+      g.shut();
+      await r.serve(HOUR);
+      await r.crashMidWrite();
+      assert.equal(mirrorOnDisk(w)?.consumedMs, 2 * HOUR, 'the disk is one write behind');
+      const r2 = node(w, 'redundant');
+      await r2.acquire();
+      assert.deepEqual(
+        { episode: r2.keeper.state.episodeId, consumedMs: r2.keeper.state.consumedMs },
+        { episode, consumedMs: 3 * HOUR },
+        'the larger consumption (Redis) wins',
+      );
+    });
+
+    it('Activate answers only once the applied key is in the mirror on disk', async () => {
+      const w = world();
+      const g = gatedIo();
+      g.open();
+      const r = node(w, 'redundant', createSilentLogger(), g.io);
+      await r.acquire();
+      await r.serve(BUDGET);
+      const { key } = signActivation(await r.keeper.requestKey(r.fence), vendorPriv, { nowMs: w.clock.now(), extensionMs: HOUR });
+      await r.stateFile.flush();
+      g.shut();
+      let answered = false;
+      const activation = r.activate(key).then(() => (answered = true));
+      await eventually(() => g.inFlight === 1 || undefined, 10_000, 'the mirror write');
+      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(answered, false, 'no answer while the key is not on disk');
+      g.open();
+      await activation;
+      const onDisk = JSON.parse(readFileSync(path.join(w.dirs.redundant, 'node-b.state.json'), 'utf8')) as { budget: { keys: string[] } };
+      assert.deepEqual(onDisk.budget.keys, [key]);
+    });
   });
 
   it('for the same episode the larger consumption of Redis and disk wins', async () => {

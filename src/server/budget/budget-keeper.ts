@@ -107,9 +107,10 @@ interface HolderWatch {
 /**
  * The failover budget, node side. The redundant charges the time it serves, measured
  * on its monotonic clock, to its episode in Redis each heartbeat (fenced) and mirrors
- * the result on its own disk; the primary ends the episode once it has held the lease
- * continuously for the reset period, and the redundant accepts the end only once it
- * watched that itself. Activation keys extend the episode.
+ * the result on its own disk (in the background: writeMirror); the primary ends the
+ * episode once it has held the lease continuously for the reset period, and the
+ * redundant accepts the end only once it watched that itself. Activation keys extend
+ * the episode.
  *
  * No stored number is trusted to raise the budget (docs/ARCHITECTURE.md, "The failover
  * budget"): the grant is the license's budget plus the activation keys kept with the
@@ -139,6 +140,17 @@ export class BudgetKeeper {
     this.audit =
       deps.settings.role === 'redundant' ? new AuditLog(path.dirname(deps.stateFile.path), deps.settings.nodeId, deps.logger, deps.store) : undefined;
     this.known = this.derive(undefined).state;
+    // The mirror is the state file's only background write: its failures are the mirror's.
+    deps.stateFile.onWriteProblem((err) => {
+      if (err) {
+        deps.logger.error('cannot write the budget mirror to the state dir; charges go on in Redis, the disk copy lags until a write succeeds', {
+          path: deps.stateFile.path,
+          err: errorMessage(err),
+        });
+      } else {
+        deps.logger.info('budget mirror written to the state dir again', { path: deps.stateFile.path });
+      }
+    });
   }
 
   /** A redundant restarted while blocked comes back blocked, before it ever reaches Redis (derived from its mirror, not its `blocked` flag). */
@@ -285,6 +297,13 @@ export class BudgetKeeper {
         await this.audit?.flush(fence);
         return s;
       });
+      // Rare and acknowledged to an operator: answered once the key is in the mirror on disk
+      // too (charges, every heartbeat, never wait for the disk).
+      await this.deps.stateFile
+        .flush()
+        .catch((err: unknown) =>
+          this.deps.logger.warn('activation key applied in Redis, but not yet in the budget mirror on disk', { err: errorMessage(err) }),
+        );
       this.deps.logger.warn('activation key applied: failover budget extended', {
         extensionMs: g.granted_ms,
         activations: state.activations,
@@ -489,12 +508,15 @@ export class BudgetKeeper {
     return this.deps.settings.role === 'redundant' ? { blocked } : undefined;
   }
 
+  /**
+   * The mirror is the value at once (derive reads it) and reaches the disk in the background,
+   * coalesced, so a charge never waits for an fsync on the event loop (failures: the
+   * listener in the constructor). A crash may lose the write in flight: the disk is then one
+   * write behind, which refunds nothing: the charge is in Redis and the larger consumption
+   * of the two wins; a lost episode end only keeps the episode going (conservative).
+   */
   private writeMirror(m: BudgetMirror): void {
-    try {
-      this.deps.stateFile.update({ budget: m });
-    } catch (err) {
-      this.deps.logger.error('cannot write the budget mirror to the state dir', { path: this.deps.stateFile.path, err: errorMessage(err) });
-    }
+    this.deps.stateFile.updateInBackground({ budget: m });
   }
 
   private full(): BudgetState {

@@ -118,6 +118,8 @@ export class NodeController {
   private leaseTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private ticking = false;
+  /** The lease step in flight (settles, never rejects), for stop to wait on. */
+  private step: Promise<void> = Promise.resolve();
   private tickAgain = false;
   private running = false;
   private holderAddr = '';
@@ -181,13 +183,27 @@ export class NodeController {
 
   /**
    * Planned handover: stop granting, release the lease (compare-and-delete) and tell
-   * the peer with a `stepping_down` heartbeat so it acquires at once.
+   * the peer with a `stepping_down` heartbeat so it acquires at once. A lease an acquire
+   * in flight takes is released too, and the state file's last state reaches the disk.
    */
   async stop(): Promise<void> {
     const epoch = this.machine.giveUp('stop');
     this.running = false;
     this.clearTimers();
+    // Holding nothing, the step in flight may be an acquire that lands after this point: wait
+    // for it (bounded), so that it releases what it took (releaseUnserved) before the peer is
+    // told, instead of the key staying held for a whole TTL. Holding the lease, the step is a
+    // renewal (or a handback), and the release below covers it without the wait.
+    if (epoch === 0 && this.ticking) {
+      await withTimeout(this.step, STOP_STEP_TIMEOUT_MS).catch(() =>
+        this.deps.logger.warn('a lease step was still in flight at stop; a lease it takes expires by itself'),
+      );
+    }
     await this.releaseAndTellPeer(epoch, 'stop');
+    // The budget mirror is written in the background: its last state goes to disk before the process ends.
+    await withTimeout(this.deps.stateFile.flush(), STOP_STEP_TIMEOUT_MS).catch((err: unknown) =>
+      this.deps.logger.warn('could not write the state file before stopping', { path: this.deps.stateFile.path, err: errorMessage(err) }),
+    );
   }
 
   /** Gives up the lease on an operator's request; the node stays up as a standby. */
@@ -316,7 +332,9 @@ export class NodeController {
       return;
     }
     if (this.leaseTimer) clearTimeout(this.leaseTimer);
-    this.leaseTimer = setTimeout(() => void this.tick(), delayMs);
+    this.leaseTimer = setTimeout(() => {
+      this.step = this.tick();
+    }, delayMs);
   }
 
   private async tick(): Promise<void> {
@@ -356,7 +374,7 @@ export class NodeController {
       case 'acquire': {
         // The redundant must know whether the budget is spent before it takes the
         // lease, so that it enters FAILOVER_BLOCKED directly, never FAILOVER_ACTIVE.
-        if (!(await this.runHook((h) => h.refresh()))) return interval;
+        if (!(await this.runHook((h) => h.refresh())) || !this.running) return interval;
         const r = await this.storeCall(() =>
           lease.acquire({
             nodeId: settings.nodeId,
@@ -368,6 +386,11 @@ export class NodeController {
         );
         if (!r) return interval;
         if (r.acquired) {
+          if (!this.running) {
+            // Stopped while the acquire was in flight: hand the key straight back (stop waits for this).
+            await this.releaseUnserved(r.epoch, 'stopping');
+            return interval;
+          }
           if (this.deps.hooks?.holdOnlyWhileHooksSucceed) {
             // Charge first (it opens or restores the episode), serve after: a lease whose
             // charge fails is handed straight back, never served uncharged.
@@ -558,6 +581,7 @@ export class NodeController {
     for (const l of this.listeners) l(t);
   }
 
+  /** Synchronous on purpose (StateFile.update): a new epoch is on disk before the node serves with it. A no-op when unchanged. */
   private persistEpoch(): void {
     try {
       this.deps.stateFile.update({ highestEpoch: this.machine.highestEpoch });
