@@ -86,7 +86,13 @@ describe('loadConfig', () => {
         { host: 'b', port: 26380 },
       ],
       masterName: 'lic',
+      // Replicated topology: one replica must acknowledge each write unless told otherwise.
+      minReplicas: 1,
     });
+    assert.equal(loadConfig(BASE).redis.minReplicas, 0, 'one Redis: nothing to wait for');
+    assert.equal(loadConfig({ ...BASE, LICENSE_REDIS_URL: 'redis://r:6379', LICENSE_REDIS_MIN_REPLICAS: '2' }).redis.minReplicas, 2);
+    assert.match(configError({ ...BASE, LICENSE_REDIS_MIN_REPLICAS: '-1' }), /^LICENSE_REDIS_MIN_REPLICAS: must be a whole number of replicas \(0 to 16\)/);
+    assert.match(configError({ ...BASE, LICENSE_REDIS_MIN_REPLICAS: '17' }), /^LICENSE_REDIS_MIN_REPLICAS: must be a whole number of replicas/);
   });
 
   it('Redis Cluster seed nodes; not together with Sentinel', () => {
@@ -314,7 +320,7 @@ describe('config errors never echo a secret', () => {
 describe('config spec', () => {
   it('CONFIG_KEYS lists every declared key; the failover terms are license terms, not keys', () => {
     assert.deepEqual(CONFIG_KEYS, Object.keys(SPEC));
-    assert.equal(new Set(CONFIG_KEYS).size, 33);
+    assert.equal(new Set(CONFIG_KEYS).size, 34);
     assert.deepEqual(Object.keys(LICENSE_TERM_KEYS).sort(), ['LICENSE_ACTIVATION_EXTENSION_MS', 'LICENSE_BUDGET_RESET_AFTER_MS', 'LICENSE_FAILOVER_BUDGET_MS']);
     for (const k of Object.keys(LICENSE_TERM_KEYS)) assert.ok(!(CONFIG_KEYS as readonly string[]).includes(k), k);
   });

@@ -125,13 +125,19 @@ describe('docker-compose.yml', () => {
     assert.deepEqual(always.map(([n]) => n).sort(), ['grafana', 'loadgen', 'primary', 'prometheus', 'redis', 'redundant', 'vendor-init']);
   });
 
-  it('profile "sentinel": a replica and three sentinels with quorum 2 watching redis; nodes take LICENSE_REDIS_SENTINELS from the environment', () => {
+  it('profile "sentinel": two replicas and three sentinels with quorum 2 watching redis; nodes take LICENSE_REDIS_SENTINELS from the environment', () => {
     const inProfile = Object.entries(compose.services)
       .filter(([, s]) => (s as { profiles?: string[] }).profiles?.includes('sentinel'))
       .map(([n]) => n)
       .sort();
-    assert.deepEqual(inProfile, ['redis-replica', 'sentinel-1', 'sentinel-2', 'sentinel-3']);
-    assert.ok(svc('redis-replica').command?.join(' ').includes('--replicaof redis 6379'));
+    assert.deepEqual(inProfile, ['redis-replica-1', 'redis-replica-2', 'sentinel-1', 'sentinel-2', 'sentinel-3']);
+    // Every data server enforces the same min-replicas settings, so a promoted replica does too.
+    for (const n of ['redis', 'redis-replica-1', 'redis-replica-2']) {
+      const cmd = (svc(n).command ?? []).join(' ');
+      assert.match(cmd, /--min-replicas-to-write \$\{REDIS_MIN_REPLICAS_TO_WRITE:-0\} --min-replicas-max-lag 10/, n);
+      if (n !== 'redis') assert.ok(cmd.includes('--replicaof redis 6379'), n);
+    }
+    assert.match(composeText, /REDIS_MIN_REPLICAS_TO_WRITE=1 LICENSE_REDIS_SENTINELS=/);
     for (const n of ['sentinel-1', 'sentinel-2', 'sentinel-3']) {
       const cmd = (svc(n).command ?? []).join(' ');
       assert.match(cmd, /sentinel monitor licmaster redis 6379 2/);
@@ -141,6 +147,7 @@ describe('docker-compose.yml', () => {
       const env = svc(role).environment ?? {};
       assert.equal(env['LICENSE_REDIS_SENTINELS'], '${LICENSE_REDIS_SENTINELS:-}');
       assert.equal(env['LICENSE_REDIS_MASTER_NAME'], '${LICENSE_REDIS_MASTER_NAME:-}');
+      assert.equal(env['LICENSE_REDIS_MIN_REPLICAS'], '${LICENSE_REDIS_MIN_REPLICAS:-}');
     }
   });
 
