@@ -9,6 +9,7 @@ import { type RedisProcess, startRedis } from './redis-process';
 const run = promisify(execFile);
 
 export interface RedisClusterProcess {
+  /** Every data server (masters and replicas; which is which is the cluster's business). */
   readonly masters: readonly RedisProcess[];
   /** `host:port,host:port,...` for LICENSE_REDIS_CLUSTER_NODES. */
   readonly seeds: string;
@@ -16,14 +17,16 @@ export interface RedisClusterProcess {
 }
 
 /**
- * A Redis Cluster of `masters` real redis-server processes on loopback (no replicas),
- * created with `redis-cli --cluster create`, for tests of the cluster topology.
+ * A Redis Cluster of `masters` real redis-server processes on loopback, each with
+ * `replicasPerMaster` replicas (default 1: the product waits for one replica to
+ * acknowledge every write on a cluster, LICENSE_REDIS_MIN_REPLICAS), created with
+ * `redis-cli --cluster create`, for tests of the cluster topology.
  */
-export async function startRedisCluster(masters = 3): Promise<RedisClusterProcess> {
+export async function startRedisCluster(masters = 3, replicasPerMaster = 1): Promise<RedisClusterProcess> {
   const dir = mkdtempSync(path.join(tmpdir(), 'licensed-rcluster-'));
   const nodes: RedisProcess[] = [];
   try {
-    for (let i = 0; i < masters; i++) {
+    for (let i = 0; i < masters * (1 + replicasPerMaster); i++) {
       const port = await freePort();
       nodes.push(
         await startRedis({
@@ -34,13 +37,13 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterProces
       );
     }
     const addrs = nodes.map((n) => `127.0.0.1:${n.port}`);
-    await run('redis-cli', ['--cluster', 'create', ...addrs, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
+    await run('redis-cli', ['--cluster', 'create', ...addrs, '--cluster-replicas', String(replicasPerMaster), '--cluster-yes'], { timeout: 30_000 });
     // Wait until every node agrees the cluster is up (slots assigned and gossiped).
     const deadline = Date.now() + 30_000;
     for (const n of nodes) {
       for (;;) {
         const { stdout } = await run('redis-cli', ['-p', String(n.port), 'cluster', 'info']);
-        if (/cluster_state:ok/.test(stdout)) break;
+        if (/cluster_state:ok/.test(stdout) && (await replicasOnline(n.port, replicasPerMaster))) break;
         if (Date.now() > deadline) throw new Error(`redis cluster node ${n.port} not ok: ${stdout}`);
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -58,4 +61,11 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterProces
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** True on a replica, or on a master once `want` replicas follow it (writes can then be acknowledged). */
+async function replicasOnline(port: number, want: number): Promise<boolean> {
+  const { stdout } = await run('redis-cli', ['-p', String(port), 'info', 'replication']);
+  if (/role:slave/.test(stdout)) return true;
+  return (stdout.match(/^slave\d+:.*state=online/gm) ?? []).length >= want;
 }
