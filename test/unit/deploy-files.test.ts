@@ -134,7 +134,7 @@ describe('docker-compose.yml', () => {
     // Every data server enforces the same min-replicas settings, so a promoted replica does too.
     for (const n of ['redis', 'redis-replica-1', 'redis-replica-2']) {
       const cmd = (svc(n).command ?? []).join(' ');
-      assert.match(cmd, /--min-replicas-to-write \$\{REDIS_MIN_REPLICAS_TO_WRITE:-0\} --min-replicas-max-lag 10/, n);
+      assert.match(cmd, /--min-replicas-to-write \$\{REDIS_MIN_REPLICAS_TO_WRITE:-0\} --min-replicas-max-lag 10 --repl-diskless-sync-delay 0/, n);
       if (n !== 'redis') assert.ok(cmd.includes('--replicaof redis 6379'), n);
     }
     assert.match(composeText, /REDIS_MIN_REPLICAS_TO_WRITE=1 LICENSE_REDIS_SENTINELS=/);

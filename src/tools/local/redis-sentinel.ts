@@ -38,7 +38,10 @@ export interface SentinelOptions {
 export async function startSentinelSetup(opts: SentinelOptions = {}): Promise<SentinelSetup> {
   const masterName = opts.masterName ?? 'licmaster';
   const dir = mkdtempSync(path.join(tmpdir(), 'licensed-sentinel-'));
-  const minReplicas = ['--min-replicas-to-write', String(opts.minReplicasToWrite ?? 1), '--min-replicas-max-lag', '10'];
+  // repl-diskless-sync-delay 0: after a switch the other replica usually needs a full
+  // resync (it acknowledged old-master writes the new master never had), and Redis 7's
+  // default 5 s delay before a diskless sync kept every write unconfirmed that long.
+  const minReplicas = ['--min-replicas-to-write', String(opts.minReplicasToWrite ?? 1), '--min-replicas-max-lag', '10', '--repl-diskless-sync-delay', '0'];
   const master = await startRedis({ dir: path.join(dir, 'master'), appendOnly: true, extraArgs: minReplicas });
   const replicas: RedisProcess[] = [];
   for (let i = 0; i < (opts.replicas ?? 2); i++) {
