@@ -17,6 +17,8 @@ export const ClientErrorCode = {
   SESSION_LOST: 'SESSION_LOST',
   /** The caller aborted the operation through its `signal`. */
   ABORTED: 'ABORTED',
+  /** The server no longer holds a seat's lease, and checking it out again failed (`seatLost` 'not-held-by-server'). */
+  SEAT_NOT_HELD: 'SEAT_NOT_HELD',
 } as const;
 
 /**

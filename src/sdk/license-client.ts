@@ -2,14 +2,15 @@ import { randomUUID } from 'node:crypto';
 import type { CheckoutRequest } from '../contract/generated/license/v1/CheckoutRequest';
 import type { CheckoutResponse__Output } from '../contract/generated/license/v1/CheckoutResponse';
 import { raceAbort } from './abort';
-import { ClientClosedError, ClientErrorCode, InvalidRequestError, OperationAbortedError, SessionLostError } from './errors';
+import { ClientClosedError, ClientErrorCode, InvalidRequestError, NoActiveServerError, OperationAbortedError, SessionLostError } from './errors';
 import { type LicenseClientOptions, type ResolvedOptions, resolveOptions } from './options';
 import { monotonic } from './retry-policy';
 import { type Seat, SeatHandle } from './seat';
-import { SessionKeeper, type SessionState } from './session-keeper';
+import { SessionKeeper } from './session-keeper';
 import { type InvokeContext, Transport } from './transport';
 import { type Emit, TypedEmitter } from './typed-emitter';
 import type { CheckoutOptions, FeatureInfo, FeaturesOptions, LicenseClientEvents } from './types';
+import type { UnresolvedCheckout } from './unresolved-checkouts';
 
 export type { CheckoutOptions, FeatureInfo, FeaturesOptions, LicenseClientEvents, SeatLostReason } from './types';
 
@@ -44,7 +45,9 @@ export class LicenseClient extends TypedEmitter<LicenseClientEvents> {
     this.#opts = resolveOptions(options);
     const emit: Emit<LicenseClientEvents> = (event, payload) => this.emit(event, payload);
     this.#transport = new Transport(this.#opts, emit);
-    this.#keeper = new SessionKeeper(this.#opts, this.#transport, emit);
+    // Node's own channel for a library's warnings: printed to stderr unless the application listens to process 'warning'.
+    const warn = (message: string): void => process.emitWarning(message, { code: 'LICENSE_CLIENT_UNRESOLVED_DROPPED' });
+    this.#keeper = new SessionKeeper(this.#opts, this.#transport, emit, warn);
   }
 
   /** Id of the current session; undefined before connect() and while a lost session is being reopened. */
@@ -57,9 +60,9 @@ export class LicenseClient extends TypedEmitter<LicenseClientEvents> {
     return this.#transport.activeEndpoint;
   }
 
-  /** Seats held now (a snapshot). */
+  /** Seats held now (a snapshot): every seat whose `held` is true. */
   get heldSeats(): readonly Seat[] {
-    return [...this.#keeper.seats.values()];
+    return this.#keeper.heldSeats();
   }
 
   /** Endpoints in use: the configured ones plus any active-node address learned from a standby. */
@@ -95,6 +98,12 @@ export class LicenseClient extends TypedEmitter<LicenseClientEvents> {
    * session turns out to be lost, reopens it once (reporting its seats via `seatLost`)
    * and tries again. Connects first when needed. `options.signal` aborts it.
    *
+   * When it rejects after a try may have reached a server (NoActiveServerError after lost
+   * answers or timeouts, or an abort after sending), the client takes the request as given
+   * up: it remembers it and, once the cluster answers again, asks with the same request id
+   * and releases whatever lease comes back, so no orphaned seat stays counted. Calling
+   * checkout() again with that `requestId` claims the lease instead.
+   *
    * @throws SeatsExhaustedError, FeatureNotFoundError, FeatureExpiredError, InvalidRequestError,
    *   ServerBlockedError, SessionLostError, NoActiveServerError, ClientClosedError,
    *   OperationAbortedError (`options.signal` aborted)
@@ -114,37 +123,52 @@ export class LicenseClient extends TypedEmitter<LicenseClientEvents> {
       if (signal?.aborted) throw aborted();
       const session = await raceAbort(this.#keeper.ensure(op), signal, aborted);
       // One id per session: every retry of this request (inside invoke) sends it unchanged.
-      const request: CheckoutRequest = { session_id: session.id, feature, count, request_id: options.requestId ?? randomUUID() };
+      const request: CheckoutRequest & UnresolvedCheckout['request'] = {
+        session_id: session.id,
+        feature,
+        count,
+        request_id: options.requestId ?? randomUUID(),
+      };
+      // Asked again with the id of a checkout given up earlier: the caller wants that lease after all.
+      if (options.requestId !== undefined) this.#keeper.unresolved.forget(session.id, options.requestId);
       const ctx: InvokeContext = { op, deadline: monotonic() + this.#opts.retryTimeoutMs, signal };
-      let res: CheckoutResponse__Output;
+      // Until the outcome is registered, a lease the server lists but the client does not know may be this one.
+      const registered = this.#keeper.checkoutStarted();
       try {
-        res = await this.#transport.invoke('Checkout', request, ctx);
-      } catch (err) {
-        if (err instanceof OperationAbortedError) {
-          if ((ctx.attempts ?? 0) > 0) void this.#giveBackAborted(request, session, op);
-          throw err;
+        let res: CheckoutResponse__Output;
+        try {
+          res = await this.#transport.invoke('Checkout', request, ctx);
+        } catch (err) {
+          // Sent, but no answer seen: it may have been granted unseen. The caller gives up on it, so it is settled in the background.
+          if (err instanceof OperationAbortedError && (ctx.attempts ?? 0) > 0) this.#keeper.unresolvedCheckout(request, true);
+          if (err instanceof NoActiveServerError && ctx.mayHaveActed) this.#keeper.unresolvedCheckout(request, false);
+          if (err instanceof OperationAbortedError) throw err;
+          const lost = await this.#keeper.lostByCheckout(err, session, op, signal);
+          // The probe that tells a lost session from an unknown feature can itself be cut short.
+          if (signal?.aborted) throw aborted();
+          if (!lost) throw err;
+          if (reopened) throw lost;
+          reopened = true;
+          continue;
         }
-        const lost = await this.#keeper.lostByCheckout(err, session, op, signal);
-        // The probe that tells a lost session from an unknown feature can itself be cut short.
-        if (signal?.aborted) throw aborted();
-        if (!lost) throw err;
-        if (reopened) throw lost;
-        reopened = true;
-        continue;
+        if (this.#keeper.current !== session) {
+          // The session was declared lost while this call was in flight, so the lease
+          // belongs to a dead session: take a seat in the new one instead.
+          const lost = new SessionLostError(ClientErrorCode.SESSION_LOST, `${op}: session ${session.id} was lost during the checkout`);
+          if (reopened) throw lost;
+          reopened = true;
+          continue;
+        }
+        const known = this.#keeper.seats.get(res.lease_id);
+        if (known) return known; // same requestId used twice: the server returned the same lease
+        const seat = new SeatHandle(res.lease_id, res.feature || feature, res.count || count, session.id, res.expires_at_ms, request.request_id, (s) =>
+          this.#release(s),
+        );
+        this.#keeper.seats.set(seat.leaseId, seat);
+        return seat;
+      } finally {
+        registered();
       }
-      if (this.#keeper.current !== session) {
-        // The session was declared lost while this call was in flight, so the lease
-        // belongs to a dead session: take a seat in the new one instead.
-        const lost = new SessionLostError(ClientErrorCode.SESSION_LOST, `${op}: session ${session.id} was lost during the checkout`);
-        if (reopened) throw lost;
-        reopened = true;
-        continue;
-      }
-      const known = this.#keeper.seats.get(res.lease_id);
-      if (known) return known; // same requestId used twice: the server returned the same lease
-      const seat = new SeatHandle(res.lease_id, res.feature || feature, res.count || count, session.id, res.expires_at_ms, (s) => this.#release(s));
-      this.#keeper.seats.set(seat.leaseId, seat);
-      return seat;
     }
   }
 
@@ -167,9 +191,12 @@ export class LicenseClient extends TypedEmitter<LicenseClientEvents> {
 
   /**
    * Closes the session (which frees its seats on the server), stops the heartbeat and
-   * closes every channel. CloseSession is best effort, tried for up to `callTimeoutMs`:
-   * if it fails, the seats still come free when the session's TTL runs out. Idempotent;
-   * every later call on the client throws ClientClosedError.
+   * closes every channel. CloseSession is best effort, tried for up to `callTimeoutMs`
+   * (also for a session given up as expired that the server may still keep): if it fails,
+   * the seats still come free when the session's TTL runs out. Either way, once it
+   * resolves no seat is held: each held one is `released`, a lost one stays `lost`, and
+   * none is recovered any more. Idempotent; every later call on the client throws
+   * ClientClosedError.
    */
   close(): Promise<void> {
     this.#closing ??= this.#doClose();
@@ -205,29 +232,5 @@ export class LicenseClient extends TypedEmitter<LicenseClientEvents> {
     }
     seat.markReleased();
     this.#keeper.seats.delete(seat.leaseId);
-  }
-
-  /**
-   * An aborted Checkout that was sent may have been granted unseen (the answer lost, or
-   * the call cancelled after the server acted), and such a lease would stay counted for
-   * as long as the session lives. Asking again with the same request id returns that
-   * lease (or grants one), which is then released. Best effort: if this fails too, the
-   * seat comes free with the session at close().
-   */
-  async #giveBackAborted(request: CheckoutRequest, session: SessionState, op: string): Promise<void> {
-    const ctx: InvokeContext = {
-      op: `${op} (giving back an aborted checkout)`,
-      deadline: monotonic() + this.#opts.retryTimeoutMs,
-      // A lost session took its leases with it.
-      moot: () => this.#keeper.current !== session,
-    };
-    try {
-      const res = await this.#transport.invoke('Checkout', request, ctx);
-      // The caller reused the requestId of a seat it holds: that one is not ours to give back.
-      if (this.#keeper.seats.has(res.lease_id)) return;
-      await this.#transport.invoke('Release', { session_id: session.id, lease_id: res.lease_id }, ctx);
-    } catch {
-      // Refused (no seat was granted), session gone, client closed, or no server: nothing more to do here.
-    }
   }
 }

@@ -32,9 +32,13 @@ export interface LicenseClientOptions {
    */
   tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
   /**
-   * When a session is lost (it expired, or the server lost its store), check its seats
-   * out again in the new session (`seatRecovered`) and report only those that cannot be
-   * had (`seatLost`). Default true; false reports every seat of the session lost.
+   * When a session is lost, check its seats out again in the new session
+   * (`seatRecovered`). A session that expired locally (no heartbeat got through in time)
+   * has its seats reported `seatLost` at the expiry first; one the server no longer knows
+   * reports only seats that cannot be had again (or are not back by the time it would
+   * have expired). Default true; false reports every seat of a lost session lost for good.
+   * Either way, a seat the server stopped holding in a live session is checked out again
+   * with its own request id (see `seatLost` reason 'not-held-by-server').
    */
   recoverSeats?: boolean;
   /**

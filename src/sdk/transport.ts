@@ -41,6 +41,9 @@ export interface SeatRpcs {
   ListFeatures: { req: ListFeaturesRequest; res: ListFeaturesResponse__Output };
 }
 export type SeatMethod = keyof SeatRpcs;
+/** Retryable refusals given before anything was written: a standby, or a node that lost the lease before the script's write. */
+const REFUSED_UNTOUCHED: ReadonlySet<string> = new Set(['NOT_ACTIVE', 'STALE_EPOCH']);
+
 type UnaryFn<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Res) => void) => grpc.ClientUnaryCall;
 
 export interface InvokeContext {
@@ -58,6 +61,12 @@ export interface InvokeContext {
   sentAt?: number;
   /** Set by invoke: tries sent so far, whatever became of them (any of them may have reached a server). */
   attempts?: number;
+  /**
+   * Set by invoke when a try failed in a way that does not rule out that a server acted on
+   * it (a lost connection, a deadline, an unacknowledged write), unlike a standby's
+   * NOT_ACTIVE refusal. A Checkout that gave up with this set may have been granted unseen.
+   */
+  mayHaveActed?: boolean;
 }
 
 /**
@@ -150,6 +159,7 @@ export class Transport {
         throw error;
       }
       lastError = error;
+      if (!REFUSED_UNTOUCHED.has(licenseErrorCode(failure) ?? '')) ctx.mayHaveActed = true;
       const step = planRetry(failure, endpoint, retry, this.#backoff);
       retry = step.next;
       this.#current =

@@ -25,8 +25,9 @@ export interface CheckoutOptions {
    * rejects with OperationAbortedError (`name` 'AbortError', `code` 'ABORTED', `cause` the
    * signal's reason). An answer that arrived before the abort still resolves with its seat.
    * A Checkout that was sent may have been granted unseen; the client then asks again with
-   * the same request id and releases that lease in the background, so an abort leaves no
-   * seat behind. An OpenSession the checkout was waiting for is shared and goes on.
+   * the same request id and releases that lease in the background (now, and whenever the
+   * cluster answers again), so an abort leaves no seat behind. An OpenSession the checkout
+   * was waiting for is shared and goes on.
    */
   signal?: AbortSignal;
 }
@@ -39,26 +40,58 @@ export interface FeaturesOptions {
 
 /** Why a seat was lost. */
 export type SeatLostReason =
-  /** The cluster no longer knows the session (it expired server-side, or the store lost it). */
+  /** The cluster no longer knows the session (it expired server-side, or the store lost it), and the seat could not be had again in a new one. */
   | 'session-not-found'
-  /** No heartbeat succeeded before the session's expiry, so the server has freed the seats. */
-  | 'session-expired';
+  /**
+   * No heartbeat succeeded before the session's local expiry, so the server has freed (or
+   * is about to free) the seats. Reported at that moment, for every seat of the session;
+   * each is checked out again when a new session opens (`seatRecovered`).
+   */
+  | 'session-expired'
+  /**
+   * The session lives, but a heartbeat showed that the server no longer holds the seat's
+   * lease (say, a Redis failover lost the grant), and checking it out again with its request
+   * id failed: no seat free, the request id already used for a released lease, or no
+   * server answered (then it is tried again at later heartbeats).
+   */
+  | 'not-held-by-server';
 
 /** Events of {@link LicenseClient}; it never emits 'error'. */
 export interface LicenseClientEvents {
   /** Another endpoint now answers for the cluster (failover or handback). Session and seats carry over. */
   failover: { from: string; to: string };
-  /** A held seat is gone with its session; the application must stop using the feature or check out again. */
+  /**
+   * A held seat is no longer held (`seat.held` is now false): the application must stop
+   * using the feature, or check out again. Emitted the moment the client knows: when the
+   * session's local expiry passes without a successful heartbeat ('session-expired'),
+   * when a heartbeat shows the server no longer holds the lease and it cannot be had
+   * again ('not-held-by-server'), or when a lost session's seat cannot be had in the new
+   * one ('session-not-found'). A seat lost for 'session-expired' (or because no server
+   * answered) is still checked out again later, and `seatRecovered` then says it is held
+   * again; `seat.release()` on a lost seat stops that.
+   */
   seatLost: { seat: Seat; reason: SeatLostReason; error: LicenseClientError };
   /** A server refused a new session or seat because its failover budget is spent (emitted on every refusal). */
   blocked: { endpoint: string; error: ServerBlockedError };
-  /** A new session replaced one that was lost; its seats are being re-checked-out (`seatRecovered` / `seatLost`). */
+  /**
+   * A new session replaced one that was lost; its seats are being re-checked-out
+   * (`seatRecovered` / `seatLost`). Checkouts of the old session whose answer was lost
+   * went with it.
+   */
   sessionReopened: { previousSessionId: string; sessionId: string; endpoint: string };
   /**
-   * A seat whose session was lost (e.g. Redis lost its data) was checked out again in
-   * the new session; the same Seat object now carries the new lease id.
+   * A seat was checked out again and is held (`seat.held` true) under a new lease: its
+   * session was lost (e.g. Redis lost its data, or no heartbeat got through before the
+   * session's expiry) and a new one opened, or the server no longer held its lease. The
+   * same Seat object now carries the new lease id (and session id). Follows `seatLost`
+   * when the seat had been reported lost; comes alone when it was recovered before that.
    */
   seatRecovered: { seat: Seat; previousLeaseId: string };
-  /** A heartbeat renewed the session and all its seats. */
+  /**
+   * A heartbeat renewed the session and all its seats. Each heartbeat also lists the
+   * leases the server holds for the session: a seat missing there is checked out again
+   * (`seatRecovered` or `seatLost`), and a listed lease the client does not know (a
+   * checkout whose answer was lost) is released.
+   */
   heartbeat: { sessionId: string; expiresAtMs: number; endpoint: string };
 }
