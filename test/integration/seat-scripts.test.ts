@@ -4,7 +4,7 @@ import { ErrorCode, LicenseError } from '../../src/server/errors';
 import { type ClusterKeys, clusterKeys } from '../../src/server/store/keys';
 import type { Fence } from '../../src/server/store/fence';
 import { LeaseStore } from '../../src/server/store/lease-store';
-import { SeatStore } from '../../src/server/store/seat-store';
+import { CHECKOUT_RECLAIM_BATCH, RELEASED_REQUEST_IDS_KEPT, SeatStore } from '../../src/server/store/seat-store';
 import { uniqueClusterId, forEachTopology, useScriptFixture } from '../helpers/redis';
 
 const TTL = 60_000;
@@ -166,26 +166,100 @@ forEachTopology('seat scripts against a real redis-server', (topology) => {
     assert.equal(await fx.redis.zcard(keys.sessions), 2);
   });
 
-  it('featureUsage never counts leases of expired sessions, even before a sweep', async () => {
+  it('featureUsage reads the counters: an expired session counts until it is reaped, then not', async () => {
     const { seats, fence } = await setup();
     await seats.openSession(fence, 'old', INFO, T0);
     await seats.checkout(fence, co('old', 'f', 3, 10));
     await seats.openSession(fence, 'live', INFO, T0 + 1_000);
     await seats.checkout(fence, co('live', 'f', 2, 10, '', 'x', T0 + 1_000));
     await seats.checkout(fence, co('live', 'g', 1, 10, '', 'y', T0 + 1_000));
-    assert.deepEqual(Object.fromEntries(await seats.usage(T0 + 10)), { f: 5, g: 1 });
-    assert.deepEqual(Object.fromEntries(await seats.usage(T0 + TTL)), { f: 2, g: 1 });
+    assert.deepEqual(Object.fromEntries(await seats.usage()), { f: 5, g: 1 });
+    assert.deepEqual(await seats.reclaimExpired(fence, T0 + TTL), { sessions: 1, leases: 1 });
+    assert.deepEqual(Object.fromEntries(await seats.usage()), { f: 2, g: 1 });
   });
 
-  it('listLeases lists unexpired leases with client details, filtered by feature', async () => {
+  it('checkout reclaims only when the feature is short of seats, and then a small batch', async () => {
+    const { keys, seats, fence } = await setup();
+    for (let i = 0; i < 40; i++) {
+      await seats.openSession(fence, `old${i}`, INFO, T0);
+      await seats.checkout(fence, co(`old${i}`, i < 2 ? 'f' : 'other', 1, 100, '', `lo${i}`));
+    }
+    await seats.openSession(fence, 'new', INFO, T0 + TTL);
+    // f has free seats: nothing is reaped, though 40 sessions have expired.
+    await seats.checkout(fence, co('new', 'f', 1, 3, '', 'n1', T0 + TTL));
+    assert.equal(await fx.redis.zcard(keys.sessions), 41);
+    // f is full (two of its seats held by expired sessions): one small batch, oldest first, frees them.
+    const g = await seats.checkout(fence, co('new', 'f', 2, 3, '', 'n2', T0 + TTL));
+    assert.equal(g.seatsInUse, 3);
+    assert.equal(await fx.redis.zcard(keys.sessions), 41 - CHECKOUT_RECLAIM_BATCH);
+  });
+
+  it('a released request id stops mapping to its lease and is remembered in a capped record', async () => {
+    const { keys, seats, fence } = await setup();
+    await seats.openSession(fence, 's1', INFO, T0);
+    const reqs = `${keys.prefix}:session:s1:reqs`;
+    const released = `${keys.prefix}:session:s1:released`;
+    await seats.checkout(fence, co('s1', 'f', 1, 5, 'r1', 'l1'));
+    assert.equal(await fx.redis.hget(reqs, 'r1'), 'l1');
+    assert.equal(await fx.redis.hget(`${keys.prefix}:lease:l1`, 'request_id'), 'r1');
+    assert.equal(await seats.release(fence, 's1', 'l1', T0), true);
+    assert.equal(await fx.redis.hlen(reqs), 0);
+    assert.deepEqual(await fx.redis.zrange(released, '0', '-1'), ['r1']);
+    await rejects(
+      seats.checkout(fence, co('s1', 'f', 1, 5, 'r1')),
+      ErrorCode.FAILED_PRECONDITION,
+      /r1 was used for a lease of this session that has been released/,
+    );
+    // Without a request id nothing is recorded.
+    const g = await seats.checkout(fence, co('s1', 'f', 1, 5, '', 'l2'));
+    await seats.release(fence, 's1', g.leaseId, T0);
+    assert.equal(await fx.redis.zcard(released), 1);
+    // The record keeps the last RELEASED_REQUEST_IDS_KEPT, oldest out first.
+    for (let i = 0; i < RELEASED_REQUEST_IDS_KEPT; i++) {
+      await seats.checkout(fence, co('s1', 'f', 1, 5, `q${i}`, `m${i}`));
+      await seats.release(fence, 's1', `m${i}`, T0);
+    }
+    assert.equal(await fx.redis.zcard(released), RELEASED_REQUEST_IDS_KEPT);
+    assert.equal(await fx.redis.zscore(released, 'r1'), null);
+    assert.notEqual(await fx.redis.zscore(released, 'q0'), null);
+  });
+
+  it("openSession at the per-client limit reaps that client's expired sessions only", async () => {
+    const { keys, fence } = await setup();
+    const seats = new SeatStore(fx.scripts, keys, TTL, { maxSessionsPerClient: 2, maxSeatsPerSession: 1_024 });
+    await seats.openSession(fence, 'a1', { ...INFO, clientId: 'a' }, T0);
+    await seats.openSession(fence, 'a2', { ...INFO, clientId: 'a' }, T0);
+    await seats.checkout(fence, co('a2', 'f', 1, 5, '', 'la2'));
+    await seats.openSession(fence, 'b1', { ...INFO, clientId: 'b' }, T0);
+    await rejects(seats.openSession(fence, 'a3', { ...INFO, clientId: 'a' }, T0 + 1), ErrorCode.LIMIT_EXCEEDED, /already has 2 open sessions/);
+    // Below the limit nothing is reaped, though three sessions have expired.
+    await seats.openSession(fence, 'c1', { ...INFO, clientId: 'c' }, T0 + TTL);
+    assert.equal(await fx.redis.zcard(keys.sessions), 4);
+    // At the limit: a's expired sessions go (seats and all), b's stay for the sweep.
+    await seats.openSession(fence, 'a3', { ...INFO, clientId: 'a' }, T0 + TTL);
+    assert.deepEqual((await fx.redis.zrange(keys.sessions, '0', '-1')).sort(), ['a3', 'b1', 'c1']);
+    assert.equal(await fx.redis.hget(keys.used, 'f'), null);
+    assert.deepEqual(await fx.redis.smembers(`${keys.prefix}:client:a`), ['a3']);
+  });
+
+  it('listLeases pages by lease index, skips expired sessions and filters by feature', async () => {
     const { seats, fence } = await setup();
     await seats.openSession(fence, 's1', INFO, T0);
     await seats.checkout(fence, co('s1', 'f', 2, 10, '', 'l1', T0 + 5));
     await seats.checkout(fence, co('s1', 'g', 1, 10, '', 'l2', T0 + 5));
-    const all = await seats.listLeases(T0 + 10);
-    assert.equal(all.length, 2);
-    const f = await seats.listLeases(T0 + 10, 'f');
-    assert.deepEqual(f, [
+    const all = await seats.listLeases(T0 + 10, { pageSize: 10 });
+    assert.deepEqual(
+      all.rows.map((r) => r.leaseId),
+      ['l1', 'l2'],
+    );
+    assert.equal(all.next, undefined);
+    const first = await seats.listLeases(T0 + 10, { pageSize: 1 });
+    assert.deepEqual([first.rows.map((r) => r.leaseId), first.next], [['l1'], 'f:l1']);
+    const second = await seats.listLeases(T0 + 10, { pageSize: 1, after: 'f:l1' });
+    assert.deepEqual([second.rows.map((r) => r.leaseId), second.next], [['l2'], undefined]);
+    const f = await seats.listLeases(T0 + 10, { feature: 'f', pageSize: 10 });
+    assert.equal(f.next, undefined);
+    assert.deepEqual(f.rows, [
       {
         leaseId: 'l1',
         sessionId: 's1',
@@ -199,7 +273,8 @@ forEachTopology('seat scripts against a real redis-server', (topology) => {
         expiresAtMs: T0 + 5 + TTL,
       },
     ]);
-    assert.deepEqual(await seats.listLeases(T0 + 5 + TTL), []);
+    assert.deepEqual((await seats.listLeases(T0 + 10, { feature: 'e', pageSize: 10 })).rows, []);
+    assert.deepEqual(await seats.listLeases(T0 + 5 + TTL, { pageSize: 10 }), { rows: [], next: undefined });
   });
 
   it('200 concurrent checkouts from 20 sessions against 50 seats: exactly 50 granted', async () => {

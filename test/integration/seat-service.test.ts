@@ -134,7 +134,13 @@ describe('SeatService over gRPC (in-process nodes, real Redis)', () => {
     assert.equal(a.lease_id, b.lease_id);
     const f = (await s.features({})).features;
     assert.equal(f.find((x) => x.name === 'solver')?.seats_in_use, 3);
-    assert.equal((await s.close({ session_id: sess.session_id })).leases_released, 1);
+    // Once released, a late retry of the same checkout is refused rather than taking the seats again.
+    assert.equal((await s.release({ session_id: sess.session_id, lease_id: a.lease_id })).released, true);
+    const late = await grpcError(s.checkout({ session_id: sess.session_id, feature: 'solver', count: 3, request_id: 'retry-me' }));
+    assert.equal(late.code, grpc.status.FAILED_PRECONDITION);
+    assert.match(late.details, /request_id retry-me was used for a lease of this session that has been released; use a new request_id/);
+    assert.equal((await s.features({})).features.find((x) => x.name === 'solver')?.seats_in_use, 0);
+    assert.equal((await s.close({ session_id: sess.session_id })).leases_released, 0);
   });
 
   it('no free seats: RESOURCE_EXHAUSTED with license-error SEATS_EXHAUSTED and what to do', async () => {

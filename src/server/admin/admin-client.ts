@@ -4,6 +4,7 @@ import type { GetStatusResponse__Output } from '../../contract/generated/license
 import type { ActivateResponse__Output } from '../../contract/generated/license/v1/ActivateResponse';
 import type { RequestActivationKeyResponse__Output } from '../../contract/generated/license/v1/RequestActivationKeyResponse';
 import type { ListLeasesResponse__Output } from '../../contract/generated/license/v1/ListLeasesResponse';
+import type { LeaseInfo__Output } from '../../contract/generated/license/v1/LeaseInfo';
 import type { StepDownResponse__Output } from '../../contract/generated/license/v1/StepDownResponse';
 import type { GetAuditResponse__Output } from '../../contract/generated/license/v1/GetAuditResponse';
 import { FAST_RECONNECT_OPTIONS } from '../grpc/server';
@@ -13,11 +14,20 @@ import { loadLicenseProto } from '../../contract/proto';
 export interface AdminClient {
   getStatus(): Promise<GetStatusResponse__Output>;
   stepDown(): Promise<StepDownResponse__Output>;
-  listLeases(feature?: string): Promise<ListLeasesResponse__Output>;
+  /** One page of ListLeases (page size 0: the server's default, 500); its next_page_token is '' on the last page. */
+  listLeases(feature?: string, page?: LeasePageRequest): Promise<ListLeasesResponse__Output>;
+  /** Every lease, following next_page_token page after page (`pageSize` 0: the server's default). */
+  listAllLeases(feature?: string, pageSize?: number): Promise<LeaseInfo__Output[]>;
   requestActivationKey(): Promise<RequestActivationKeyResponse__Output>;
   activate(key: string): Promise<ActivateResponse__Output>;
   getAudit(limit?: number): Promise<GetAuditResponse__Output>;
   close(): void;
+}
+
+export interface LeasePageRequest {
+  readonly pageSize?: number;
+  /** The next_page_token of the previous page; '' or unset for the first. */
+  readonly pageToken?: string;
 }
 
 export interface AdminClientOptions {
@@ -41,13 +51,25 @@ export function createAdminClient(addr: string, token: string, opts: AdminClient
     new Promise<Res>((resolve, reject) => {
       fn(md(), { deadline: Date.now() + timeoutMs }, (err, res) => (err || res === undefined ? reject(err ?? new Error('empty response')) : resolve(res)));
     });
+  const listLeasesPage = (feature: string, page: LeasePageRequest): Promise<ListLeasesResponse__Output> =>
+    call<ListLeasesResponse__Output>((m, o, cb) => client.ListLeases({ feature, page_size: page.pageSize ?? 0, page_token: page.pageToken ?? '' }, m, o, cb));
   return {
     getStatus: () => call<GetStatusResponse__Output>((m, o, cb) => client.GetStatus({}, m, o, cb)),
     stepDown: () => call<StepDownResponse__Output>((m, o, cb) => client.StepDown({}, m, o, cb)),
     requestActivationKey: () => call<RequestActivationKeyResponse__Output>((m, o, cb) => client.RequestActivationKey({}, m, o, cb)),
     activate: (key) => call<ActivateResponse__Output>((m, o, cb) => client.Activate({ activation_key: key }, m, o, cb)),
     getAudit: (limit = 0) => call<GetAuditResponse__Output>((m, o, cb) => client.GetAudit({ limit }, m, o, cb)),
-    listLeases: (feature = '') => call<ListLeasesResponse__Output>((m, o, cb) => client.ListLeases({ feature }, m, o, cb)),
+    listLeases: (feature = '', page = {}) => listLeasesPage(feature, page),
+    async listAllLeases(feature = '', pageSize = 0) {
+      const leases: LeaseInfo__Output[] = [];
+      let pageToken = '';
+      do {
+        const page = await listLeasesPage(feature, { pageSize, pageToken });
+        leases.push(...page.leases);
+        pageToken = page.next_page_token;
+      } while (pageToken !== '');
+      return leases;
+    },
     close: () => client.close(),
   };
 }

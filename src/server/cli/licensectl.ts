@@ -136,10 +136,11 @@ program
 
 program
   .command('leases')
-  .description('list the seats held now: lease, feature, count, client, expiry')
+  .description('list the seats held now: lease, feature, count, client, expiry (every page)')
   .option('--feature <name>', 'only this feature')
   .action(async (o: { feature?: string }) => {
-    const r = await run((c) => c.listLeases(o.feature ?? ''));
+    // The node answers in pages (ListLeases page_token); this follows them to the end.
+    const r = { leases: await run((c) => c.listAllLeases(o.feature ?? '')) };
     print(r, () => {
       if (r.leases.length === 0) return 'no seats in use';
       const now = Date.now();

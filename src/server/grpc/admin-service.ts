@@ -46,20 +46,25 @@ export function createAdminService(ctx: UnaryContext, deps: AdminServiceDeps): A
 
   return {
     GetStatus: guarded('GetStatus', () => deps.status()),
-    ListLeases: guarded('ListLeases', async (req: ListLeasesRequest__Output) => ({
-      leases: (await deps.seats.listLeases(req.feature)).map((l) => ({
-        lease_id: l.leaseId,
-        session_id: l.sessionId,
-        feature: l.feature,
-        count: l.count,
-        client_id: l.clientId,
-        user: l.user,
-        hostname: l.hostname,
-        pid: l.pid,
-        granted_at_ms: l.grantedAtMs,
-        expires_at_ms: l.expiresAtMs,
-      })),
-    })),
+    // One page (page_size, page_token): Redis work per call is bounded by the page size.
+    ListLeases: guarded('ListLeases', async (req: ListLeasesRequest__Output) => {
+      const page = await deps.seats.listLeases({ feature: req.feature, pageSize: req.page_size, pageToken: req.page_token });
+      return {
+        leases: page.leases.map((l) => ({
+          lease_id: l.leaseId,
+          session_id: l.sessionId,
+          feature: l.feature,
+          count: l.count,
+          client_id: l.clientId,
+          user: l.user,
+          hostname: l.hostname,
+          pid: l.pid,
+          granted_at_ms: l.grantedAtMs,
+          expires_at_ms: l.expiresAtMs,
+        })),
+        next_page_token: page.nextPageToken,
+      };
+    }),
     // Activation is how a blocked redundant gets going again, so it passes while FAILOVER_BLOCKED.
     RequestActivationKey: guarded('RequestActivationKey', async () => ({
       request_key: await deps.budget.requestKey(deps.controller.fenceForRunningWork()),

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Clock } from '../clock';
 import { ErrorCode, errorMessage, LicenseError } from '../errors';
 import type { Feature, License } from '../license/license-file';
 import type { Logger } from '../log';
 import type { Fence } from '../store/fence';
-import { type LeaseRow, RECLAIM_BATCH, type SeatStore, type SessionRenewal } from '../store/seat-store';
+import { type LeaseRow, type SeatStore, type SessionRenewal, SWEEP_BATCH } from '../store/seat-store';
 import { checkCount, checkFeatureName, checkId, checkPid, checkText, LIMITS } from './validate';
 
 /**
@@ -48,7 +49,55 @@ export interface FeatureUsage {
   readonly expiresAtMs: number;
 }
 
+export interface LeasesPage {
+  readonly leases: LeaseRow[];
+  /** Pass as page_token for the next page; '' when this was the last one. */
+  readonly nextPageToken: string;
+}
+
+/** ListLeases page_size: 0 asks for the default; more than the cap gets the cap (proto/license/v1/admin.proto). */
+export const LEASE_PAGE_DEFAULT = 500;
+export const LEASE_PAGE_MAX = 5_000;
+
+/**
+ * Sweep script calls in one sweep run at most (SWEEP_BATCH sessions each, so 5,000
+ * sessions a run): a larger backlog is left for the next runs, one sweep interval apart,
+ * so reaping never crowds out the calls being served.
+ */
+export const SWEEP_MAX_BATCHES = 50;
+
+/** The longest pause between two sweep calls (the pause is as long as the call before it took). */
+const SWEEP_PAUSE_MAX_MS = 50;
+
 const newId = (): string => randomBytes(16).toString('base64url');
+
+/**
+ * ListLeases page tokens: base64url of `1|<feature filter>|<cursor>`, the cursor being the
+ * last lease-index entry a page covered (`<feature>:<lease id>`). Opaque to clients; the
+ * filter rides along so a token cannot continue another listing.
+ */
+const TOKEN_CURSOR = /^1\|([^|]*)\|([A-Za-z0-9][A-Za-z0-9._-]{0,63}:[A-Za-z0-9_-]{1,64})$/;
+
+function encodePageToken(feature: string, cursor: string): string {
+  return Buffer.from(`1|${feature}|${cursor}`).toString('base64url');
+}
+
+function decodePageToken(token: string, feature: string): string {
+  const bad = (why: string): LicenseError =>
+    new LicenseError(ErrorCode.INVALID_ARGUMENT, `page_token: ${why}; pass the next_page_token of the previous answer unchanged, or "" for the first page`, {
+      field: 'page_token',
+    });
+  const m = /^[A-Za-z0-9_-]{1,400}$/.test(token) ? TOKEN_CURSOR.exec(Buffer.from(token, 'base64url').toString('utf8')) : null;
+  const [, filter, cursor] = m ?? [];
+  if (filter === undefined || cursor === undefined || encodePageToken(filter, cursor) !== token || (filter !== '' && !cursor.startsWith(`${filter}:`))) {
+    throw bad('is not a page token this server issued');
+  }
+  if (filter !== feature) {
+    const of = (f: string): string => (f === '' ? 'all features' : `feature ${f}`);
+    throw bad(`was issued for the listing of ${of(filter)}, not of ${of(feature)} (keep the same feature filter for every page)`);
+  }
+  return cursor;
+}
 
 /**
  * Sessions and seats: input rules, license rules (features, seat counts, expiry) and
@@ -166,16 +215,24 @@ export class SeatService {
     return this.write(() => this.deps.store.closeSession(fence, sessionId));
   }
 
-  /** ListFeatures: served only by the lease holder (also while blocked: it shows what running work holds). */
+  /**
+   * ListFeatures: served only by the lease holder (also while blocked: it shows what running work holds).
+   * Seats in use come from the counters the seat scripts keep, so a seat of a session that
+   * expired still counts until the session is reaped: within one sweep interval (at most 1 s)
+   * unless a backlog of more than SWEEP_BATCH x SWEEP_MAX_BATCHES (5,000) expired sessions takes several.
+   */
   async listFeatures(): Promise<FeatureUsage[]> {
     this.deps.cluster.fenceForRunningWork(); // refuses on a node without the lease; nothing is written
 
     return this.usage();
   }
 
-  /** Seats licensed and in use per feature, readable on any node (status). */
+  /**
+   * Seats licensed and in use per feature, readable on any node (status, /metrics): one read
+   * of the counters, O(features) whatever the number of sessions (see listFeatures on expiry).
+   */
   async usage(): Promise<FeatureUsage[]> {
-    const used = await this.deps.store.usage(this.deps.clock.now());
+    const used = await this.deps.store.usage();
     return [...this.deps.license.features.values()].map((f) => ({
       name: f.name,
       seatsTotal: f.seats,
@@ -184,30 +241,54 @@ export class SeatService {
     }));
   }
 
-  async listLeases(feature: string): Promise<LeaseRow[]> {
+  /**
+   * ListLeases, one page (readable on any node): at most `pageSize` leases (0 = 500, capped
+   * at 5,000), in feature then lease id order. Paging follows a cursor, not expiry order, so
+   * a lease held through the whole listing appears exactly once however the sessions
+   * heartbeat. A page may be short (leases of expired, unreaped sessions are skipped): only
+   * an empty nextPageToken ends the listing. Redis work per call is O(page size).
+   */
+  async listLeases(req: { feature: string; pageSize: number; pageToken: string }): Promise<LeasesPage> {
+    const { feature, pageToken } = req;
     if (feature !== '') checkFeatureName(feature);
-    return this.deps.store.listLeases(this.deps.clock.now(), feature);
+    if (!Number.isInteger(req.pageSize) || req.pageSize < 0) {
+      throw new LicenseError(ErrorCode.INVALID_ARGUMENT, `page_size: must be 0 (the default, ${LEASE_PAGE_DEFAULT}) or more, got ${req.pageSize}`, {
+        field: 'page_size',
+      });
+    }
+    const pageSize = req.pageSize === 0 ? LEASE_PAGE_DEFAULT : Math.min(req.pageSize, LEASE_PAGE_MAX);
+    const after = pageToken === '' ? undefined : decodePageToken(pageToken, feature);
+    const page = await this.deps.store.listLeases(this.deps.clock.now(), { feature, pageSize, ...(after === undefined ? {} : { after }) });
+    return { leases: page.rows, nextPageToken: page.next === undefined ? '' : encodePageToken(feature, page.next) };
   }
 
   /**
-   * Frees expired sessions in batches until none is left. Runs on the lease holder;
-   * cost grows with the number of expired sessions only.
+   * One sweep run on the lease holder: reaps expired sessions, SWEEP_BATCH per script call,
+   * at most SWEEP_MAX_BATCHES calls; a larger backlog is left to the next run (`complete`
+   * false). Between calls it pauses as long as the last call took, so while a backlog is
+   * reaped the sweep holds Redis at most about half the time, and
+   * each call only a few milliseconds. Keeps the seat counters truthful: an expired
+   * session's seats count until it is reaped here.
    */
-  async sweep(): Promise<{ sessions: number; leases: number }> {
+  async sweep(): Promise<{ sessions: number; leases: number; complete: boolean }> {
     let fence: Fence;
     try {
       fence = this.deps.cluster.fenceForRunningWork();
     } catch {
-      return { sessions: 0, leases: 0 };
+      return { sessions: 0, leases: 0, complete: true };
     }
-    const total = { sessions: 0, leases: 0 };
-    for (;;) {
-      const r = await this.write(() => this.deps.store.reclaimExpired(fence, this.deps.clock.now()));
+    const total = { sessions: 0, leases: 0, complete: false };
+    let lastMs = 0;
+    for (let batch = 0; batch < SWEEP_MAX_BATCHES && !total.complete; batch++) {
+      if (batch > 0) await delay(Math.min(lastMs, SWEEP_PAUSE_MAX_MS)); // calls waiting on Redis and the event loop go first
+      const started = this.deps.clock.monotonic();
+      const r = await this.write(() => this.deps.store.reclaimExpired(fence, this.deps.clock.now(), SWEEP_BATCH));
+      lastMs = this.deps.clock.monotonic() - started;
       total.sessions += r.sessions;
       total.leases += r.leases;
-      if (r.sessions < RECLAIM_BATCH) break;
+      total.complete = r.sessions < SWEEP_BATCH;
     }
-    if (total.sessions > 0) this.deps.logger.info('expired sessions freed', total);
+    if (total.sessions > 0) this.deps.logger.info(total.complete ? 'expired sessions freed' : 'expired sessions freed; more left for the next sweep', total);
     return total;
   }
 

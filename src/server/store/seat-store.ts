@@ -52,8 +52,30 @@ export interface SeatLimits {
   readonly maxSeatsPerSession: number;
 }
 
-/** How many expired sessions one checkout or sweep call frees at most (bounds script time). */
-export const RECLAIM_BATCH = 500;
+/** One listing page: the leases of the page and the cursor after it. */
+export interface LeasePage {
+  readonly rows: LeaseRow[];
+  /** The last lease-index entry the page covered (pass as `after` for the next page); undefined on the last page. */
+  readonly next: string | undefined;
+}
+
+/** Expired sessions one sweep script call reaps at most: bounds each call's time in Redis (~2-4 ms). */
+export const SWEEP_BATCH = 100;
+
+/**
+ * Expired sessions a checkout reaps, and only when the feature has too few free seats
+ * (those seats may belong to expired sessions the sweep has not reached yet): small,
+ * because it runs on the hot path; the sweep does the bulk.
+ */
+export const CHECKOUT_RECLAIM_BATCH = 16;
+
+/**
+ * Request ids of released leases each session remembers (the last ones), so a late retry
+ * of a released checkout is refused (FAILED_PRECONDITION) instead of taking a second seat.
+ * Past it a request id is forgotten: a retry that arrives more than this many releases
+ * later in the same session counts as a new request.
+ */
+export const RELEASED_REQUEST_IDS_KEPT = 256;
 
 /**
  * Typed wrappers over the seat scripts. Every write is fenced by the caller's epoch;
@@ -82,7 +104,6 @@ export class SeatStore {
         info.hostname,
         info.pid,
         this.limits.maxSessionsPerClient,
-        RECLAIM_BATCH,
       ],
     );
     return Number(r);
@@ -113,7 +134,7 @@ export class SeatStore {
         a.seatsLicensed,
         a.requestId,
         a.newLeaseId,
-        RECLAIM_BATCH,
+        CHECKOUT_RECLAIM_BATCH,
         this.limits.maxSeatsPerSession,
       ],
     )) as [string, number, number, number, number];
@@ -125,7 +146,7 @@ export class SeatStore {
     const r = await this.scripts.run(
       'releaseSeat',
       [this.keys.leader, this.keys.sessions, this.keys.used],
-      [formatOwner(fence), this.keys.prefix, sessionId, leaseId, nowMs],
+      [formatOwner(fence), this.keys.prefix, sessionId, leaseId, nowMs, RELEASED_REQUEST_IDS_KEPT],
     );
     return r === 1;
   }
@@ -136,8 +157,8 @@ export class SeatStore {
     return Number(r);
   }
 
-  /** One sweep batch. Returns what it freed; call again while sessions === RECLAIM_BATCH. */
-  async reclaimExpired(fence: Fence, nowMs: number, limit = RECLAIM_BATCH): Promise<{ sessions: number; leases: number }> {
+  /** One sweep batch. Returns what it freed; more may be left while sessions === limit. */
+  async reclaimExpired(fence: Fence, nowMs: number, limit = SWEEP_BATCH): Promise<{ sessions: number; leases: number }> {
     const r = (await this.scripts.run(
       'reclaimExpired',
       [this.keys.leader, this.keys.sessions, this.keys.used],
@@ -146,19 +167,33 @@ export class SeatStore {
     return { sessions: Number(r[0]), leases: Number(r[1]) };
   }
 
-  /** Seats in use per feature, never counting leases of expired sessions (read-only, any node). */
-  async usage(nowMs: number): Promise<Map<string, number>> {
-    const flat = (await this.scripts.run('featureUsage', [this.keys.sessions, this.keys.used], [this.keys.prefix, nowMs])) as (string | number)[];
+  /**
+   * Seats in use per feature, from the counters the scripts keep (read-only, any node):
+   * O(features), whatever the number of sessions. A seat of an expired session counts
+   * until the session is reaped (the leader's sweep; see SeatService.sweep).
+   */
+  async usage(): Promise<Map<string, number>> {
+    const flat = (await this.scripts.run('featureUsage', [this.keys.used], [])) as (string | number)[];
     const out = new Map<string, number>();
     for (let i = 0; i + 1 < flat.length; i += 2) out.set(String(flat[i]), Number(flat[i + 1]));
     return out;
   }
 
-  /** Unexpired leases (read-only, any node), at most `max`. */
-  async listLeases(nowMs: number, feature = '', max = 10_000): Promise<LeaseRow[]> {
-    const flat = (await this.scripts.run('listLeases', [this.keys.sessions], [this.keys.prefix, nowMs, feature, max])) as string[];
+  /**
+   * One page of the leases held now (read-only, any node), in lease-index order
+   * (feature, then lease id): `pageSize` index entries from after the cursor `after`.
+   * Leases of expired, not yet reaped sessions are skipped, so a page may be short
+   * while `next` still says there is more.
+   */
+  async listLeases(nowMs: number, page: { feature?: string; after?: string; pageSize: number }): Promise<LeasePage> {
+    const flat = (await this.scripts.run(
+      'listLeases',
+      [this.leaseIndex],
+      [this.keys.prefix, nowMs, page.feature ?? '', page.after ?? '', page.pageSize],
+    )) as string[];
+    const next = String(flat[0] ?? '');
     const rows: LeaseRow[] = [];
-    for (let i = 0; i + 9 < flat.length; i += 10) {
+    for (let i = 1; i + 9 < flat.length; i += 10) {
       const f = (k: number): string => String(flat[i + k]);
       rows.push({
         leaseId: f(0),
@@ -173,6 +208,11 @@ export class SeatStore {
         expiresAtMs: Number(f(9)),
       });
     }
-    return rows;
+    return { rows, next: next === '' ? undefined : next };
+  }
+
+  /** ZSET '<feature>:<lease id>' -> 0 of every lease not yet freed (kept by the scripts; see scripts/includes/sessions.lua). */
+  private get leaseIndex(): string {
+    return `${this.keys.prefix}:lease_index`;
   }
 }

@@ -94,7 +94,7 @@ export interface CheckoutBenchReport {
   readonly memory: MemoryResult;
 }
 
-type LoadCommand = Extract<WorkerCommand, { cmd: 'pairs' | 'rate' | 'heartbeat' }>;
+export type LoadCommand = Extract<WorkerCommand, { cmd: 'pairs' | 'rate' | 'heartbeat' }>;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -127,7 +127,7 @@ async function settledMemory(redis: Redis): Promise<number> {
  * the same window (timers in this process, so the edges are a few ms coarse); what
  * the machine used beyond this bench's processes is reported as interference.
  */
-async function measure(
+export async function measure(
   pool: WorkerPool,
   make: (i: number) => LoadCommand,
   w: Window,

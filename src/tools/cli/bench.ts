@@ -3,6 +3,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { runCheckoutBench } from '../bench/checkout-bench';
 import { Cleanup } from '../bench/cleanup';
 import { formatCheckoutReport } from '../bench/report';
+import { formatScrapeReport, runScrapeBench } from '../bench/scrape-bench';
+import { formatWaitReport, runWaitBench } from '../bench/wait-bench';
 import { errorMessage } from '../../server/errors';
 
 /**
@@ -84,6 +86,78 @@ program
   .option('--seats-held <n>', 'seats held (checked out, not released) for the memory figure', positiveInt('--seats-held'), 10_000)
   .option('--tls', 'run the product node with TLS (throwaway CA; needs openssl); compare with a run without')
   .action(checkout);
+
+interface ScrapeFlags {
+  durationMs: number;
+  workers: number;
+  concurrency: number;
+  rate: number;
+  expiredSessions: number;
+  scrapesPerSecond: number;
+  rounds: number;
+}
+
+async function scrape(flags: ScrapeFlags): Promise<void> {
+  const cleanup = new Cleanup(log);
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log(`${signal}: stopping workers, the node and redis-server`);
+    void cleanup.run().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    process.stdout.write(formatScrapeReport(await runScrapeBench({ ...flags, warmupMs: 1_000, log }, cleanup)));
+  } catch (err) {
+    log(`failed: ${errorMessage(err)}`);
+    process.exitCode = 1;
+  } finally {
+    await cleanup.run();
+  }
+}
+
+program
+  .command('scrape')
+  .description(
+    'checkout throughput and latency, clean and hostile: many sessions expiring at once while /metrics is scraped hard (issue 12: at most 20% slower)',
+  )
+  .option('--duration-ms <ms>', 'recording window of each phase (each phase warms up 1 s first)', positiveInt('--duration-ms'), 10_000)
+  .option('--workers <n>', 'load worker processes', positiveInt('--workers'), 3)
+  .option('--concurrency <n>', 'concurrent call loops per worker', positiveInt('--concurrency'), 16)
+  .option('--rate <n>', 'checkouts per second of the fixed-rate phases', positiveInt('--rate'), 1_000)
+  .option('--expired-sessions <n>', 'sessions (one seat each) that expire as a hostile window opens', positiveInt('--expired-sessions'), 50_000)
+  .option('--scrapes-per-second <n>', 'GET /metrics per second during a hostile window', positiveInt('--scrapes-per-second'), 100)
+  .option('--rounds <n>', 'run every phase this many times, interleaved; ratios are medians over the rounds', positiveInt('--rounds'), 3)
+  .action(scrape);
+
+interface WaitFlags {
+  durationMs: number;
+  workers: number;
+  concurrency: number;
+  rate: number;
+}
+
+async function wait(flags: WaitFlags): Promise<void> {
+  const cleanup = new Cleanup(log);
+  const onSignal = (): void => void cleanup.run().finally(() => process.exit(130));
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+  try {
+    process.stdout.write(formatWaitReport(await runWaitBench({ ...flags, warmupMs: 1_000, log }, cleanup)));
+  } catch (err) {
+    log(`failed: ${errorMessage(err)}`);
+    process.exitCode = 1;
+  } finally {
+    await cleanup.run();
+  }
+}
+
+program
+  .command('wait')
+  .description('what acknowledging every write on a replica (LICENSE_REDIS_MIN_REPLICAS=1, Redis WAIT) costs against no WAIT, master + 1 replica')
+  .option('--duration-ms <ms>', 'recording window of each phase (each phase warms up 1 s first)', positiveInt('--duration-ms'), 10_000)
+  .option('--workers <n>', 'load worker processes', positiveInt('--workers'), 3)
+  .option('--concurrency <n>', 'concurrent call loops per worker', positiveInt('--concurrency'), 16)
+  .option('--rate <n>', 'checkouts per second of the fixed-rate phase', positiveInt('--rate'), 1_000)
+  .action(wait);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   log(errorMessage(err));

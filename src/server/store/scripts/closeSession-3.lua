@@ -7,6 +7,7 @@
 
   Output: number of leases freed
   Errors: STALE_EPOCH
+  Cost: O(seats the session holds); its request-id records go with it.
 ]]
 --@include fence
 --@include sessions

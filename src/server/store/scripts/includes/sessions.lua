@@ -1,35 +1,68 @@
 -- Session helpers shared by the seat scripts. Keys are built from the cluster prefix
 -- `{lic:<cluster>}` passed in ARGV; the hash tag keeps them in the script's slot.
 --   <p>:sessions                 ZSET  session id -> expires_at_ms
---   <p>:session:<sid>            HASH  client_id, user, hostname, pid, created_ms, expires_ms
+--   <p>:session:<sid>            HASH  client_id, user, hostname, pid, created_ms, expires_ms,
+--                                      seats (held now), released (request ids released so far)
 --   <p>:session:<sid>:leases     SET   lease ids of the session
---   <p>:session:<sid>:reqs       HASH  request_id -> lease id (idempotent checkouts)
---   <p>:lease:<lid>              HASH  session_id, feature, count, granted_ms
---   <p>:used                     HASH  feature -> seats held by leases not yet freed
+--   <p>:session:<sid>:reqs       HASH  request_id -> lease id, for leases still held only (so at most
+--                                      the per-session seat limit); dropped when the lease is freed
+--   <p>:session:<sid>:released   ZSET  request_id -> release sequence: the request ids of the last
+--                                      256 released leases (RELEASED_REQUEST_IDS_KEPT in seat-store.ts),
+--                                      so a late retry of one is refused instead of taking a second seat
+--   <p>:lease:<lid>              HASH  session_id, feature, count, granted_ms, request_id
+--   <p>:lease_index              ZSET  '<feature>:<lease id>' -> 0, every lease not yet freed; read
+--                                      with ZRANGEBYLEX, so ListLeases pages by a cursor that no
+--                                      heartbeat moves (feature names and lease ids have no ':')
+--   <p>:used                     HASH  feature -> seats held by leases not yet freed: the counter
+--                                      status, ListFeatures and /metrics read (a seat of an expired
+--                                      session counts until the session is reaped)
 --   <p>:client:<client_id>       SET   open session ids of one client id (the per-client limit)
 
+local function leaseIndexKey(p)
+  return p .. ':lease_index'
+end
+
+-- Frees one lease that belongs to session `sid`: counter, index, lease hash, and the live
+-- request id (remembered as released when `remember` > 0, keeping the last `remember`).
+-- `l` is HMGET lease 'feature', 'count', 'request_id'.
+local function freeLease(p, usedKey, sid, lid, l, remember)
+  local left = redis.call('HINCRBY', usedKey, l[1], -tonumber(l[2]))
+  if left <= 0 then redis.call('HDEL', usedKey, l[1]) end
+  redis.call('ZREM', leaseIndexKey(p), l[1] .. ':' .. lid)
+  redis.call('DEL', p .. ':lease:' .. lid)
+  local rid = l[3]
+  if rid and rid ~= '' and remember > 0 then
+    local sessionKey = p .. ':session:' .. sid
+    redis.call('HDEL', sessionKey .. ':reqs', rid)
+    local releasedKey = sessionKey .. ':released'
+    redis.call('ZADD', releasedKey, redis.call('HINCRBY', sessionKey, 'released', 1), rid)
+    redis.call('ZREMRANGEBYRANK', releasedKey, 0, -(remember + 1))
+  end
+end
+
 -- Frees every lease of a session and deletes it. Returns the number of leases freed.
+-- Cost: O(leases of the session), at most the per-session seat limit.
 local function dropSession(p, sessionsKey, usedKey, sid)
-  local leasesKey = p .. ':session:' .. sid .. ':leases'
+  local sessionKey = p .. ':session:' .. sid
+  local leasesKey = sessionKey .. ':leases'
   local lids = redis.call('SMEMBERS', leasesKey)
   for _, lid in ipairs(lids) do
-    local leaseKey = p .. ':lease:' .. lid
-    local l = redis.call('HMGET', leaseKey, 'feature', 'count')
+    local l = redis.call('HMGET', p .. ':lease:' .. lid, 'feature', 'count', 'request_id')
     if l[1] then
-      local left = redis.call('HINCRBY', usedKey, l[1], -tonumber(l[2]))
-      if left <= 0 then redis.call('HDEL', usedKey, l[1]) end
+      freeLease(p, usedKey, sid, lid, l, 0)
+    else
+      redis.call('DEL', p .. ':lease:' .. lid)
     end
-    redis.call('DEL', leaseKey)
   end
-  local clientId = redis.call('HGET', p .. ':session:' .. sid, 'client_id')
+  local clientId = redis.call('HGET', sessionKey, 'client_id')
   if clientId then redis.call('SREM', p .. ':client:' .. clientId, sid) end
-  redis.call('DEL', p .. ':session:' .. sid, leasesKey, p .. ':session:' .. sid .. ':reqs')
+  redis.call('DEL', sessionKey, leasesKey, sessionKey .. ':reqs', sessionKey .. ':released')
   redis.call('ZREM', sessionsKey, sid)
   return #lids
 end
 
 -- Frees sessions whose expiry is at or before now, oldest first, at most `limit`.
--- Cost grows with the number of expired sessions, not with the total.
+-- Cost grows with `limit` (and the seats those sessions hold), never with the total.
 -- Returns {sessions reclaimed, leases freed}.
 local function reclaimExpired(p, sessionsKey, usedKey, now, limit)
   local sids = redis.call('ZRANGEBYSCORE', sessionsKey, '-inf', now, 'LIMIT', 0, limit)
