@@ -58,7 +58,8 @@ describe('limits (in-process node, real Redis)', () => {
     assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED);
     assert.deepEqual(err.metadata.get('license-error'), ['LIMIT_EXCEEDED']);
     assert.match(err.details, /client_id greedy-app already has 2 open sessions \(limit 2\)/);
-    assert.equal(await metric('sessions_per_client'), 1);
+    // /metrics is rendered at most once a second (RENDER_REUSE_MS): wait for the next rendering.
+    await eventually(async () => ((await metric('sessions_per_client')) === 1 ? true : undefined), 10_000, 'the sessions_per_client rejection counted');
     await open('other-app'); // other client ids are not affected
     await call((cb) => c.CloseSession({ session_id: a.session_id }, dl(), cb));
     await open('greedy-app');
@@ -78,7 +79,7 @@ describe('limits (in-process node, real Redis)', () => {
     await checkout(s.session_id, 1);
     await call((cb) => c.Release({ session_id: s.session_id, lease_id: first.lease_id }, dl(), cb));
     await checkout(s.session_id, 2);
-    assert.equal(await metric('seats_per_session'), 1);
+    await eventually(async () => ((await metric('seats_per_session')) === 1 ? true : undefined), 10_000, 'the seats_per_session rejection counted');
   });
 
   it('concurrent calls: past the bound, calls are refused at once with "busy", none hangs', async () => {
@@ -90,7 +91,7 @@ describe('limits (in-process node, real Redis)', () => {
     assert.ok(ok.length > 0, 'some calls were served');
     assert.equal(busy.length + ok.length, 60);
     assert.match(((busy[0] as PromiseRejectedResult).reason as grpc.ServiceError).details, /busy: more than 4 calls in flight/);
-    assert.ok((await metric('concurrent_calls')) >= busy.length);
+    await eventually(async () => ((await metric('concurrent_calls')) >= busy.length ? true : undefined), 10_000, 'the busy refusals counted');
   });
 
   it('an oversized message is refused by the transport, and the node keeps serving', async () => {
