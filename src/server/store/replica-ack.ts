@@ -59,7 +59,10 @@ export class ReplicaAck {
   async confirm(): Promise<void> {
     if (!this.enabled) return;
     const generation = this.failover?.generation();
-    const acked = await this.#join();
+    let acked = await this.#join();
+    // A replica that was descheduled or busy for a moment gets a second WAIT (it covers the
+    // same writes) before the write is called unconfirmed; a replica that is gone costs two.
+    if (acked < this.settings.minReplicas) acked = await this.#join();
     if (this.failover && (this.failover.inProgress() || this.failover.generation() !== generation)) {
       throw new LicenseError(
         ErrorCode.REPLICAS_UNAVAILABLE,
@@ -69,7 +72,7 @@ export class ReplicaAck {
     if (acked < this.settings.minReplicas) {
       throw new LicenseError(
         ErrorCode.REPLICAS_UNAVAILABLE,
-        `the write reached the Redis master but only ${acked} of the ${this.settings.minReplicas} replica(s) required by LICENSE_REDIS_MIN_REPLICAS acknowledged it within ${this.settings.timeoutMs} ms, so it could be lost in a master failover; not confirmed (a replica is down or lagging; see the runbook, "Redis replicas")`,
+        `the write reached the Redis master but only ${acked} of the ${this.settings.minReplicas} replica(s) required by LICENSE_REDIS_MIN_REPLICAS acknowledged it within 2 x ${this.settings.timeoutMs} ms, so it could be lost in a master failover; not confirmed (a replica is down or lagging; see the runbook, "Redis replicas")`,
       );
     }
   }

@@ -53,8 +53,9 @@ export async function startSentinelSetup(opts: SentinelOptions = {}): Promise<Se
       }),
     );
   }
-  // Writes are refused until enough replicas are in sync with the master.
-  await waitForReplicas(master.port, opts.minReplicasToWrite ?? 1);
+  // Every replica in sync before the setup is handed out: a test must not start while
+  // writes can be refused (min-replicas-to-write) or not yet acknowledged (WAIT).
+  await waitForReplicas(master.port, replicas.length);
   const sentinels: { port: number; kill: () => Promise<void> }[] = [];
   for (let i = 0; i < 3; i++) {
     const port = await freePort();
