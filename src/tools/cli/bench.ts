@@ -97,16 +97,20 @@ interface ScrapeFlags {
   rounds: number;
 }
 
-async function scrape(flags: ScrapeFlags): Promise<void> {
+/**
+ * Runs one benchmark whose parts register with a Cleanup (run at the end, on error and on
+ * Ctrl-C) and prints its report to stdout.
+ */
+async function runReported<R>(run: (cleanup: Cleanup) => Promise<R>, format: (report: R) => string): Promise<void> {
   const cleanup = new Cleanup(log);
   const onSignal = (signal: NodeJS.Signals): void => {
-    log(`${signal}: stopping workers, the node and redis-server`);
+    log(`${signal}: stopping workers, the nodes and redis-server`);
     void cleanup.run().finally(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    process.stdout.write(formatScrapeReport(await runScrapeBench({ ...flags, warmupMs: 1_000, log }, cleanup)));
+    process.stdout.write(format(await run(cleanup)));
   } catch (err) {
     log(`failed: ${errorMessage(err)}`);
     process.exitCode = 1;
@@ -114,6 +118,8 @@ async function scrape(flags: ScrapeFlags): Promise<void> {
     await cleanup.run();
   }
 }
+
+const scrape = (flags: ScrapeFlags): Promise<void> => runReported((cleanup) => runScrapeBench({ ...flags, warmupMs: 1_000, log }, cleanup), formatScrapeReport);
 
 program
   .command('scrape')
@@ -136,19 +142,7 @@ interface WaitFlags {
   rate: number;
 }
 
-async function wait(flags: WaitFlags): Promise<void> {
-  const cleanup = new Cleanup(log);
-  const onSignal = (): void => void cleanup.run().finally(() => process.exit(130));
-  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
-  try {
-    process.stdout.write(formatWaitReport(await runWaitBench({ ...flags, warmupMs: 1_000, log }, cleanup)));
-  } catch (err) {
-    log(`failed: ${errorMessage(err)}`);
-    process.exitCode = 1;
-  } finally {
-    await cleanup.run();
-  }
-}
+const wait = (flags: WaitFlags): Promise<void> => runReported((cleanup) => runWaitBench({ ...flags, warmupMs: 1_000, log }, cleanup), formatWaitReport);
 
 program
   .command('wait')
