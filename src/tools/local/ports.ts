@@ -1,15 +1,46 @@
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
-/** A loopback port that was free a moment ago (bind to 0, read it, close). */
+/** Where Linux hands out ports of its own (bind to port 0, outgoing connections); read once. */
+function ephemeralRange(): { low: number; high: number } {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low !== undefined && high !== undefined && Number.isInteger(low) && Number.isInteger(high) && low > 1024) return { low, high };
+  } catch {
+    // Not Linux: the usual range.
+  }
+  return { low: 32768, high: 60999 };
+}
+
+const EPHEMERAL = ephemeralRange();
+/** Below the ephemeral range, above the ports of common services (Redis 6379, Prometheus 9090). */
+const POOL_LOW = 10_000;
+
+/**
+ * A loopback port that was free a moment ago, for a server that must keep its port across
+ * a restart (drills restart a killed node on the same address).
+ *
+ * Chosen at random below the kernel's ephemeral range, never by binding port 0: a port
+ * from that range can be taken by any outgoing connection on the machine (a client's own
+ * end of a TCP connection) while its server is down, and the restart then fails with
+ * EADDRINUSE (seen in CI). Below the range only another call of this function can take
+ * it, and a bind check skips ports in use.
+ */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
+  const high = Math.max(POOL_LOW + 1_000, EPHEMERAL.low - 1);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = POOL_LOW + Math.floor(Math.random() * (high - POOL_LOW));
+    if (await canBind(port, host)) return port;
+  }
+  throw new Error(`no free port found between ${POOL_LOW} and ${high} on ${host} after 50 tries`);
+}
+
+function canBind(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve(true)));
   });
 }
 

@@ -28,11 +28,22 @@ export async function startRedisCluster(masters = 3, replicasPerMaster = 1): Pro
   try {
     for (let i = 0; i < masters * (1 + replicasPerMaster); i++) {
       const port = await freePort();
+      // The bus port too: the default (port + 10000) is not known to be free.
+      const busPort = await freePort();
       nodes.push(
         await startRedis({
           port,
           dir: path.join(dir, String(i)),
-          extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000'],
+          extraArgs: [
+            '--cluster-enabled',
+            'yes',
+            '--cluster-port',
+            String(busPort),
+            '--cluster-config-file',
+            `nodes-${port}.conf`,
+            '--cluster-node-timeout',
+            '2000',
+          ],
         }),
       );
     }
