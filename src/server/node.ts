@@ -34,7 +34,7 @@ import { StateFile } from './state-file';
 import { clusterKeys } from './store/keys';
 import { LeaseStore } from './store/lease-store';
 import { SentinelFailoverWatch } from './store/failover-watch';
-import { createRedis, redisTlsOptions } from './store/redis';
+import { createRedis, redisTlsOptions, superviseConnection } from './store/redis';
 import { ReplicaAck } from './store/replica-ack';
 import { ScriptRunner } from './store/scripts';
 
@@ -113,8 +113,10 @@ export function createNode(deps: NodeDeps): LicenseNode {
   });
   const keys = clusterKeys(config.clusterId);
   // Half the command timeout: a WAIT that runs out still answers before ioredis gives up on it.
+  // On Sentinel always: besides refusing to confirm writes during a switch, it tells the
+  // connection supervisor (superviseConnection) where the new master is.
   const failoverWatch =
-    config.redis.sentinels && config.redis.masterName && config.redis.minReplicas > 0 && !deps.redis
+    config.redis.sentinels && config.redis.masterName && !deps.redis
       ? new SentinelFailoverWatch(config.redis.sentinels, config.redis.masterName, logger, redisTlsOptions(config.redis))
       : undefined;
   const replicaAck = new ReplicaAck(
@@ -314,6 +316,8 @@ export function createNode(deps: NodeDeps): LicenseNode {
   addReflection(server);
 
   let stopping: Promise<void> | undefined;
+  /** Set by start(): ends the connection supervision before stop() disconnects on purpose. */
+  let stopSupervising: (() => void) | undefined;
 
   return {
     controller,
@@ -340,6 +344,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
         logger.error('cannot reach redis at start; retrying', { err: errorMessage(err) });
       }
       failoverWatch?.start();
+      stopSupervising = superviseConnection(redis, logger, failoverWatch);
       controller.start();
       sweep();
       logger.info('license node listening', {
@@ -368,6 +373,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
         await metricsServer?.stop();
         peerClient?.close();
         failoverWatch?.stop();
+        stopSupervising?.();
         redis.disconnect();
         logger.info('license node stopped', { handedOver: wasActive });
       })();

@@ -14,6 +14,9 @@ import { type OwnLeaseStatus, PeerLink, STOP_STEP_TIMEOUT_MS } from './peer-link
 import { type PeerView, RoleMachine, type Transition } from './role-machine';
 import { holdsLeaseIn, type NodeState } from './states';
 
+/** The same Redis failure is logged at most this often (license_redis_errors_total counts every one). */
+const STORE_ERROR_LOG_EVERY_MS = 10_000;
+
 export interface PeerStatusSnapshot {
   readonly nodeId: string;
   readonly addr: string;
@@ -123,7 +126,10 @@ export class NodeController {
   private tickAgain = false;
   private running = false;
   private holderAddr = '';
-  private storeErrorLogged = false;
+  /** When each Redis failure reason was last logged (each at most once per STORE_ERROR_LOG_EVERY_MS). */
+  private readonly storeErrorsLogged = new Map<string, number>();
+  /** A Redis call failed since the last one that succeeded. */
+  private storeFailing = false;
   /** Read the epoch Redis knows before the next lease step (catchUpEpoch); true at start. */
   private epochReadWanted = true;
 
@@ -476,18 +482,27 @@ export class NodeController {
   private async storeCall<T>(fn: () => Promise<T>): Promise<T | undefined> {
     try {
       const r = await fn();
-      if (this.storeErrorLogged) {
-        this.storeErrorLogged = false;
+      if (this.storeFailing) {
+        this.storeFailing = false;
         this.deps.logger.info('redis reachable again');
       }
       return r;
     } catch (err) {
       this.machine.storeFailed();
       this.deps.observer?.storeError?.();
-      if (!this.storeErrorLogged) {
-        this.storeErrorLogged = true;
+      // Each distinct reason, not just the first: the first symptom (a dropped connection)
+      // is often not what keeps the node down (replicas missing, a master still being
+      // switched). Each at most once per STORE_ERROR_LOG_EVERY_MS, however often reads
+      // succeed in between, so a flapping Redis cannot flood the log.
+      this.storeFailing = true;
+      const reason = errorMessage(err);
+      const now = this.deps.clock.monotonic();
+      const last = this.storeErrorsLogged.get(reason);
+      if (last === undefined || now - last >= STORE_ERROR_LOG_EVERY_MS) {
+        if (this.storeErrorsLogged.size >= 50) this.storeErrorsLogged.clear();
+        this.storeErrorsLogged.set(reason, now);
         this.deps.logger.error('redis call failed; the node stops acting if the lease cannot be renewed in time', {
-          err: errorMessage(err),
+          err: reason,
         });
       }
       return undefined;

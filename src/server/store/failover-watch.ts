@@ -28,6 +28,7 @@ const MAX_FAILOVER_MS = 30_000;
  */
 export class SentinelFailoverWatch implements FailoverSignal {
   readonly #subscribers: Redis[] = [];
+  readonly #switchListeners: ((master: HostPort) => void)[] = [];
   #generation = 0;
   #since: number | undefined;
 
@@ -48,6 +49,14 @@ export class SentinelFailoverWatch implements FailoverSignal {
       this.#since = undefined;
     }
     return this.#since !== undefined;
+  }
+
+  /**
+   * Called with the new master's address on every `+switch-master` for this master (once
+   * per sentinel that announces it, so possibly several times per switch).
+   */
+  onSwitch(listener: (master: HostPort) => void): void {
+    this.#switchListeners.push(listener);
   }
 
   /** Connects to every sentinel (each reconnects by itself); never throws. */
@@ -95,5 +104,10 @@ export class SentinelFailoverWatch implements FailoverSignal {
     }
     if (this.#since !== undefined) this.logger.info('Redis master failover over; writes are confirmed again', { master: this.masterName, event: channel });
     this.#since = undefined;
+    if (channel === '+switch-master') {
+      const host = words[3];
+      const port = Number(words[4]);
+      if (host !== undefined && Number.isInteger(port)) for (const l of this.#switchListeners) l({ host, port });
+    }
   }
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Cluster, Redis } from 'ioredis';
-import type { RedisConfig } from '../config';
+import type { HostPort, RedisConfig } from '../config';
+import type { Logger } from '../log';
 
 export interface CreateRedisOptions {
   /** Fail a call that gets no answer in this time, so a hung Redis cannot stall the lease loop. */
@@ -68,12 +69,53 @@ export function createRedis(cfg: RedisConfig, opts: CreateRedisOptions): Redis |
       ...common,
       sentinels: cfg.sentinels.map((s) => ({ host: s.host, port: s.port })),
       name: cfg.masterName,
-      // Follow +switch-master the moment the sentinels announce it, instead of writing on
-      // to the old master until it is reconfigured (~10 s) into a dataset that is then thrown away.
-      failoverDetector: true,
+      // Not ioredis's `failoverDetector`: it outlives the connection it was made for, and a
+      // +switch-master that arrives while a reconnect is asking a sentinel aborts that
+      // reconnect and leaves the connection closed for good (status `end`; seen after
+      // kill -9 of a master, test/integration/redis-sentinel-reconnect.test.ts). The node
+      // follows switches itself instead: superviseConnection().
       sentinelRetryStrategy: (times: number) => Math.min(100 * times, 1_000),
       ...(tls ? { tls, sentinelTLS: tls, enableTLSForSentinelMode: true } : {}),
     });
   }
   return new Redis(cfg.url ?? 'redis://127.0.0.1:6379', { ...common, ...(tls && cfg.url?.startsWith('rediss://') ? { tls } : {}) });
+}
+
+/** How often superviseConnection looks at the connection. */
+const SUPERVISE_EVERY_MS = 1_000;
+
+/**
+ * Keeps a node's Redis connection alive whatever ioredis does, until the returned stop()
+ * (call it before disconnecting on purpose):
+ * - ioredis gives a connection up for good (status `end`) in a few cases, e.g. a connect
+ *   aborted half-way; it is connected again, with a warning, within a second.
+ * - On Sentinel, `switches` names each new master the sentinels announce: a connection
+ *   that is ready on another address is dropped and reconnects through the sentinels at
+ *   once, instead of writing on to the old master until it is demoted (~10 s) into a
+ *   dataset that is then thrown away. Only a ready connection is dropped: one that is
+ *   connecting asks the sentinels anyway, and aborting it is what strands ioredis.
+ */
+export function superviseConnection(redis: Redis | Cluster, logger: Logger, switches?: { onSwitch(listener: (master: HostPort) => void): void }): () => void {
+  let stopped = false;
+  const timer = setInterval(() => {
+    if (stopped || redis.status !== 'end') return;
+    logger.warn('the Redis client gave its connection up; connecting again');
+    redis.connect().catch(() => {
+      // Failures surface through the calls; the next round tries again if it ended once more.
+    });
+  }, SUPERVISE_EVERY_MS);
+  timer.unref();
+  if (switches && !(redis instanceof Cluster)) {
+    switches.onSwitch((master) => {
+      if (stopped || redis.status !== 'ready') return;
+      const stream = redis.stream as { remoteAddress?: string; remotePort?: number } | undefined;
+      if (stream?.remoteAddress === master.host && stream.remotePort === master.port) return;
+      logger.info('the sentinels switched the Redis master; reconnecting to it', { master: `${master.host}:${master.port}` });
+      redis.disconnect(true);
+    });
+  }
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
 }

@@ -20,6 +20,11 @@ export interface FaultProxy {
    */
   cutExcept(keep: readonly string[] | ((clientName: string) => boolean), mode?: CutMode): void;
   restore(): void;
+  /**
+   * Delays every byte by `ms` in each direction from now on (0: none), as a slow or distant
+   * link does; order is kept. Independent of cuts.
+   */
+  setLatency(ms: number): void;
   readonly isCut: boolean;
   /** Redis client names of the connections open now (undefined: none seen), for tests to check who is connected. */
   clientNames(): (string | undefined)[];
@@ -55,6 +60,12 @@ export async function startFaultProxy(targetHost: string, targetPort: number, li
   let mode: CutMode | undefined;
   /** Set by cutExcept(): which client names stay connected while cut. */
   let keep: ((clientName: string) => boolean) | undefined;
+  let latencyMs = 0;
+  /** Writes now, or after the latency (timers of one delay fire in the order they were set). */
+  const send = (to: net.Socket, d: Buffer): void => {
+    if (latencyMs <= 0) to.write(d);
+    else setTimeout(() => to.destroyed || to.write(d), latencyMs).unref();
+  };
 
   const passes = (c: Conn): boolean => mode === undefined || (keep !== undefined && c.name !== undefined && keep(c.name));
   /** A cutExcept() waits for this connection's name before deciding. */
@@ -122,10 +133,10 @@ export async function startFaultProxy(targetHost: string, targetPort: number, li
         if (m) named(c, m[1] ?? m[2]);
         else if (c.sniff.length >= SNIFF_BYTES) named(c, undefined);
       }
-      if (!held && passes(c)) upstream.write(d);
+      if (!held && passes(c)) send(upstream, d);
     });
     upstream.on('data', (d: Buffer) => {
-      if (passes(c)) client.write(d);
+      if (passes(c)) send(client, d);
     });
   });
   await new Promise<void>((resolve, reject) => {
@@ -161,6 +172,10 @@ export async function startFaultProxy(targetHost: string, targetPort: number, li
       mode = undefined;
       keep = undefined;
       for (const c of [...conns]) settle(c);
+    },
+    setLatency(ms: number) {
+      if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`latency must be a number of milliseconds >= 0, got ${ms}`);
+      latencyMs = ms;
     },
     clientNames: () => [...conns].map((c) => c.name),
     close: () =>
