@@ -186,7 +186,7 @@ export const SPEC = {
   LICENSE_REDIS_MIN_REPLICAS: key({
     parse: replicaCountSchema,
     derived: '1 with `LICENSE_REDIS_SENTINELS` or `LICENSE_REDIS_CLUSTER_NODES`, 0 with one Redis',
-    doc: 'replicas that must acknowledge (Redis `WAIT`) every write before a caller is told it succeeded; a renewal not acknowledged in time is a failed renewal. 0 = do not wait (a master failover may then lose the last writes). See the runbook, "Redis replicas"',
+    doc: 'fewest replicas that must acknowledge (Redis `WAIT`) every write before a caller is told it succeeded; every replica in sync with the master is waited for, and never fewer than this; a renewal not acknowledged in time is a failed renewal. 0 = do not wait (a master failover may then lose the last writes). See the runbook, "Redis replicas"',
   }),
   LICENSE_REDIS_TLS_CA: key({ parse: textSchema, doc: 'CA (PEM file) to verify Redis with over `rediss://`; unset: the system roots' }),
   LICENSE_GRPC_ADDR: key({ parse: hostPortSchema, default: '0.0.0.0:7400', doc: 'gRPC listen address (`host:port`; port 0 picks a free one)' }),

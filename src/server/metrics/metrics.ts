@@ -196,7 +196,7 @@ export function registerCollectors(registry: Registry, source: MetricsSource): v
   });
   new Gauge({
     name: 'license_redis_replicas_required',
-    help: 'Replicas that must acknowledge every write (LICENSE_REDIS_MIN_REPLICAS); 0 = writes are not waited on.',
+    help: 'Replicas that must acknowledge every write now: every replica in sync with the master, never fewer than LICENSE_REDIS_MIN_REPLICAS; 0 = writes are not waited on.',
     registers,
     collect() {
       this.set(source.redisReplicas?.().required ?? 0);
