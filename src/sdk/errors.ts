@@ -155,6 +155,18 @@ export function isRetryable(err: grpc.ServiceError): boolean {
 }
 
 /**
+ * True when no license node judged the call: the connection could not be made (refused,
+ * reset, no route), broke mid-call, or the channel was closed. grpc-js reports all of these
+ * itself as UNAVAILABLE without metadata (a proxy's 502/503 looks the same), while a node's
+ * own refusals always carry `license-error` (NOT_ACTIVE, a store outage, ...). A deadline is
+ * not counted: the node may be alive and merely slow, and the try already cost a whole
+ * `callTimeoutMs`.
+ */
+export function isConnectionFailure(err: grpc.ServiceError): boolean {
+  return err.code === grpc.status.UNAVAILABLE && licenseErrorCode(err) === undefined && leaderHint(err) === undefined;
+}
+
+/**
  * The one map from a gRPC error to the SDK's typed errors. The server marks an unknown
  * session with `license-error: SESSION_NOT_FOUND` and an unknown feature with `NOT_FOUND`;
  * without that marker `method` disambiguates (on Checkout the caller rules out a lost

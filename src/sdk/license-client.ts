@@ -82,8 +82,9 @@ export class LicenseClient extends TypedEmitter<LicenseClientEvents> {
 
   /**
    * Opens the session on the active node and starts the heartbeat. Follows `license-leader`
-   * from a standby and rotates through the endpoints (with jittered backoff) for up to
-   * `retryTimeoutMs`. Calling it again while connected does nothing.
+   * from a standby and moves past an unreachable endpoint at once, then rotates through the
+   * endpoints with jittered backoff, for up to `retryTimeoutMs`. Calling it again while
+   * connected does nothing.
    *
    * @throws NoActiveServerError no endpoint answered as the active node in time
    * @throws ServerBlockedError the active node is a redundant whose failover budget is spent

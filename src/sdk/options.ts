@@ -21,7 +21,12 @@ export interface LicenseClientOptions {
    * Default 30000.
    */
   retryTimeoutMs?: number;
-  /** Backoff between retries: starts at `initialMs` (default 100), doubles, capped at `maxMs` (default 1000: a failover should not be hidden behind a long wait). */
+  /**
+   * Backoff between retries: starts at `initialMs` (default 100), doubles, capped at `maxMs`
+   * (default 1000: a failover should not be hidden behind a long wait). Not applied before
+   * the first try of each endpoint after a lost connection, nor before following a
+   * `license-leader` hint (unless the last try already followed one).
+   */
   backoff?: { initialMs?: number; maxMs?: number };
   /** Default: insecure (plaintext) channels. */
   credentials?: grpc.ChannelCredentials;

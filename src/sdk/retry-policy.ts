@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import type * as grpc from '@grpc/grpc-js';
 import { backoffDelayMs } from './backoff';
-import { leaderHint } from './errors';
+import { isConnectionFailure, leaderHint } from './errors';
 import { isHostPort } from './options';
 
 /** Deadlines are on the monotonic clock: a wall-clock step must not stretch or cut a retry budget. */
@@ -29,7 +29,7 @@ export interface RetryState {
 
 export const FIRST_TRY: RetryState = Object.freeze({ attempt: 0, followedHint: false });
 
-/** Where and when the next try goes, after a retryable failure. */
+/** Where and when the next try goes, after a retryable failure (the hint and backoff rule alone). */
 export interface RetryStep {
   /** The active node a standby named; undefined means: rotate to the next endpoint. */
   readonly leader: string | undefined;
@@ -53,4 +53,53 @@ export function planRetry(
     return { leader: hint, delayMs: delay(), next: { attempt: state.attempt + 1, followedHint: true } };
   }
   return { leader: undefined, delayMs: delay(), next: { attempt: state.attempt + 1, followedHint: false } };
+}
+
+/** Where and when the next try of an operation goes. */
+export interface NextTry {
+  /** A configured endpoint, or an address a standby named in `license-leader`. */
+  readonly endpoint: string;
+  readonly delayMs: number;
+  readonly next: RetryState;
+}
+
+/**
+ * The transport's retry order after a retryable failure of a try at `endpoint`:
+ *
+ * 1. No node answered at all (a lost connection: {@link isConnectionFailure}): the next
+ *    endpoint in rotation that this operation has not tried yet, at once. A dead node
+ *    must not cost a backoff sleep when its peer may already be serving.
+ * 2. Otherwise, or once every endpoint was tried: {@link planRetry}, that is a standby's
+ *    `license-leader` hint, followed at once unless the last try already followed one
+ *    (two nodes naming each other), else the next endpoint after a jittered backoff.
+ *
+ * Free tries stay bounded: rule 1 visits each endpoint at most once per operation (the
+ * endpoint joins `tried` before it is called), and a free hint needs a try in between
+ * that was not a hint, so two confused nodes cost a backoff sleep per round.
+ */
+export function planNextTry(
+  failure: grpc.ServiceError,
+  endpoint: string,
+  state: RetryState,
+  where: { readonly endpoints: readonly string[]; readonly tried: readonly string[] },
+  backoff: { readonly initialMs: number; readonly maxMs: number },
+  random: () => number = Math.random,
+): NextTry {
+  const order = rotationAfter(where.endpoints, endpoint);
+  if (isConnectionFailure(failure)) {
+    const fresh = order.find((e) => !where.tried.includes(e));
+    // The attempt count is kept: the first backoff after the round is the initial one.
+    if (fresh !== undefined) return { endpoint: fresh, delayMs: 0, next: { attempt: state.attempt, followedHint: false } };
+  }
+  const step = planRetry(failure, endpoint, state, backoff, random);
+  return { endpoint: step.leader ?? order[0] ?? endpoint, delayMs: step.delayMs, next: step.next };
+}
+
+/**
+ * The endpoints in the order to try them after `from`: the ones listed after it, then the
+ * ones before it, `from` itself last. An address not listed starts from the first.
+ */
+function rotationAfter(endpoints: readonly string[], from: string): string[] {
+  const i = endpoints.indexOf(from);
+  return [...endpoints.slice(i + 1), ...endpoints.slice(0, i + 1)];
 }

@@ -27,7 +27,7 @@ import {
   toClientError,
 } from './errors';
 import { CHANNEL_OPTIONS, type ResolvedOptions } from './options';
-import { FIRST_TRY, monotonic, planRetry, type RetryState, tryTimeoutMs } from './retry-policy';
+import { FIRST_TRY, monotonic, planNextTry, type RetryState, tryTimeoutMs } from './retry-policy';
 import type { Emit } from './typed-emitter';
 import type { LicenseClientEvents } from './types';
 
@@ -114,11 +114,12 @@ export class Transport {
   }
 
   /**
-   * One SeatService call with failover: follows `license-leader` from a standby, else
-   * rotates to the next endpoint with jittered backoff, on UNAVAILABLE and
-   * DEADLINE_EXCEEDED, until `ctx.deadline`. The request object is sent unchanged on
-   * every try (that is what keeps a Checkout's request_id stable). Other errors are
-   * final and come back typed.
+   * One SeatService call with failover, on UNAVAILABLE and DEADLINE_EXCEEDED, until
+   * `ctx.deadline` (the order is planNextTry's): after a lost connection the next try goes
+   * at once to an endpoint this call has not tried yet; a standby's `license-leader` hint
+   * is followed at once (not twice in a row); else the call rotates to the next endpoint
+   * after a jittered backoff. The request object is sent unchanged on every try (that is
+   * what keeps a Checkout's request_id stable). Other errors are final and come back typed.
    */
   async invoke<M extends SeatMethod>(method: M, request: SeatRpcs[M]['req'], ctx: InvokeContext): Promise<SeatRpcs[M]['res']> {
     const started = monotonic();
@@ -160,13 +161,10 @@ export class Transport {
       }
       lastError = error;
       if (!REFUSED_UNTOUCHED.has(licenseErrorCode(failure) ?? '')) ctx.mayHaveActed = true;
-      const step = planRetry(failure, endpoint, retry, this.#backoff);
+      // Planned from the endpoint that failed, not from #current, which a concurrent call may have moved.
+      const step = planNextTry(failure, endpoint, retry, { endpoints: this.#endpoints, tried }, this.#backoff);
       retry = step.next;
-      this.#current =
-        step.leader !== undefined
-          ? this.#endpointIndex(step.leader)
-          : // Rotate from the endpoint that failed, not from #current, which a concurrent call may have moved.
-            (this.#endpointIndex(endpoint) + 1) % this.#endpoints.length;
+      this.#current = this.#endpointIndex(step.endpoint);
       if (monotonic() + step.delayMs >= ctx.deadline || ctx.moot?.()) throw giveUp();
       await sleep(step.delayMs, signals);
       if (ctx.moot?.()) throw giveUp();
