@@ -4,5 +4,5 @@
  * imports nothing from the server, the SDK or the tools.
  */
 export { ErrorCode, isErrorCode } from './error-codes';
-export { LICENSE_ERROR_KEY, LICENSE_LEADER_KEY } from './metadata';
+export { LICENSE_ERROR_KEY, LICENSE_LEADER_KEY, LICENSE_RETRY_AFTER_KEY } from './metadata';
 export { loadLicensePackageDefinition, loadLicenseProto, PROTO_DIR, PROTO_FILES, PROTO_LOADER_OPTIONS, type LicenseV1 } from './proto';

@@ -8,3 +8,10 @@ export const LICENSE_ERROR_KEY = 'license-error';
 
 /** `host:port` of the active node, sent by a standby with UNAVAILABLE when it knows it. */
 export const LICENSE_LEADER_KEY = 'license-leader';
+/**
+ * On NOT_ACTIVE from a standby that expects to take over within this many milliseconds
+ * (it saw the active node's process die and is confirming it: early takeover): retry at
+ * this node after that long instead of backing off. Sent instead of `license-leader`,
+ * which would name the dead node.
+ */
+export const LICENSE_RETRY_AFTER_KEY = 'license-retry-after-ms';

@@ -1,8 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 
-import { LICENSE_ERROR_KEY, LICENSE_LEADER_KEY } from '../contract/metadata';
+import { LICENSE_ERROR_KEY, LICENSE_LEADER_KEY, LICENSE_RETRY_AFTER_KEY } from '../contract/metadata';
 
-export { LICENSE_ERROR_KEY, LICENSE_LEADER_KEY };
+export { LICENSE_ERROR_KEY, LICENSE_LEADER_KEY, LICENSE_RETRY_AFTER_KEY };
 
 /**
  * Codes the SDK itself produces, next to the server's `license-error` codes
@@ -143,6 +143,16 @@ export function licenseErrorCode(err: grpc.ServiceError): string | undefined {
 /** The active node's address a standby named in `license-leader`, if any. */
 export function leaderHint(err: grpc.ServiceError): string | undefined {
   return metadataString(err.metadata, LICENSE_LEADER_KEY);
+}
+
+/**
+ * How long a standby that is about to take over asks to be given (`license-retry-after-ms`,
+ * sent with NOT_ACTIVE during an early takeover), if it said so in a usable form.
+ */
+export function retryAfterMs(err: grpc.ServiceError): number | undefined {
+  const s = metadataString(err.metadata, LICENSE_RETRY_AFTER_KEY);
+  if (s === undefined || !/^\d{1,6}$/.test(s)) return undefined;
+  return Number(s);
 }
 
 /**

@@ -16,6 +16,7 @@ export {
   InvalidRequestError,
   LICENSE_ERROR_KEY,
   LICENSE_LEADER_KEY,
+  LICENSE_RETRY_AFTER_KEY,
   LicenseClientError,
   NoActiveServerError,
   OperationAbortedError,

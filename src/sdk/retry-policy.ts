@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import type * as grpc from '@grpc/grpc-js';
 import { backoffDelayMs } from './backoff';
-import { isConnectionFailure, leaderHint } from './errors';
+import { isConnectionFailure, leaderHint, retryAfterMs } from './errors';
 import { isHostPort } from './options';
 
 /** Deadlines are on the monotonic clock: a wall-clock step must not stretch or cut a retry budget. */
@@ -73,6 +73,11 @@ export interface NextTry {
  *    `license-leader` hint, followed at once unless the last try already followed one
  *    (two nodes naming each other), else the next endpoint after a jittered backoff.
  *
+ * 0. A standby that is about to take over (it saw the active node's process die) says
+ *    when in `license-retry-after-ms`: the next try goes back to it after that long (at
+ *    most twice the backoff cap), neither to the dead node it would otherwise name nor
+ *    after a backoff. Each such wait is real time out of the call's retry budget.
+ *
  * Free tries stay bounded: rule 1 visits each endpoint at most once per operation (the
  * endpoint joins `tried` before it is called), and a free hint needs a try in between
  * that was not a hint, so two confused nodes cost a backoff sleep per round.
@@ -86,6 +91,8 @@ export function planNextTry(
   random: () => number = Math.random,
 ): NextTry {
   const order = rotationAfter(where.endpoints, endpoint);
+  const after = retryAfterMs(failure);
+  if (after !== undefined) return { endpoint, delayMs: Math.min(after, 2 * backoff.maxMs), next: { attempt: state.attempt, followedHint: false } };
   if (isConnectionFailure(failure)) {
     const fresh = order.find((e) => !where.tried.includes(e));
     // The attempt count is kept: the first backoff after the round is the initial one.

@@ -13,6 +13,8 @@ export interface LicenseErrorDetails {
   leaderAddr?: string;
   /** Name of the input field that was wrong, for INVALID_ARGUMENT errors. */
   field?: string;
+  /** NOT_ACTIVE from a node about to take over: retry here after this many ms (`license-retry-after-ms`). */
+  retryAfterMs?: number;
 }
 
 export class LicenseError extends Error {

@@ -193,6 +193,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
     observer: {
       peerRtt: (seconds) => metrics.peerRtt.observe(seconds),
       storeError: () => metrics.redisErrors.inc(),
+      earlyTakeover: () => metrics.earlyTakeovers.inc(),
     },
     ...(peerClient ? { peerClient } : {}),
   });

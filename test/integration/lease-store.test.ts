@@ -17,12 +17,42 @@ forEachTopology('leader lease scripts against a real redis-server', (topology) =
 
   it('acquire on a free key: SET NX PX plus a new epoch, and the holder info', async () => {
     const { keys, lease } = setup();
-    assert.deepEqual(await lease.acquire(acquireArgs('a')), { acquired: true, epoch: 1 });
+    assert.deepEqual(await lease.acquire(acquireArgs('a')), { acquired: true, epoch: 1, takenOver: false });
     assert.equal(await fx.redis.get(keys.leader), 'a:1');
     assert.equal(await fx.redis.get(keys.epoch), '1');
     const pttl = await fx.redis.pttl(keys.leader);
     assert.ok(pttl > 4_000 && pttl <= 5_000, `pttl ${pttl}`);
     assert.equal(await fx.redis.hget(keys.leaderInfo, 'addr'), 'a:7400');
+  });
+
+  it('early takeover: replaces a held lease only while it is exactly as observed and not renewed since', async () => {
+    const { keys, lease } = setup();
+    await lease.acquire(acquireArgs('a'));
+    const seen = await lease.observe();
+    assert.ok(seen);
+    assert.equal(seen.owner, 'a:1');
+    assert.equal(seen.nodeId, 'a');
+    assert.equal(seen.renewals, '0');
+    assert.ok(seen.pttlMs > 0 && seen.pttlMs <= 5_000);
+    // A renewal in between: the holder lives, nothing is taken.
+    assert.deepEqual(await lease.renew('a', 1), { renewed: true });
+    const refused = await lease.acquire({ ...acquireArgs('b'), takeover: seen });
+    assert.equal(refused.acquired, false);
+    assert.equal(await fx.redis.get(keys.leader), 'a:1');
+    assert.equal(await fx.redis.get(keys.epoch), '1', 'a refused takeover burns no epoch');
+    // Observed again and not renewed since: taken over with the next epoch, and the old holder is fenced out.
+    const again = await lease.observe();
+    assert.equal(again?.renewals, '1');
+    assert.deepEqual(await lease.acquire({ ...acquireArgs('b'), takeover: again }), { acquired: true, epoch: 2, takenOver: true });
+    assert.equal(await fx.redis.get(keys.leader), 'b:2');
+    assert.equal(await fx.redis.hget(keys.leaderInfo, 'renewals'), '0');
+    assert.deepEqual(await lease.renew('a', 1), { renewed: false, holder: { nodeId: 'b', epoch: 2, addr: '' } });
+    // An observation of a lease that was since released and taken again names another owner: refused.
+    assert.equal(await lease.release('b', 2), true);
+    await lease.acquire(acquireArgs('a'));
+    const stale = await lease.acquire({ ...acquireArgs('b'), takeover: { owner: 'b:2', renewals: '0' } });
+    assert.equal(stale.acquired, false);
+    assert.equal(await fx.redis.get(keys.leader), 'a:3');
   });
 
   it('acquire while held is refused with the holder, its address and remaining TTL', async () => {
@@ -44,7 +74,7 @@ forEachTopology('leader lease scripts against a real redis-server', (topology) =
     assert.equal(await older.recordLicenseSerial(), 2);
     assert.equal(await fx.redis.get(keys.licenseSerial), '2');
     // The newer node records its serial even while it cannot take the lease.
-    assert.deepEqual(await older.acquire(acquireArgs('a')), { acquired: true, epoch: 1 });
+    assert.deepEqual(await older.acquire(acquireArgs('a')), { acquired: true, epoch: 1, takenOver: false });
     const held = await newer.acquire(acquireArgs('b'));
     assert.equal(held.acquired, false);
     assert.equal(await fx.redis.get(keys.licenseSerial), '3');
@@ -59,7 +89,7 @@ forEachTopology('leader lease scripts against a real redis-server', (topology) =
       newerLicenseSerial: 3,
     });
     assert.deepEqual(await fx.redis.mget(keys.leader, keys.epoch), before, 'no lease taken, no epoch burnt');
-    assert.deepEqual(await newer.acquire(acquireArgs('b', 1)), { acquired: true, epoch: 2 });
+    assert.deepEqual(await newer.acquire(acquireArgs('b', 1)), { acquired: true, epoch: 2, takenOver: false });
     // Large serials stay exact (%d in Lua, not %.14g).
     const big = new LeaseStore(fx.scripts, keys, 5_000, 2 ** 53 - 1);
     assert.equal(await big.recordLicenseSerial(), 2 ** 53 - 1);
@@ -98,11 +128,11 @@ forEachTopology('leader lease scripts against a real redis-server', (topology) =
 
   it('expiry: the key lapses after the TTL and the next node takes over with epoch + 1', async () => {
     const { keys, lease } = setup(150);
-    assert.deepEqual(await lease.acquire(acquireArgs('a')), { acquired: true, epoch: 1 });
+    assert.deepEqual(await lease.acquire(acquireArgs('a')), { acquired: true, epoch: 1, takenOver: false });
     await eventually(async () => (await fx.redis.exists(keys.leader)) === 0 || undefined, 5_000, 'lease expiry');
     const renew = await lease.renew('a', 1);
     assert.deepEqual(renew, { renewed: false, holder: undefined });
-    assert.deepEqual(await lease.acquire(acquireArgs('b')), { acquired: true, epoch: 2 });
+    assert.deepEqual(await lease.acquire(acquireArgs('b')), { acquired: true, epoch: 2, takenOver: false });
   });
 
   it('a write with a stale epoch is refused and changes nothing (the paused ex-leader)', async () => {
@@ -132,18 +162,18 @@ forEachTopology('leader lease scripts against a real redis-server', (topology) =
 
   it('epochs never repeat: a Redis that lost its counter still gets epoch above the node-known one', async () => {
     const { keys, lease } = setup();
-    assert.deepEqual(await lease.acquire(acquireArgs('a')), { acquired: true, epoch: 1 });
+    assert.deepEqual(await lease.acquire(acquireArgs('a')), { acquired: true, epoch: 1, takenOver: false });
     await lease.release('a', 1);
     await fx.redis.del(keys.epoch, keys.leaderInfo); // as after a restart without data
-    assert.deepEqual(await lease.acquire(acquireArgs('b', 41)), { acquired: true, epoch: 42 });
+    assert.deepEqual(await lease.acquire(acquireArgs('b', 41)), { acquired: true, epoch: 42, takenOver: false });
     await lease.release('b', 42);
-    assert.deepEqual(await lease.acquire(acquireArgs('a', 3)), { acquired: true, epoch: 43 });
+    assert.deepEqual(await lease.acquire(acquireArgs('a', 3)), { acquired: true, epoch: 43, takenOver: false });
   });
 
   it('large epochs are rendered as whole decimal numbers (not %.14g exponent notation) and stay usable for fencing', async () => {
     const { keys, lease } = setup();
     const known = 2 ** 47; // 15 digits: Lua's default number format would write 1.4073748835533e+14
-    assert.deepEqual(await lease.acquire(acquireArgs('a', known)), { acquired: true, epoch: known + 1 });
+    assert.deepEqual(await lease.acquire(acquireArgs('a', known)), { acquired: true, epoch: known + 1, takenOver: false });
     assert.equal(await fx.redis.get(keys.leader), `a:${known + 1}`);
     assert.equal(await fx.redis.get(keys.epoch), String(known + 1));
     assert.equal(await fx.redis.hget(keys.leaderInfo, 'epoch'), String(known + 1));
@@ -153,14 +183,14 @@ forEachTopology('leader lease scripts against a real redis-server', (topology) =
     assert.ok(!other.acquired && other.holder.epoch === known + 1 && other.holder.nodeId === 'a');
     assert.equal(await lease.release('a', known + 1), true);
     // The counter as the script wrote it is read back exactly: the next epoch is one more.
-    assert.deepEqual(await lease.acquire(acquireArgs('b')), { acquired: true, epoch: known + 2 });
+    assert.deepEqual(await lease.acquire(acquireArgs('b')), { acquired: true, epoch: known + 2, takenOver: false });
   });
 
   it('refuses with EPOCH_OUT_OF_RANGE rather than mint an epoch of 2^48 or more, and writes nothing', async () => {
     const outOfRange = (err: unknown) => err instanceof LicenseError && err.code === ErrorCode.EPOCH_OUT_OF_RANGE;
     const { keys, lease } = setup();
     // The last epoch below the limit can still be minted.
-    assert.deepEqual(await lease.acquire(acquireArgs('a', EPOCH_LIMIT - 2)), { acquired: true, epoch: EPOCH_LIMIT - 1 });
+    assert.deepEqual(await lease.acquire(acquireArgs('a', EPOCH_LIMIT - 2)), { acquired: true, epoch: EPOCH_LIMIT - 1, takenOver: false });
     assert.equal(await fx.redis.get(keys.epoch), String(EPOCH_LIMIT - 1));
     await lease.release('a', EPOCH_LIMIT - 1);
     const before = { epoch: await fx.redis.get(keys.epoch), info: await fx.redis.hgetall(keys.leaderInfo) };

@@ -327,6 +327,21 @@ describe('SDK fast follow: the retry order (planNextTry)', () => {
     }
   });
 
+  it('a standby about to take over (license-retry-after-ms): back to it after that long, not to the dead node, not after a backoff', () => {
+    const soon = serviceError(grpc.status.UNAVAILABLE, { 'license-error': 'NOT_ACTIVE', 'license-retry-after-ms': '340' });
+    const step = planNextTry(soon, 'b:2', { attempt: 3, followedHint: false }, { endpoints: ab, tried: ['a:1', 'b:2'] }, backoff, noJitter);
+    assert.deepEqual(step, { endpoint: 'b:2', delayMs: 340, next: { attempt: 3, followedHint: false } });
+    // Capped at twice the backoff cap; a value that is no number of ms is ignored (the usual rules apply).
+    const far = serviceError(grpc.status.UNAVAILABLE, { 'license-error': 'NOT_ACTIVE', 'license-retry-after-ms': '999999' });
+    assert.equal(planNextTry(far, 'b:2', FIRST_TRY, { endpoints: ab, tried: ['b:2'] }, backoff, noJitter).delayMs, 2_000);
+    const junk = serviceError(grpc.status.UNAVAILABLE, { 'license-error': 'NOT_ACTIVE', 'license-retry-after-ms': '-5' });
+    assert.deepEqual(planNextTry(junk, 'b:2', FIRST_TRY, { endpoints: ab, tried: ['b:2'] }, backoff, noJitter), {
+      endpoint: 'a:1',
+      delayMs: 50,
+      next: { attempt: 1, followedHint: false },
+    });
+  });
+
   it('a hint at once, a hint back after a backoff', () => {
     const standby = (leader: string): grpc.ServiceError => serviceError(grpc.status.UNAVAILABLE, { 'license-error': 'NOT_ACTIVE', 'license-leader': leader });
     const first = planNextTry(standby('c:3'), 'a:1', FIRST_TRY, { endpoints: ab, tried: ['a:1'] }, backoff, noJitter);

@@ -1,15 +1,16 @@
 // Over 300 lines on purpose: the lease loop and the node's calls into the role machine (fences, snapshot, budget verdicts) share one machine and its timers.
 import type { BudgetVerdict } from '../budget/budget-keeper';
 import type { Clock } from '../clock';
-import type { Role } from '../config';
+import { parseHostPort, type Role } from '../config';
 import { ErrorCode, errorMessage, LicenseError } from '../errors';
 import type { ClusterServiceClient } from '../../contract/generated/license/v1/ClusterService';
 import type { PeerHeartbeatRequest, PeerHeartbeatRequest__Output } from '../../contract/generated/license/v1/PeerHeartbeatRequest';
 import type { Logger } from '../log';
 import type { Fence } from '../store/fence';
-import type { LeaseStore } from '../store/lease-store';
+import type { LeaseObservation, LeaseStore } from '../store/lease-store';
 import type { StateFile } from '../state-file';
 import type { PeerAuthenticator } from './peer-auth';
+import { EarlyTakeover } from './peer-death';
 import { type OwnLeaseStatus, PeerLink, STOP_STEP_TIMEOUT_MS } from './peer-link';
 import { type PeerView, RoleMachine, type Transition } from './role-machine';
 import { holdsLeaseIn, type NodeState } from './states';
@@ -68,6 +69,8 @@ export interface LeaseHooks {
 export interface ControllerObserver {
   peerRtt?(seconds: number): void;
   storeError?(): void;
+  /** The lease was taken over from a dead peer before its TTL (peer-death.ts). */
+  earlyTakeover?(): void;
 }
 
 /** The settings the controller (and its role machine) reads; the node picks them from its Config. */
@@ -132,6 +135,12 @@ export class NodeController {
   private storeFailing = false;
   /** Read the epoch Redis knows before the next lease step (catchUpEpoch); true at start. */
   private epochReadWanted = true;
+  /** Absent without a peer address: nothing to probe. */
+  private readonly earlyTakeover: EarlyTakeover | undefined;
+  /** A confirmed early takeover, for the next acquire (consumed by it). */
+  private takeover: LeaseObservation | undefined;
+  /** The peer's node id from its last valid heartbeat. */
+  private peerNodeId: string | undefined;
 
   constructor(private readonly deps: NodeControllerDeps) {
     const { settings, clock } = deps;
@@ -160,7 +169,10 @@ export class NodeController {
       owner: {
         ownStatus: () => this.ownLeaseStatus(),
         heard: (view) => this.peerHeard(view),
-        missed: () => this.machine.peerMissed(),
+        missed: () => {
+          this.machine.peerMissed();
+          this.earlyTakeover?.suspect();
+        },
         exchanged: () => this.persistEpoch(),
         epochAnchor: () => this.machine.epochAnchor,
         // Not a kick: a stream of far-ahead heartbeats must not buy extra lease steps, only the one read per interval.
@@ -169,6 +181,25 @@ export class NodeController {
         },
       },
     });
+    if (settings.peerAddr && deps.peerClient) {
+      this.earlyTakeover = new EarlyTakeover({
+        peer: parseHostPort(settings.peerAddr),
+        channel: deps.peerClient.getChannel(),
+        lease: deps.lease,
+        logger: deps.logger,
+        probeTimeoutMs: Math.min(500, settings.heartbeatIntervalMs),
+        leaseTtlMs: settings.leaseTtlMs,
+        renewEveryMs: renewEveryMs(settings),
+        eligible: () => {
+          const state = this.machine.state;
+          return this.running && !holdsLeaseIn(state) && state !== 'STOPPING' ? this.peerNodeId : undefined;
+        },
+        takeOver: (seen) => {
+          this.takeover = seen;
+          this.kick();
+        },
+      });
+    }
   }
 
   /** Called on every state change (health, metrics, logs). */
@@ -180,6 +211,7 @@ export class NodeController {
     this.running = true;
     this.kick();
     this.peerLink.start();
+    this.earlyTakeover?.start();
   }
 
   /** Runs the lease loop now instead of at the next interval. */
@@ -317,6 +349,15 @@ export class NodeController {
         'redundant license server blocked: failover budget spent; no new seats until an operator applies an activation key (licensectl activation request, then activation apply)',
       );
     }
+    const takeoverInMs = this.earlyTakeover?.expectedWithinMs();
+    if (takeoverInMs !== undefined) {
+      // Not the leader's address: it names the process that just died.
+      throw new LicenseError(
+        ErrorCode.NOT_ACTIVE,
+        `license server ${this.deps.settings.nodeId} is not active yet: the active node's process is gone and this node expects to take over within ${takeoverInMs} ms; retry then`,
+        { retryAfterMs: takeoverInMs },
+      );
+    }
     const s = this.snapshot();
     const where = s.leaderAddr ? `the active node is ${s.leaderNodeId} at ${s.leaderAddr}` : 'no active node is known right now; retry shortly';
     throw new LicenseError(ErrorCode.NOT_ACTIVE, `license server ${this.deps.settings.nodeId} is not active (${s.state}): ${where}`, {
@@ -367,7 +408,7 @@ export class NodeController {
   private async leaseStep(): Promise<number> {
     const { settings, clock, lease } = this.deps;
     const interval = settings.heartbeatIntervalMs;
-    const action = this.machine.nextAction();
+    const action = this.machine.nextAction(this.takeover !== undefined);
     const t0 = clock.monotonic();
     switch (action.kind) {
       case 'wait':
@@ -381,6 +422,9 @@ export class NodeController {
         // The redundant must know whether the budget is spent before it takes the
         // lease, so that it enters FAILOVER_BLOCKED directly, never FAILOVER_ACTIVE.
         if (!(await this.runHook((h) => h.refresh())) || !this.running) return interval;
+        // One try per confirmed suspicion: refused (the holder renewed), the TTL decides again.
+        const takeover = this.takeover;
+        this.takeover = undefined;
         const r = await this.storeCall(() =>
           lease.acquire({
             nodeId: settings.nodeId,
@@ -388,9 +432,16 @@ export class NodeController {
             addr: this.deps.advertiseAddr(),
             role: settings.role,
             nowMs: clock.now(),
+            ...(takeover ? { takeover: { owner: takeover.owner, renewals: takeover.renewals } } : {}),
           }),
         );
         if (!r) return interval;
+        if (r.acquired && r.takenOver && takeover) {
+          this.deps.observer?.earlyTakeover?.();
+          this.deps.logger.warn('lease taken over early from a dead peer', { from: takeover.owner, newEpoch: r.epoch });
+        } else if (takeover && !r.acquired) {
+          this.deps.logger.info("early takeover refused: the peer's lease was renewed or changed meanwhile; its TTL decides", { seen: takeover.owner });
+        }
         if (r.acquired) {
           if (!this.running) {
             // Stopped while the acquire was in flight: hand the key straight back (stop waits for this).
@@ -438,8 +489,9 @@ export class NodeController {
           if (r.holder) this.holderAddr = r.holder.addr;
           this.machine.leaseLost(r.holder, t0);
           this.peerLink.sendSoon();
+          return interval;
         }
-        return interval;
+        return renewEveryMs(settings);
       }
     }
   }
@@ -573,6 +625,7 @@ export class NodeController {
 
   /** A valid peer heartbeat (either direction). */
   private peerHeard(view: PeerView): void {
+    this.peerNodeId = view.nodeId;
     this.machine.peerHeard(view);
     // A released lease (planned handover, handback) or a primary asking for it: act now, not at the next tick.
     if (view.steppingDown || view.wantsLease) this.kick();
@@ -609,7 +662,17 @@ export class NodeController {
     for (const t of [this.leaseTimer, this.deadlineTimer]) if (t) clearTimeout(t);
     this.leaseTimer = this.deadlineTimer = undefined;
     this.peerLink.stop();
+    this.earlyTakeover?.stop();
   }
+}
+
+/**
+ * How often the lease holder renews: every heartbeat, and at least ten times per TTL. A
+ * dead holder is recognised (early takeover, peer-death.ts) only once its next renewal is
+ * overdue, so this bounds the fast path: 500 ms at the default TTL of 5 s.
+ */
+export function renewEveryMs(settings: Pick<ControllerSettings, 'heartbeatIntervalMs' | 'leaseTtlMs'>): number {
+  return Math.min(settings.heartbeatIntervalMs, Math.max(100, Math.ceil(settings.leaseTtlMs / 10)));
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -202,8 +202,12 @@ export class RoleMachine {
     return now - healthySince >= this.opts.handbackAfterMs;
   }
 
-  /** What to do with the lease now. */
-  nextAction(): LeaseAction {
+  /**
+   * What to do with the lease now. `peerDead`: the holder's process was seen dead (early
+   * takeover, peer-death.ts); the hold-off after giving the lease up is then skipped, as
+   * it only makes room for a peer that can no longer take it.
+   */
+  nextAction(peerDead = false): LeaseAction {
     const s = this.state;
     const now = this.clock.monotonic();
     if (s === 'STOPPING') return { kind: 'wait', reason: 'stopping' };
@@ -214,7 +218,7 @@ export class RoleMachine {
       return { kind: 'renew', epoch: this.epochValue };
     }
     if (this.refusedReason !== undefined) return { kind: 'wait', reason: this.refusedReason };
-    if (now < this.holdOffUntilMono) return { kind: 'wait', reason: 'holding off after giving up the lease' };
+    if (now < this.holdOffUntilMono && !peerDead) return { kind: 'wait', reason: 'holding off after giving up the lease' };
     if (this.opts.role === 'redundant') {
       if (!this.heardPrimary && now - this.startedMono < this.opts.redundantStartupGraceMs) {
         return { kind: 'wait', reason: 'startup grace: waiting to hear the primary first' };

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { ErrorCode, LicenseError } from '../errors';
-import { LICENSE_ERROR_KEY, LICENSE_LEADER_KEY } from '../../contract/metadata';
+import { LICENSE_ERROR_KEY, LICENSE_LEADER_KEY, LICENSE_RETRY_AFTER_KEY } from '../../contract/metadata';
 import type { Logger } from '../log';
 
 const STATUS_OF: Record<ErrorCode, grpc.status> = {
@@ -42,6 +42,7 @@ export function toStatus(err: unknown, logger: Logger, method: string): Partial<
   if (err instanceof LicenseError) {
     metadata.set(LICENSE_ERROR_KEY, err.code);
     if (err.details.leaderAddr) metadata.set(LICENSE_LEADER_KEY, err.details.leaderAddr);
+    if (err.details.retryAfterMs !== undefined) metadata.set(LICENSE_RETRY_AFTER_KEY, String(Math.max(0, Math.round(err.details.retryAfterMs))));
     return { code: STATUS_OF[err.code], details: err.message, metadata };
   }
   logger.error('unexpected error in rpc', { method, err: err instanceof Error ? err.stack : String(err) });

@@ -27,6 +27,7 @@ export interface NodeMetrics {
   readonly peerRtt: Histogram<never>;
   readonly redisErrors: Counter<never>;
   readonly leaseAcquisitions: Counter<never>;
+  readonly earlyTakeovers: Counter<never>;
   readonly limitRejections: Counter<'limit'>;
   observeCheckout(feature: string, result: CheckoutResult): void;
 }
@@ -97,6 +98,11 @@ export function createNodeMetrics(opts: MetricsOptions = {}): NodeMetrics {
       registers,
     }),
     redisErrors: new Counter({ name: 'license_redis_errors_total', help: 'Failed Redis calls of the lease loop.', registers }),
+    earlyTakeovers: new Counter({
+      name: 'license_early_takeovers_total',
+      help: "Leases this node took over before their TTL because the holder's port refused connections and its renewals had stopped (a dead peer process).",
+      registers,
+    }),
     limitRejections: new Counter({
       name: 'license_limit_rejections_total',
       help: 'Calls refused by a configured limit (sessions_per_client, seats_per_session, concurrent_calls).',

@@ -12,7 +12,12 @@ export interface LeaseHolderInfo {
 }
 
 export type AcquireResult =
-  | { readonly acquired: true; readonly epoch: number }
+  | {
+      readonly acquired: true;
+      readonly epoch: number;
+      /** It replaced a lease still held by a peer seen dead (early takeover), not a free one. */
+      readonly takenOver: boolean;
+    }
   | {
       readonly acquired: false;
       readonly holder: LeaseHolderInfo;
@@ -20,6 +25,16 @@ export type AcquireResult =
       /** Set when the lease was not taken because a newer license (this serial) is in use; holder is then empty. */
       readonly newerLicenseSerial?: number;
     };
+
+/** The lease as seen at one moment, for an early takeover: who holds it and how often it has been renewed. */
+export interface LeaseObservation {
+  /** `<node>:<epoch>` */
+  readonly owner: string;
+  readonly nodeId: string;
+  readonly renewals: string;
+  /** Remaining ms of the lease when seen. */
+  readonly pttlMs: number;
+}
 
 export type RenewResult = { readonly renewed: true } | { readonly renewed: false; readonly holder: LeaseHolderInfo | undefined };
 
@@ -33,7 +48,18 @@ export class LeaseStore {
     private readonly licenseSerial: number,
   ) {}
 
-  async acquire(args: { nodeId: string; knownEpoch: number; addr: string; role: Role; nowMs: number }): Promise<AcquireResult> {
+  /**
+   * Takes the lease if it is free, or, with `takeover`, if it is still held exactly as
+   * observed then and has not been renewed since (acquireLease-4.lua: early takeover).
+   */
+  async acquire(args: {
+    nodeId: string;
+    knownEpoch: number;
+    addr: string;
+    role: Role;
+    nowMs: number;
+    takeover?: Pick<LeaseObservation, 'owner' | 'renewals'>;
+  }): Promise<AcquireResult> {
     // The script refuses it too; checking here keeps a bad value from ever being rendered for Redis.
     if (!isEpoch(args.knownEpoch)) {
       throw new LicenseError(
@@ -46,7 +72,17 @@ export class LeaseStore {
       reply = (await this.scripts.run(
         'acquireLease',
         [this.keys.leader, this.keys.epoch, this.keys.leaderInfo, this.keys.licenseSerial],
-        [args.nodeId, this.ttlMs, args.knownEpoch, args.addr, args.role, args.nowMs, this.licenseSerial],
+        [
+          args.nodeId,
+          this.ttlMs,
+          args.knownEpoch,
+          args.addr,
+          args.role,
+          args.nowMs,
+          this.licenseSerial,
+          args.takeover?.owner ?? '',
+          args.takeover?.renewals ?? '',
+        ],
       )) as [number, number | string, number?, string?];
     } catch (err) {
       // Taken on the master but not on enough replicas: never served, so give it back now
@@ -61,7 +97,7 @@ export class LeaseStore {
     if (reply[0] === 1) {
       const epoch = Number(reply[1]);
       if (!isEpoch(epoch)) throw new LicenseError(ErrorCode.EPOCH_OUT_OF_RANGE, `the acquire script answered epoch ${String(reply[1])}`);
-      return { acquired: true, epoch };
+      return { acquired: true, epoch, takenOver: reply[2] === 1 };
     }
     const owner = parseOwner(String(reply[1]));
     return {
@@ -72,10 +108,29 @@ export class LeaseStore {
   }
 
   async renew(nodeId: string, epoch: number): Promise<RenewResult> {
-    const reply = (await this.scripts.run('renewLease', [this.keys.leader], [formatOwner({ nodeId, epoch }), this.ttlMs])) as [number, string?];
+    const reply = (await this.scripts.run('renewLease', [this.keys.leader, this.keys.leaderInfo], [formatOwner({ nodeId, epoch }), this.ttlMs])) as [
+      number,
+      string?,
+    ];
     if (reply[0] === 1) return { renewed: true };
     const owner = reply[1] ? parseOwner(reply[1]) : undefined;
     return { renewed: false, holder: owner ? { ...owner, addr: '' } : undefined };
+  }
+
+  /**
+   * Who holds the lease now and its renewal count, read in one go; undefined when nobody
+   * holds it or the info hash names another owner (then there is nothing to take over).
+   */
+  async observe(): Promise<LeaseObservation | undefined> {
+    const replies = await this.scripts.redis.multi().get(this.keys.leader).pttl(this.keys.leader).hmget(this.keys.leaderInfo, 'owner', 'renewals').exec();
+    const [leader, pttl, info] = (replies ?? []).map(([err, v]) => {
+      if (err) throw err;
+      return v;
+    }) as [string | null, number, [string | null, string | null]];
+    if (!leader || info[0] !== leader) return undefined;
+    const owner = parseOwner(leader);
+    if (!owner) return undefined;
+    return { owner: leader, nodeId: owner.nodeId, renewals: info[1] ?? '0', pttlMs: Number(pttl) };
   }
 
   /**

@@ -13,9 +13,13 @@
     ARGV[5] role
     ARGV[6] now, wall ms (for the info hash only)
     ARGV[7] the serial of the node's license file
+    ARGV[8] early takeover: the owner (`<node>:<epoch>`) this node saw holding the lease
+            after the holder's port refused connections, or '' (a plain acquire)
+    ARGV[9] early takeover: the holder's renewal count seen then (info hash `renewals`)
 
   Output:
-    {1, epoch}                            acquired; epoch = max(counter, known) + 1
+    {1, epoch, taken_over}                acquired; epoch = max(counter, known) + 1; taken_over 1
+                                          when it replaced a held lease (early takeover), else 0
     {0, holder, pttl_ms, holder_addr}     held by `holder` (`<node>:<epoch>`)
     {2, highest_serial}                   not taken: a newer license (higher serial, as digits) is in use
 
@@ -27,6 +31,11 @@
   EPOCH_OUT_OF_RANGE when the counter or the known epoch is not a whole number below
   2^48, or the new epoch would reach 2^48 (the lease, counter and info are not touched
   then; the serial was recorded all the same).
+
+  Early takeover: a held lease is replaced as if it were free when it is still held by
+  exactly ARGV[8] and its renewal count is still ARGV[9], i.e. the holder has not renewed
+  since its death was suspected. A wrong suspicion costs nothing worse than a failover:
+  every write of the old holder is fenced (STALE_EPOCH) from here on.
 
   Epochs never repeat: even if Redis lost its counter, the node's own memory of the
   highest epoch keeps the next one above every epoch ever handed out.
@@ -55,7 +64,10 @@ local highest = recordSerial(KEYS[4], serial)
 if serial < highest then return {2, string.format('%d', highest)} end
 
 local current = redis.call('GET', KEYS[1])
-if current then
+local takeover = current ~= nil and current ~= false and ARGV[8] ~= nil and ARGV[8] ~= '' and current == ARGV[8]
+  and redis.call('HGET', KEYS[3], 'owner') == current
+  and (redis.call('HGET', KEYS[3], 'renewals') or '0') == ARGV[9]
+if current and not takeover then
   local addr = redis.call('HGET', KEYS[3], 'addr')
   local owner = redis.call('HGET', KEYS[3], 'owner')
   if owner ~= current then addr = '' end
@@ -81,5 +93,5 @@ local owner = ARGV[1] .. ':' .. epochStr
 redis.call('SET', KEYS[2], epochStr)
 redis.call('SET', KEYS[1], owner, 'PX', ARGV[2])
 redis.call('HSET', KEYS[3], 'owner', owner, 'node_id', ARGV[1], 'epoch', epochStr,
-  'addr', ARGV[4], 'role', ARGV[5], 'acquired_at_ms', ARGV[6])
-return {1, epoch}
+  'addr', ARGV[4], 'role', ARGV[5], 'acquired_at_ms', ARGV[6], 'renewals', '0')
+return {1, epoch, takeover and 1 or 0}
