@@ -79,7 +79,7 @@ describe('cluster drills (real processes)', () => {
     for (const n of [c.primary, c.redundant]) assert.ok(!n.lines.some((l) => /not authenticated/.test(String(l.message))), `${n.opts.name}: no warning`);
   });
 
-  it('kill -9 of the primary: the redundant reaches FAILOVER_ACTIVE; the restarted primary gets it back after the handback delay', async () => {
+  it('kill -9 of the primary: the redundant takes over early (the port refuses, the renewals stopped); the restarted primary gets it back after the handback delay', async () => {
     const c = await cluster();
     const first = await c.primary.waitForState('ACTIVE');
     await c.redundant.waitForState('STANDBY');
@@ -87,6 +87,9 @@ describe('cluster drills (real processes)', () => {
     await c.primary.kill();
     const failover = await c.redundant.waitForState('FAILOVER_ACTIVE', 20_000);
     assert.ok(Number(failover['newEpoch']) > Number(first['newEpoch']));
+    const early = c.redundant.lines.find((l) => String(l.message).startsWith("the peer's port refuses connections"));
+    assert.ok(early, 'the fast path was taken: a dead process is not waited out for a whole TTL');
+    assert.ok(Number(early['leaseLeftMs']) > 0, 'taken while the old lease still ran');
     assert.equal(await leaderKey(c), `node-b:${String(failover['newEpoch'])}`);
 
     const mark = c.primary.lines.length;
@@ -110,6 +113,8 @@ describe('cluster drills (real processes)', () => {
     c.primary.signal('SIGSTOP');
     const failover = await c.redundant.waitForState('FAILOVER_ACTIVE', 20_000);
     assert.ok(Number(failover['newEpoch']) > oldEpoch);
+    // A paused process still accepts connections (the kernel does): no fast path, the TTL decided.
+    assert.ok(!c.redundant.lines.some((l) => String(l.message).startsWith("the peer's port refuses connections")), 'no early takeover of a paused primary');
     const mark = c.primary.lines.length;
     c.primary.signal('SIGCONT');
     // Poll the resumed primary from the first moment: it must never report ACTIVE on the old epoch.
