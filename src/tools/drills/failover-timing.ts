@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { LicenseClient } from '../../sdk/index';
 import { clusterKeys } from '../../server/store/keys';
@@ -22,7 +23,7 @@ export type LossKind = 'crash' | 'pause' | 'planned';
 export interface KindTimings {
   /** Signal to the redundant logging FAILOVER_ACTIVE, ms. */
   readonly activeMs: number[];
-  /** Signal to the first checkout granted to an SDK client that asked after the signal, ms. */
+  /** Signal to the answer of the first checkout an SDK client asked for after the signal, ms (granted; the client retries through the failover). */
   readonly grantMs: number[];
 }
 
@@ -45,18 +46,21 @@ export function summarize(values: readonly number[]): { median: number; max: num
   return { median, max: s[s.length - 1] as number, min: s[0] as number, p99 };
 }
 
-/** An SDK client checking a seat out and back in without pause; records when each granted checkout was asked for. */
+/**
+ * An SDK client checking a seat out and back in without pause; records, on the monotonic
+ * clock, when each granted checkout was asked for and when its grant came back.
+ */
 function seatLoop(endpoints: string[], feature: string, log: (l: string) => void) {
   const client = new LicenseClient({ endpoints, clientId: 'failover-timing', user: 'drill', hostname: 'drill' });
-  const asked: number[] = [];
+  const grants: { asked: number; granted: number }[] = [];
   let running = true;
   const loop = (async () => {
     await client.connect();
     while (running) {
-      const t = Date.now();
+      const asked = performance.now();
       try {
         const seat = await client.checkout(feature, { signal: AbortSignal.timeout(60_000) });
-        asked.push(t);
+        grants.push({ asked, granted: performance.now() });
         await seat.release().catch(() => undefined);
       } catch (err) {
         if (running) log(`checkout failed: ${(err as Error).message}`);
@@ -65,18 +69,20 @@ function seatLoop(endpoints: string[], feature: string, log: (l: string) => void
     }
   })();
   return {
-    /** First grant of a checkout asked at or after `t0`. */
+    /**
+     * When the grant of the first checkout asked strictly after `t0` (performance.now())
+     * came back. Strictly after: one asked before the signal may have been served by the
+     * node that was then stopped.
+     */
     async firstGrantAfter(t0: number, timeoutMs: number): Promise<number> {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const t = asked.find((a) => a >= t0);
-        if (t !== undefined) return t;
+        const g = grants.find((a) => a.asked > t0);
+        if (g !== undefined) return g.granted;
         if (Date.now() > deadline) throw new Error(`no checkout granted within ${timeoutMs} ms`);
         await new Promise((r) => setTimeout(r, 5));
       }
     },
-    /** Grants recorded at the moment of each asking; the time a grant came back is what firstGrantAfter waits for. */
-    grantsAfter: (t0: number) => asked.filter((a) => a >= t0).length,
     async stop(): Promise<void> {
       running = false;
       await loop.catch(() => undefined);
@@ -132,16 +138,17 @@ export async function measureFailover(opts: TimingOptions): Promise<TimingResult
       for (let i = 0; i < reps; i++) {
         await ready();
         // The client is being served by the primary before the loss.
-        await seats.firstGrantAfter(Date.now(), timeout);
+        await seats.firstGrantAfter(performance.now(), timeout);
         // Land the signal at a random point of the renew cycle, as a real crash would.
         await wait(opts.heartbeatIntervalMs * (1 + Math.random()));
         const mark = c.redundant.lines.length;
         const t0 = Date.now();
+        const t0Mono = performance.now();
         c.primary.signal(kind === 'crash' ? 'SIGKILL' : kind === 'pause' ? 'SIGSTOP' : 'SIGTERM');
         const took = await c.redundant.waitForState('FAILOVER_ACTIVE', timeout, mark);
-        const grantedAt = await seats.firstGrantAfter(t0, timeout);
+        const grantedAt = await seats.firstGrantAfter(t0Mono, timeout);
         const activeMs = ts(took) - t0;
-        const grantMs = grantedAt - t0;
+        const grantMs = Math.round(grantedAt - t0Mono);
         result[kind].activeMs.push(activeMs);
         result[kind].grantMs.push(grantMs);
         log(`${kind} ${i + 1}/${reps}: redundant FAILOVER_ACTIVE after ${activeMs} ms, first seat granted to the client after ${grantMs} ms`);
