@@ -234,7 +234,7 @@ export const SPEC = {
   LICENSE_HEARTBEAT_INTERVAL_MS: key({
     parse: durationSchema,
     default: 1_000,
-    doc: 'lease renewal and peer heartbeat interval; at most (TTL − margin) / 2',
+    doc: 'peer heartbeat interval; the lease holder renews every min(this, TTL / 10); at most (TTL − margin) / 2',
   }),
   LICENSE_SESSION_TTL_MS: key({
     parse: durationSchema,
