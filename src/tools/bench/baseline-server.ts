@@ -10,7 +10,11 @@ import { createRedis } from '../../server/store/redis';
 /** The trivial scripts: one EVALSHA per Checkout and per Release, nothing else. */
 const INCR_LUA = "return redis.call('INCR', KEYS[1])";
 const DECR_LUA = "return redis.call('DECR', KEYS[1])";
-const COUNTER_KEY = '{bench-baseline}:in-use';
+/**
+ * What the scripts count: +1 per Checkout and Heartbeat answered OK, -1 per Release. Exported
+ * so a bench can tell how many calls really succeeded (h2load sees only HTTP 200).
+ */
+export const BASELINE_COUNTER_KEY = '{bench-baseline}:in-use';
 
 export interface BaselineServer {
   readonly port: number;
@@ -43,19 +47,19 @@ export async function createBaselineServer(opts: BaselineServerOptions): Promise
   const handlers: SeatServiceHandlers = {
     OpenSession: (_call, cb) => cb(null, { session_id: newId(), ttl_ms: 600_000, heartbeat_interval_ms: 200_000, expires_at_ms: Date.now() + 600_000 }),
     Heartbeat: (_call, cb) => {
-      redis.evalsha(incrSha, 1, COUNTER_KEY).then(
+      redis.evalsha(incrSha, 1, BASELINE_COUNTER_KEY).then(
         () => cb(null, { expires_at_ms: Date.now() + 600_000 }),
         (err: unknown) => cb(fail(err)),
       );
     },
     Checkout: (call, cb) => {
-      redis.evalsha(incrSha, 1, COUNTER_KEY).then(
+      redis.evalsha(incrSha, 1, BASELINE_COUNTER_KEY).then(
         () => cb(null, { lease_id: newId(), feature: call.request.feature, count: call.request.count, expires_at_ms: Date.now() + 600_000 }),
         (err: unknown) => cb(fail(err)),
       );
     },
     Release: (_call, cb) => {
-      redis.evalsha(decrSha, 1, COUNTER_KEY).then(
+      redis.evalsha(decrSha, 1, BASELINE_COUNTER_KEY).then(
         () => cb(null, { released: true }),
         (err: unknown) => cb(fail(err)),
       );

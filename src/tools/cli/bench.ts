@@ -1,8 +1,11 @@
 #!/usr/bin/env node
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { runCheckoutBench } from '../bench/checkout-bench';
 import { Cleanup } from '../bench/cleanup';
+import { formatLatencyReport, runLatencyBench } from '../bench/latency-bench';
 import { formatCheckoutReport } from '../bench/report';
+import { runScaleBench } from '../bench/scale-bench';
+import { formatScaleReport } from '../bench/scale-report';
 import { formatScrapeReport, runScrapeBench } from '../bench/scrape-bench';
 import { formatWaitReport, runWaitBench } from '../bench/wait-bench';
 import { errorMessage } from '../../server/errors';
@@ -22,6 +25,17 @@ const positiveInt =
     const n = Number(v);
     if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a whole number above 0`);
     return n;
+  };
+
+/** `1000,5000` -> [1000, 5000]: whole numbers above 0, in the order given. */
+const positiveIntList =
+  (name: string) =>
+  (v: string): number[] => {
+    const parts = v.split(',').map((p) => p.trim());
+    if (parts.length === 0 || parts.some((p) => !/^\d+$/.test(p) || Number(p) <= 0 || !Number.isSafeInteger(Number(p)))) {
+      throw new InvalidArgumentError(`${name} must be whole numbers above 0, separated by commas`);
+    }
+    return parts.map(Number);
   };
 
 interface CheckoutFlags {
@@ -103,7 +117,9 @@ interface ScrapeFlags {
  */
 async function runReported<R>(run: (cleanup: Cleanup) => Promise<R>, format: (report: R) => string): Promise<void> {
   const cleanup = new Cleanup(log);
+  let interrupted = false;
   const onSignal = (signal: NodeJS.Signals): void => {
+    interrupted = true;
     log(`${signal}: stopping workers, the nodes and redis-server`);
     void cleanup.run().finally(() => process.exit(130));
   };
@@ -112,7 +128,8 @@ async function runReported<R>(run: (cleanup: Cleanup) => Promise<R>, format: (re
   try {
     process.stdout.write(format(await run(cleanup)));
   } catch (err) {
-    log(`failed: ${errorMessage(err)}`);
+    // After Ctrl-C the run fails because its processes are being stopped: that is no news.
+    if (!interrupted) log(`failed: ${errorMessage(err)}`);
     process.exitCode = 1;
   } finally {
     await cleanup.run();
@@ -152,6 +169,95 @@ program
   .option('--concurrency <n>', 'concurrent call loops per worker', positiveInt('--concurrency'), 16)
   .option('--rate <n>', 'checkouts per second of the fixed-rate phase', positiveInt('--rate'), 1_000)
   .action(wait);
+
+interface LatencyFlags {
+  rates: number[];
+  duration: number;
+  warmup: number;
+  clients: number;
+  streams: number;
+}
+
+const latency = (f: LatencyFlags): Promise<void> =>
+  runReported(
+    (cleanup) =>
+      runLatencyBench({ rates: f.rates, durationSeconds: f.duration, warmupSeconds: f.warmup, clients: f.clients, streams: f.streams, log }, cleanup),
+    formatLatencyReport,
+  );
+
+program
+  .command('latency')
+  .description(
+    'Checkout latency (p50/p99/p99.9) at fixed rates sent by h2load (C, no client GC) against one node and the bare grpc-js baseline; server CPU per checkout',
+  )
+  .addOption(
+    new Option('--rates <list>', 'checkouts per second, one timed run per rate and target')
+      .argParser(positiveIntList('--rates'))
+      .default([1_000, 5_000], '1000,5000'),
+  )
+  .option('--duration <s>', 'seconds of each timed run', positiveInt('--duration'), 10)
+  .option('--warmup <s>', 'seconds of the untimed run at the same rate before each timed one', positiveInt('--warmup'), 2)
+  .option('--clients <n>', 'h2load connections (its --rps is per connection: each sends rate / clients)', positiveInt('--clients'), 10)
+  .option(
+    '--streams <n>',
+    'calls in flight per connection at most (h2load -m); a due request waits in h2load only when this many are in flight',
+    positiveInt('--streams'),
+    32,
+  )
+  .action(latency);
+
+interface ScaleFlags {
+  sessions: number;
+  seats: number;
+  steps?: number[];
+  duration: number;
+  rate: number;
+  workers: number;
+  concurrency: number;
+}
+
+const scale = (f: ScaleFlags): Promise<void> =>
+  runReported(
+    (cleanup) =>
+      runScaleBench(
+        {
+          sessions: f.sessions,
+          seats: f.seats,
+          steps: f.steps,
+          durationSeconds: f.duration,
+          pairsPerSecond: f.rate,
+          workers: f.workers,
+          setupConcurrency: f.concurrency,
+          log,
+        },
+        cleanup,
+      ),
+    formatScaleReport,
+  );
+
+program
+  .command('scale')
+  .description(
+    'one node with many open sessions heartbeating at the default interval and their held seats: heartbeat latency, Redis memory, node RSS/CPU, checkout cost from 1k sessions up',
+  )
+  .option('--sessions <n>', 'open sessions at the last step', positiveInt('--sessions'), 50_000)
+  .option('--seats <n>', 'seats held at the last step (spread evenly over the sessions; earlier steps hold their share)', positiveInt('--seats'), 100_000)
+  .option(
+    '--steps <list>',
+    'session counts to measure at on the way to --sessions (default 1000,10000; those not below --sessions are dropped, --sessions is always the last)',
+    positiveIntList('--steps'),
+  )
+  .option(
+    '--duration <s>',
+    'seconds of each recording window (three per step: heartbeats only, with checkout+release pairs, pairs with the heartbeats paused)',
+    positiveInt('--duration'),
+    10,
+  )
+  .option('--rate <n>', 'checkout+release pairs per second in the second and third window of each step', positiveInt('--rate'), 500)
+  .option('--workers <n>', 'load worker processes (they open the sessions and heartbeat them)', positiveInt('--workers'), 2)
+  .option('--concurrency <n>', 'calls in flight per worker while opening sessions and checking out the held seats', positiveInt('--concurrency'), 16)
+  .addHelpText('after', '\nQuick run (a minute or two on 2 cores): npm run bench -- scale --sessions 2000 --seats 4000 --duration 5')
+  .action(scale);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   log(errorMessage(err));
