@@ -8,6 +8,7 @@ import { runScaleBench } from '../bench/scale-bench';
 import { formatScaleReport } from '../bench/scale-report';
 import { formatScrapeReport, runScrapeBench } from '../bench/scrape-bench';
 import { formatWaitReport, runWaitBench } from '../bench/wait-bench';
+import { measureFailover, timingTable } from '../drills/failover-timing';
 import { errorMessage } from '../../server/errors';
 
 /**
@@ -258,6 +259,22 @@ program
   .option('--concurrency <n>', 'calls in flight per worker while opening sessions and checking out the held seats', positiveInt('--concurrency'), 16)
   .addHelpText('after', '\nQuick run (a minute or two on 2 cores): npm run bench -- scale --sessions 2000 --seats 4000 --duration 5')
   .action(scale);
+
+program
+  .command('failover')
+  .description(
+    'what losing the primary costs an SDK client, on real processes: kill -9 (fast path), SIGSTOP (lease TTL), SIGTERM (planned); p50/p99 to the redundant active and to the first granted checkout',
+  )
+  .option('--reps <n>', 'repetitions of kill -9 and of SIGTERM', positiveInt('--reps'), 20)
+  .option('--pause-reps <n>', 'repetitions of SIGSTOP (each costs a whole TTL)', positiveInt('--pause-reps'), 5)
+  .option('--lease-ttl-ms <ms>', 'LICENSE_LEASE_TTL_MS', positiveInt('--lease-ttl-ms'), 5_000)
+  .option('--heartbeat-interval-ms <ms>', 'LICENSE_HEARTBEAT_INTERVAL_MS', positiveInt('--heartbeat-interval-ms'), 1_000)
+  .action(async (o: { reps: number; pauseReps: number; leaseTtlMs: number; heartbeatIntervalMs: number }) => {
+    // The same measurement as `npm run drill -- timing`, with the benchmark's defaults (20 repetitions).
+    const r = await measureFailover({ ...o, handbackAfterMs: 2_000, log: (l) => log(`  ${l}`) });
+    process.stdout.write(`\n# Failover: LICENSE_LEASE_TTL_MS=${o.leaseTtlMs}, LICENSE_HEARTBEAT_INTERVAL_MS=${o.heartbeatIntervalMs}\n${timingTable(r)}\n`);
+    if (r.seatsLeftCounted !== 0) throw new Error(`seats still counted after the client released everything and closed: ${r.seatsLeftCounted}`);
+  });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   log(errorMessage(err));
