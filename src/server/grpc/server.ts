@@ -15,6 +15,11 @@ export function createGrpcServer(maxMessageBytes = 64 * 1024): grpc.Server {
   return new grpc.Server({
     'grpc.max_receive_message_length': maxMessageBytes,
     'grpc.keepalive_permit_without_calls': 1,
+    // No channelz service is served, and its per-call bookkeeping is not free: with it off
+    // both this server and the bench baseline (which shares this function) answered
+    // Checkout at 1,000/s with a lower p99 (`npm run bench -- latency`, 7 runs each:
+    // mean 14.3 against 18.1 ms for the node, 9.9 against 12.8 ms for the baseline).
+    'grpc.enable_channelz': 0,
   });
 }
 

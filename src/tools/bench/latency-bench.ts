@@ -28,12 +28,20 @@ export interface LatencyBenchOptions {
   readonly clients: number;
   /** h2load streams in flight per connection at most (-m). */
   readonly streams: number;
+  /**
+   * Times each rate is run against both targets, alternating which goes first. A p99 of
+   * 10,000 calls on shared cores moves by 2× from run to run; the report gives each
+   * round's product/baseline ratio and their median.
+   */
+  readonly rounds?: number;
   readonly log: (line: string) => void;
 }
 
 export type Target = 'product' | 'baseline';
 
 export interface LatencyRun {
+  /** 0-based round (LatencyBenchOptions.rounds). */
+  readonly round: number;
   readonly rate: number;
   readonly target: Target;
   /** Requests h2load sent (-n). */
@@ -103,7 +111,8 @@ export async function runLatencyBench(opts: LatencyBenchOptions, cleanup: Cleanu
   const loadStart = loadAverage1m();
   const perRun = (rate: number): number => Math.round(rate * (opts.durationSeconds + opts.warmupSeconds)) + PROBES;
   const mostInOneSession = Math.max(...opts.rates.map(perRun));
-  const seatsLicensed = Math.max(1_000_000, 2 * opts.rates.reduce((a, r) => a + perRun(r), 0));
+  const rounds = opts.rounds ?? 1;
+  const seatsLicensed = Math.max(1_000_000, 2 * rounds * opts.rates.reduce((a, r) => a + perRun(r), 0));
   // A run never heartbeats its session: it must outlive warm-up + run several times over.
   const sessionTtlMs = Math.max(600_000, Math.ceil((opts.durationSeconds + opts.warmupSeconds) * 3_000));
 
@@ -154,93 +163,100 @@ export async function runLatencyBench(opts: LatencyBenchOptions, cleanup: Cleanu
   const probes: Record<Target, string> = { product: '', baseline: '' };
   const runs: LatencyRun[] = [];
 
-  for (const [i, rate] of opts.rates.entries()) {
-    // Alternate which target goes first, so neither always runs on the warmer (or busier) machine.
-    const order: Target[] = i % 2 === 0 ? ['product', 'baseline'] : ['baseline', 'product'];
-    for (const target of order) {
-      const cl = clients[target];
-      const opened = await unary<{ session_id: string }>((cb) =>
-        cl.OpenSession({ client_id: `bench-latency-${rate}`, user: 'bench', hostname: 'localhost', pid: process.pid }, { deadline: Date.now() + 10_000 }, cb),
-      );
-      const bodyFile = path.join(dir, `${target}-${rate}.bin`);
-      const body = checkoutBody({ session_id: opened.session_id, feature: BENCH_FEATURE, count: 1, request_id: '' });
-      writeFileSync(bodyFile, body);
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, rate] of opts.rates.entries()) {
+      // Alternate which target goes first, so neither always runs on the warmer (or busier) machine.
+      const order: Target[] = (i + round) % 2 === 0 ? ['product', 'baseline'] : ['baseline', 'product'];
+      for (const target of order) {
+        const cl = clients[target];
+        const opened = await unary<{ session_id: string }>((cb) =>
+          cl.OpenSession(
+            { client_id: `bench-latency-${rate}-${round}`, user: 'bench', hostname: 'localhost', pid: process.pid },
+            { deadline: Date.now() + 10_000 },
+            cb,
+          ),
+        );
+        const bodyFile = path.join(dir, `${target}-${rate}-${round}.bin`);
+        const body = checkoutBody({ session_id: opened.session_id, feature: BENCH_FEATURE, count: 1, request_id: '' });
+        writeFileSync(bodyFile, body);
 
-      // h2load only sees HTTP 200, which failed gRPC calls get too: check a few real answers first.
-      for (let k = 0; k < PROBES; k++) {
-        const p = await probeCheckout(addrOf[target], body);
-        if (p.httpStatus !== 200 || p.grpcStatus !== 0 || !p.response?.lease_id) {
-          throw new Error(`${target}: probe Checkout answered HTTP ${p.httpStatus}, grpc-status ${p.grpcStatus ?? 'none'} ${p.grpcMessage}`.trim());
+        // h2load only sees HTTP 200, which failed gRPC calls get too: check a few real answers first.
+        for (let k = 0; k < PROBES; k++) {
+          const p = await probeCheckout(addrOf[target], body);
+          if (p.httpStatus !== 200 || p.grpcStatus !== 0 || !p.response?.lease_id) {
+            throw new Error(`${target}: probe Checkout answered HTTP ${p.httpStatus}, grpc-status ${p.grpcStatus ?? 'none'} ${p.grpcMessage}`.trim());
+          }
+          probes[target] = `HTTP 200, grpc-status 0, lease_id ${p.response.lease_id.slice(0, 8)}…, count ${p.response.count}`;
         }
-        probes[target] = `HTTP 200, grpc-status 0, lease_id ${p.response.lease_id.slice(0, 8)}…, count ${p.response.count}`;
+
+        const common = { addr: addrOf[target], bodyFile, ratePerSec: rate, clients: opts.clients, streams: opts.streams };
+        const track = (stop: () => Promise<void>): (() => Promise<void>) => cleanup.add('h2load', stop);
+        log(`${target} at ${rate}/s: warm-up ${opts.warmupSeconds} s`);
+        await runH2load({ ...common, requests: Math.max(opts.clients, Math.round(rate * opts.warmupSeconds)) }, track);
+
+        log(`${target} at ${rate}/s: ${opts.durationSeconds} s timed`);
+        const requests = Math.max(opts.clients, Math.round(rate * opts.durationSeconds));
+        const logFile = path.join(dir, `${target}-${rate}-${round}.tsv`);
+        const grantedBefore = await grantedSoFar(target);
+        const bucketsBefore = target === 'product' ? await scrapeBuckets(metricsUrl, 'Checkout') : undefined;
+        const cpu0 = { product: processCpuSeconds(pidOf.product), baseline: processCpuSeconds(pidOf.baseline), redis: processCpuSeconds(redisPid) };
+        const m0 = machineCpuSample();
+        const self0 = process.cpuUsage();
+        const t0 = process.hrtime.bigint();
+        const run = await runH2load({ ...common, requests, logFile }, track);
+        const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        const cpu1 = { product: processCpuSeconds(pidOf.product), baseline: processCpuSeconds(pidOf.baseline), redis: processCpuSeconds(redisPid) };
+        const m1 = machineCpuSample();
+        const self = process.cpuUsage(self0);
+        const granted = (await grantedSoFar(target)) - grantedBefore;
+        const bucketsAfter = bucketsBefore ? await scrapeBuckets(metricsUrl, 'Checkout') : undefined;
+
+        if (run.status !== 0) log(`  h2load exited with ${run.status ?? 'a signal'}: ${run.summary.replace(/\n/g, '; ')}`);
+        const h = readH2loadLog(logFile);
+        const delta = (k: keyof typeof cpu0): number | undefined => {
+          const a = cpu0[k];
+          const b = cpu1[k];
+          return a === undefined || b === undefined ? undefined : b - a;
+        };
+        const pct = (s: number | undefined): number | undefined => (s === undefined ? undefined : (s / seconds) * 100);
+        const perCall = (s: number | undefined): number | undefined => (s === undefined || h.ok === 0 ? undefined : (s / h.ok) * 1e6);
+        const machineBusyPct = m0 && m1 && m1.total > m0.total ? ((m1.busy - m0.busy) / (m1.total - m0.total)) * 100 : undefined;
+        const ours = [delta('product'), delta('baseline'), delta('redis'), run.cpuSeconds, (self.user + self.system) / 1e6];
+        const othersPct =
+          machineBusyPct === undefined || ours.some((v) => v === undefined)
+            ? undefined
+            : Math.max(0, machineBusyPct * os.cpus().length - (pct(ours.reduce<number>((a, v) => a + (v ?? 0), 0)) ?? 0));
+        runs.push({
+          round,
+          rate,
+          target,
+          requests,
+          answered: h.ok,
+          granted,
+          errors: Math.max(0, requests - granted),
+          transportErrors: requests - h.ok,
+          achievedPerSec: h.spanSeconds > 0 ? h.ok / h.spanSeconds : 0,
+          behindSeconds: Math.max(0, h.spanSeconds - requests / rate),
+          p50Ms: percentileMs(h.sortedUs, 50),
+          p99Ms: percentileMs(h.sortedUs, 99),
+          p999Ms: percentileMs(h.sortedUs, 99.9),
+          maxMs: percentileMs(h.sortedUs, 100),
+          nodeP50Ms: bucketsBefore && bucketsAfter ? quantileUpperBoundMs(bucketsBefore, bucketsAfter, 0.5).boundMs : undefined,
+          nodeP99Ms: bucketsBefore && bucketsAfter ? quantileUpperBoundMs(bucketsBefore, bucketsAfter, 0.99).boundMs : undefined,
+          serverUsPerCall: perCall(delta(target)),
+          redisUsPerCall: perCall(delta('redis')),
+          serverPct: pct(delta(target)),
+          h2loadPct: pct(run.cpuSeconds),
+          machineBusyPct,
+          othersPct,
+          h2loadSummary: run.summary,
+        });
+        const last = runs[runs.length - 1] as LatencyRun;
+        log(`  p50 ${fmtMs(last.p50Ms)} ms, p99 ${fmtMs(last.p99Ms)} ms, ${last.errors} errors, load average ${loadAverage1m()}`);
+
+        // Frees the run's seats, so every run starts from the same Redis state (the baseline keeps none).
+        await unary((cb) => cl.CloseSession({ session_id: opened.session_id }, { deadline: Date.now() + 30_000 }, cb));
       }
-
-      const common = { addr: addrOf[target], bodyFile, ratePerSec: rate, clients: opts.clients, streams: opts.streams };
-      const track = (stop: () => Promise<void>): (() => Promise<void>) => cleanup.add('h2load', stop);
-      log(`${target} at ${rate}/s: warm-up ${opts.warmupSeconds} s`);
-      await runH2load({ ...common, requests: Math.max(opts.clients, Math.round(rate * opts.warmupSeconds)) }, track);
-
-      log(`${target} at ${rate}/s: ${opts.durationSeconds} s timed`);
-      const requests = Math.max(opts.clients, Math.round(rate * opts.durationSeconds));
-      const logFile = path.join(dir, `${target}-${rate}.tsv`);
-      const grantedBefore = await grantedSoFar(target);
-      const bucketsBefore = target === 'product' ? await scrapeBuckets(metricsUrl, 'Checkout') : undefined;
-      const cpu0 = { product: processCpuSeconds(pidOf.product), baseline: processCpuSeconds(pidOf.baseline), redis: processCpuSeconds(redisPid) };
-      const m0 = machineCpuSample();
-      const self0 = process.cpuUsage();
-      const t0 = process.hrtime.bigint();
-      const run = await runH2load({ ...common, requests, logFile }, track);
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      const cpu1 = { product: processCpuSeconds(pidOf.product), baseline: processCpuSeconds(pidOf.baseline), redis: processCpuSeconds(redisPid) };
-      const m1 = machineCpuSample();
-      const self = process.cpuUsage(self0);
-      const granted = (await grantedSoFar(target)) - grantedBefore;
-      const bucketsAfter = bucketsBefore ? await scrapeBuckets(metricsUrl, 'Checkout') : undefined;
-
-      if (run.status !== 0) log(`  h2load exited with ${run.status ?? 'a signal'}: ${run.summary.replace(/\n/g, '; ')}`);
-      const h = readH2loadLog(logFile);
-      const delta = (k: keyof typeof cpu0): number | undefined => {
-        const a = cpu0[k];
-        const b = cpu1[k];
-        return a === undefined || b === undefined ? undefined : b - a;
-      };
-      const pct = (s: number | undefined): number | undefined => (s === undefined ? undefined : (s / seconds) * 100);
-      const perCall = (s: number | undefined): number | undefined => (s === undefined || h.ok === 0 ? undefined : (s / h.ok) * 1e6);
-      const machineBusyPct = m0 && m1 && m1.total > m0.total ? ((m1.busy - m0.busy) / (m1.total - m0.total)) * 100 : undefined;
-      const ours = [delta('product'), delta('baseline'), delta('redis'), run.cpuSeconds, (self.user + self.system) / 1e6];
-      const othersPct =
-        machineBusyPct === undefined || ours.some((v) => v === undefined)
-          ? undefined
-          : Math.max(0, machineBusyPct * os.cpus().length - (pct(ours.reduce<number>((a, v) => a + (v ?? 0), 0)) ?? 0));
-      runs.push({
-        rate,
-        target,
-        requests,
-        answered: h.ok,
-        granted,
-        errors: Math.max(0, requests - granted),
-        transportErrors: requests - h.ok,
-        achievedPerSec: h.spanSeconds > 0 ? h.ok / h.spanSeconds : 0,
-        behindSeconds: Math.max(0, h.spanSeconds - requests / rate),
-        p50Ms: percentileMs(h.sortedUs, 50),
-        p99Ms: percentileMs(h.sortedUs, 99),
-        p999Ms: percentileMs(h.sortedUs, 99.9),
-        maxMs: percentileMs(h.sortedUs, 100),
-        nodeP50Ms: bucketsBefore && bucketsAfter ? quantileUpperBoundMs(bucketsBefore, bucketsAfter, 0.5).boundMs : undefined,
-        nodeP99Ms: bucketsBefore && bucketsAfter ? quantileUpperBoundMs(bucketsBefore, bucketsAfter, 0.99).boundMs : undefined,
-        serverUsPerCall: perCall(delta(target)),
-        redisUsPerCall: perCall(delta('redis')),
-        serverPct: pct(delta(target)),
-        h2loadPct: pct(run.cpuSeconds),
-        machineBusyPct,
-        othersPct,
-        h2loadSummary: run.summary,
-      });
-      const last = runs[runs.length - 1] as LatencyRun;
-      log(`  p50 ${fmtMs(last.p50Ms)} ms, p99 ${fmtMs(last.p99Ms)} ms, ${last.errors} errors, load average ${loadAverage1m()}`);
-
-      // Frees the run's seats, so every run starts from the same Redis state (the baseline keeps none).
-      await unary((cb) => cl.CloseSession({ session_id: opened.session_id }, { deadline: Date.now() + 30_000 }, cb));
     }
   }
   const { log: _log, ...options } = opts;
@@ -257,7 +273,7 @@ export function formatLatencyReport(r: LatencyReport): string {
     `           load average (1 min) ${r.loadAverage.start} at the start, ${r.loadAverage.end} at the end: the cores are shared with whatever else runs`,
   );
   out.push(
-    `  params   --rates ${o.rates.join(',')}  --duration ${o.durationSeconds} s (after a ${o.warmupSeconds} s warm-up run)  --clients ${o.clients} connections  --streams ${o.streams} per connection`,
+    `  params   --rates ${o.rates.join(',')}  --rounds ${o.rounds ?? 1}  --duration ${o.durationSeconds} s (after a ${o.warmupSeconds} s warm-up run)  --clients ${o.clients} connections  --streams ${o.streams} per connection`,
   );
   out.push('  product  one licensed node (ACTIVE, no peer), its own redis-server; one session per run, one new seat per request (no request_id)');
   out.push('  baseline bare grpc-js SeatService, one EVALSHA per Checkout, same redis-server, same request bytes');
@@ -307,14 +323,27 @@ export function formatLatencyReport(r: LatencyReport): string {
     ),
   );
   out.push('');
+  const rounds = o.rounds ?? 1;
+  const ratioOf = (a: number | undefined, z: number | undefined): number | undefined => (a !== undefined && z !== undefined && z > 0 ? a / z : undefined);
+  const ratio = (a: number | undefined, z: number | undefined): string => fmtFixed(ratioOf(a, z), 2);
   for (const rate of o.rates) {
-    const p = r.runs.find((x) => x.rate === rate && x.target === 'product');
-    const b = r.runs.find((x) => x.rate === rate && x.target === 'baseline');
-    if (!p || !b) continue;
-    const ratio = (a: number | undefined, z: number | undefined): string => fmtFixed(a !== undefined && z !== undefined && z > 0 ? a / z : undefined, 2);
-    out.push(
-      `  ${fmtInt(rate)}/s  product/baseline: p99 ${ratio(p.p99Ms, b.p99Ms)}x (${fmtMs(p.p99Ms)} / ${fmtMs(b.p99Ms)} ms), p50 ${ratio(p.p50Ms, b.p50Ms)}x, p99.9 ${ratio(p.p999Ms, b.p999Ms)}x, server CPU per checkout ${ratio(p.serverUsPerCall, b.serverUsPerCall)}x (${fmtFixed(p.serverUsPerCall, 0)} / ${fmtFixed(b.serverUsPerCall, 0)} µs)`,
-    );
+    const p99Ratios: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const p = r.runs.find((x) => x.rate === rate && x.round === round && x.target === 'product');
+      const b = r.runs.find((x) => x.rate === rate && x.round === round && x.target === 'baseline');
+      if (!p || !b) continue;
+      const p99 = ratioOf(p.p99Ms, b.p99Ms);
+      if (p99 !== undefined) p99Ratios.push(p99);
+      out.push(
+        `  ${fmtInt(rate)}/s${rounds > 1 ? ` round ${round + 1}` : ''}  product/baseline: p99 ${ratio(p.p99Ms, b.p99Ms)}x (${fmtMs(p.p99Ms)} / ${fmtMs(b.p99Ms)} ms), p50 ${ratio(p.p50Ms, b.p50Ms)}x, p99.9 ${ratio(p.p999Ms, b.p999Ms)}x, server CPU per checkout ${ratio(p.serverUsPerCall, b.serverUsPerCall)}x (${fmtFixed(p.serverUsPerCall, 0)} / ${fmtFixed(b.serverUsPerCall, 0)} µs)`,
+      );
+    }
+    if (p99Ratios.length > 1) {
+      const sorted = [...p99Ratios].sort((x, y) => x - y);
+      const mid = Math.floor(sorted.length / 2);
+      const median = sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+      out.push(`  ${fmtInt(rate)}/s  p99 ratio over ${sorted.length} rounds: median ${fmtFixed(median, 2)}x (${sorted.map((x) => fmtFixed(x, 2)).join(', ')})`);
+    }
   }
   out.push('');
   for (const x of r.runs.filter((y) => y.transportErrors > 0)) {

@@ -173,6 +173,7 @@ program
 
 interface LatencyFlags {
   rates: number[];
+  rounds: number;
   duration: number;
   warmup: number;
   clients: number;
@@ -182,7 +183,10 @@ interface LatencyFlags {
 const latency = (f: LatencyFlags): Promise<void> =>
   runReported(
     (cleanup) =>
-      runLatencyBench({ rates: f.rates, durationSeconds: f.duration, warmupSeconds: f.warmup, clients: f.clients, streams: f.streams, log }, cleanup),
+      runLatencyBench(
+        { rates: f.rates, rounds: f.rounds, durationSeconds: f.duration, warmupSeconds: f.warmup, clients: f.clients, streams: f.streams, log },
+        cleanup,
+      ),
     formatLatencyReport,
   );
 
@@ -199,6 +203,12 @@ program
   .option('--duration <s>', 'seconds of each timed run', positiveInt('--duration'), 10)
   .option('--warmup <s>', 'seconds of the untimed run at the same rate before each timed one', positiveInt('--warmup'), 2)
   .option('--clients <n>', 'h2load connections (its --rps is per connection: each sends rate / clients)', positiveInt('--clients'), 10)
+  .option(
+    '--rounds <n>',
+    'runs of each rate against both targets, alternating which goes first; the p99 ratio is reported per round and as the median',
+    positiveInt('--rounds'),
+    1,
+  )
   .option(
     '--streams <n>',
     'calls in flight per connection at most (h2load -m); a due request waits in h2load only when this many are in flight',
