@@ -7,10 +7,10 @@ import { Redis } from 'ioredis';
 import type { SeatServiceClient } from '../../contract/generated/license/v1/SeatService';
 import { loadLicenseProto } from '../../contract/proto';
 import { clusterKeys } from '../../server/store/keys';
-import { startLocalCluster } from '../local/local-cluster';
 import { startBaselineProcess } from './baseline-process';
 import { BASELINE_COUNTER_KEY } from './baseline-server';
 import { BENCH_FEATURE, type MachineInfo } from './checkout-bench';
+import { startBenchNode } from './bench-node';
 import type { Cleanup } from './cleanup';
 import { checkoutBody, h2loadVersion, percentileMs, probeCheckout, readH2loadLog, runH2load } from './h2load';
 import { machineCpuSample, processCpuSeconds } from './proc-cpu';
@@ -117,22 +117,15 @@ export async function runLatencyBench(opts: LatencyBenchOptions, cleanup: Cleanu
   const sessionTtlMs = Math.max(600_000, Math.ceil((opts.durationSeconds + opts.warmupSeconds) * 3_000));
 
   log('starting redis-server and one licensed node (primary, no peer)');
-  const c = await startLocalCluster({
-    clusterId: 'bench-latency',
-    startNodes: false,
-    logFiles: true,
-    features: [{ name: BENCH_FEATURE, seats: seatsLicensed }],
-    // All of a run's checkouts go to one session: the per-session limit (1,024) is raised to what a run takes.
-    env: { LICENSE_SESSION_TTL_MS: String(sessionTtlMs), LICENSE_MAX_SEATS_PER_SESSION: String(mostInOneSession) },
-    roleEnv: { primary: { LICENSE_PEER_ADDR: '', ...(process.env['BENCH_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_NODE_OPTIONS'] } : {}) } },
-  });
-  cleanup.add('local cluster', async () => {
-    await c.stop();
-    rmSync(c.dir, { recursive: true, force: true });
-  });
-  c.primary.start();
-  await c.waitListening('primary');
-  await c.primary.waitForState('ACTIVE', 30_000);
+  // All of a run's checkouts go to one session: the per-session limit (1,024) is raised to what a run takes.
+  const c = await startBenchNode(
+    {
+      clusterId: 'bench-latency',
+      seats: seatsLicensed,
+      env: { LICENSE_SESSION_TTL_MS: String(sessionTtlMs), LICENSE_MAX_SEATS_PER_SESSION: String(mostInOneSession) },
+    },
+    cleanup,
+  );
 
   const redis = new Redis(c.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();

@@ -1,6 +1,7 @@
 import type { CheckoutBenchReport, CpuPercent, LoadPhase } from './checkout-bench';
 import type { Summary } from './histogram';
 import type { OpName } from './protocol';
+import { textTable } from './text-table';
 
 /** Targets the figures are judged against. */
 export const TARGETS = Object.freeze({ minRatioToBaseline: 0.8, maxFixedRateP99Ms: 5 });
@@ -16,17 +17,6 @@ const cpu = (c: CpuPercent): string => `${pct(c.clients)} / ${pct(c.server)} / $
 const serverCostUs = (p: LoadPhase): number | undefined =>
   p.cpu.server === undefined || p.perSecond === 0 ? undefined : ((p.cpu.server / 100) * 1e6) / p.perSecond;
 const serverCost = (p: LoadPhase): string => serverCostUs(p)?.toFixed(0) ?? '?';
-
-/** Left-aligns text columns and right-aligns numeric ones. */
-function table(header: readonly string[], rows: readonly (readonly string[])[], right: ReadonlySet<number>): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]): string =>
-    cells
-      .map((c, i) => (right.has(i) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
-}
 
 const LABELS: Record<OpName, string> = { checkout: 'Checkout', release: 'Release', heartbeat: 'Heartbeat', sendLag: '(send lag)' };
 
@@ -85,7 +75,7 @@ export function formatCheckoutReport(r: CheckoutBenchReport): string {
     ...phaseRows('4', 'product, heartbeats saturated', `${int(r.heartbeat.perSecond)} heartbeats/s`, r.heartbeat, ['heartbeat']),
   ];
   out.push(
-    ...table(
+    ...textTable(
       [
         '#',
         'run',

@@ -1,9 +1,8 @@
 // Over 300 lines on purpose: one benchmark run, start to report, read top to bottom (start the node, grow step by step, measure, compare).
-import { rmSync } from 'node:fs';
 import os from 'node:os';
 import { Redis } from 'ioredis';
-import { startLocalCluster } from '../local/local-cluster';
 import { BENCH_FEATURE, type MachineInfo } from './checkout-bench';
+import { startBenchNode } from './bench-node';
 import type { Cleanup } from './cleanup';
 import { Histogram, type Summary } from './histogram';
 import { machineCpuSample, processCpuSeconds } from './proc-cpu';
@@ -123,22 +122,15 @@ export async function runScaleBench(opts: ScaleBenchOptions, cleanup: Cleanup): 
   const durationMs = opts.durationSeconds * 1_000;
 
   log('starting redis-server and one licensed node (primary, no peer, default session TTL)');
-  const c = await startLocalCluster({
-    clusterId: 'bench-scale',
-    startNodes: false,
-    logFiles: true,
-    features: [{ name: BENCH_FEATURE, seats: Math.max(1_000_000, opts.seats + 100 * opts.pairsPerSecond) }],
-    // LICENSE_SESSION_TTL_MS is left at its default on purpose: the heartbeat interval under test is the default one.
-    env: perSession > 1_024 ? { LICENSE_MAX_SEATS_PER_SESSION: String(perSession) } : {},
-    roleEnv: { primary: { LICENSE_PEER_ADDR: '', ...(process.env['BENCH_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_NODE_OPTIONS'] } : {}) } },
-  });
-  cleanup.add('local cluster', async () => {
-    await c.stop();
-    rmSync(c.dir, { recursive: true, force: true });
-  });
-  c.primary.start();
-  await c.waitListening('primary');
-  await c.primary.waitForState('ACTIVE', 30_000);
+  // LICENSE_SESSION_TTL_MS is left at its default on purpose: the heartbeat interval under test is the default one.
+  const c = await startBenchNode(
+    {
+      clusterId: 'bench-scale',
+      seats: Math.max(1_000_000, opts.seats + 100 * opts.pairsPerSecond),
+      env: perSession > 1_024 ? { LICENSE_MAX_SEATS_PER_SESSION: String(perSession) } : {},
+    },
+    cleanup,
+  );
   const pids = { server: c.primary.pid, redis: c.redis?.child.pid };
   const metricsUrl = `http://${c.metricsAddr.primary}/metrics`;
 

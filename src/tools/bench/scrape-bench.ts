@@ -1,4 +1,3 @@
-import { rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -7,8 +6,8 @@ import type { Fence } from '../../server/store/fence';
 import { clusterKeys } from '../../server/store/keys';
 import { SeatStore } from '../../server/store/seat-store';
 import { ScriptRunner } from '../../server/store/scripts';
-import { startLocalCluster } from '../local/local-cluster';
 import { BENCH_FEATURE } from './checkout-bench';
+import { startBenchNode } from './bench-node';
 import type { Cleanup } from './cleanup';
 import { Histogram, type Summary } from './histogram';
 import { machineCpuSample, processCpuSeconds } from './proc-cpu';
@@ -150,21 +149,7 @@ export async function runScrapeBench(opts: ScrapeBenchOptions, cleanup: Cleanup)
   const { log } = opts;
   const w: Window = { warmupMs: opts.warmupMs, durationMs: opts.durationMs };
   log('starting redis-server and one licensed node (primary, no peer)');
-  const c = await startLocalCluster({
-    clusterId: 'bench-scrape',
-    startNodes: false,
-    logFiles: true,
-    features: [{ name: BENCH_FEATURE, seats: 1_000_000 }],
-    env: { LICENSE_SESSION_TTL_MS: '600000' },
-    roleEnv: { primary: { LICENSE_PEER_ADDR: '' } },
-  });
-  cleanup.add('local cluster', async () => {
-    await c.stop();
-    rmSync(c.dir, { recursive: true, force: true });
-  });
-  c.primary.start();
-  await c.waitListening('primary');
-  await c.primary.waitForState('ACTIVE', 30_000);
+  const c = await startBenchNode({ clusterId: 'bench-scrape', seats: 1_000_000, env: { LICENSE_SESSION_TTL_MS: '600000' } }, cleanup);
   const pids = { server: c.primary.pid, redis: c.redis?.child.pid };
   const metricsUrl = `http://${c.metricsAddr.primary}/metrics`;
 
