@@ -1,4 +1,5 @@
-// Copies non-TypeScript files the build needs into dist/ (the Lua scripts), marks the
+// Copies non-TypeScript files the build needs into dist/ (the Lua scripts, the web
+// console's static files next to its compiled modules), marks the
 // CLIs executable, and writes the two entry points that 0.1 documented
 // (dist/cli/licensed.js, dist/cli/licensectl.js) as one-line forwards to their new
 // home, so unit files and scripts written against them keep working.
@@ -8,6 +9,9 @@ import { chmodSync, cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 
 // (its key count is in the name) must not linger in dist under its old name.
 rmSync('dist/server/store/scripts', { recursive: true, force: true });
 cpSync('src/server/store/scripts', 'dist/server/store/scripts', { recursive: true });
+// The console's index.html, style.css and logo go beside the app.js that tsc wrote to dist/console-web.
+mkdirSync('dist/console-web', { recursive: true });
+cpSync('src/console-web/static', 'dist/console-web', { recursive: true });
 const bins = ['server/cli/licensed', 'server/cli/licensectl', 'tools/cli/dev', 'tools/cli/drill', 'tools/cli/bench', 'tools/cli/loadgen'];
 for (const bin of bins) {
   const file = `dist/${bin}.js`;

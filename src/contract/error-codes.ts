@@ -35,6 +35,10 @@ export const ErrorCode = {
   ACTIVATION_WRONG_TARGET: 'ACTIVATION_WRONG_TARGET',
   ACTIVATION_USED: 'ACTIVATION_USED',
   ACTIVATION_EXPIRED: 'ACTIVATION_EXPIRED',
+  /** The vendor's activation service refused the request key (its message says why). gRPC FAILED_PRECONDITION. */
+  VENDOR_REFUSED: 'VENDOR_REFUSED',
+  /** The vendor's activation service could not be reached or answered nonsense; retry, or use the manual flow. gRPC UNAVAILABLE. */
+  VENDOR_UNAVAILABLE: 'VENDOR_UNAVAILABLE',
   FAILED_PRECONDITION: 'FAILED_PRECONDITION',
   INTERNAL: 'INTERNAL',
 } as const;

@@ -101,6 +101,8 @@ const tokenSchema = z
 const clusterSecretSchema = z.string().min(16, { message: 'must be at least 16 characters (try: openssl rand -hex 32)' });
 /** Any non-empty string: file and directory paths, names (empty counts as unset before parsing). */
 const textSchema = z.string();
+const httpUrlSchema = z.string().regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, { message: 'must be an http:// or https:// URL' });
+const emailSchema = z.string().regex(/^[^\s@<>"]+@[^\s@<>"]+$/, { message: 'must be an e-mail address (name@example.com)' });
 /** A `host:port`, kept as written: listeners and clients take the string. */
 const hostPortSchema = z.string().transform((value, ctx) => {
   const r = readHostPort(value);
@@ -203,6 +205,30 @@ export const SPEC = {
     parse: hostPortOrOffSchema,
     default: '0.0.0.0:9464',
     doc: 'HTTP `/metrics` (Prometheus), `/healthz` (alive), `/readyz` (active and serving); `off` disables',
+  }),
+  LICENSE_CONSOLE_ADDR: key({
+    parse: hostPortOrOffSchema,
+    default: '0.0.0.0:7480',
+    doc: 'the web console (License Server Control Panel) and its JSON API `/api/v1/` (docs/CONSOLE.md); HTTPS when `LICENSE_TLS_CERT` is set; `off` disables',
+  }),
+  LICENSE_CONSOLE_URL: key({
+    parse: httpUrlSchema,
+    derived: '`http://` (`https://` with TLS) + the host of `LICENSE_ADVERTISE_ADDR` + the console port',
+    doc: "the console's address as operators reach it (behind a proxy or a published port): the peer's console links here",
+  }),
+  LICENSE_CONSOLE_SESSION_MS: key({ parse: durationSchema, default: 8 * HOUR, doc: 'how long a console sign-in lasts' }),
+  LICENSE_VENDOR_ACTIVATION_URL: key({
+    parse: httpUrlSchema,
+    doc: 'the vendor\'s activation service (`licensectl vendor serve`): the console\'s "Send automatically" posts the request key there and applies the answer; unset: the manual flow only',
+  }),
+  LICENSE_VENDOR_ACTIVATION_TOKEN: key({
+    parse: tokenSchema,
+    secret: true,
+    doc: "this customer's token for `LICENSE_VENDOR_ACTIVATION_URL` (from the vendor; set both or neither); `licensectl activation request --send` reads it too",
+  }),
+  LICENSE_VENDOR_CONTACT: key({
+    parse: emailSchema,
+    doc: "the vendor's e-mail address for activation requests: the console's request dialog offers a `mailto:` link with the request key",
   }),
   LICENSE_FILE: key({
     parse: textSchema,

@@ -37,6 +37,13 @@ export interface Limits {
   readonly maxMessageBytes: number;
 }
 
+export interface ConsoleConfig {
+  readonly addr: string;
+  /** LICENSE_CONSOLE_URL; unset: derived once the console is bound (advertise host + console port). */
+  readonly url?: string;
+  readonly sessionTtlMs: number;
+}
+
 /** The whole node configuration, parsed and checked once at start, then frozen. */
 export interface Config {
   readonly clusterId: string;
@@ -51,6 +58,12 @@ export interface Config {
   readonly advertiseAddr: string;
   /** Unset: no HTTP metrics/health listener. */
   readonly metricsAddr?: string;
+  /** The web console; unset: off. */
+  readonly console?: ConsoleConfig;
+  /** The vendor's activation service ("Send automatically", `--send`); unset: the manual flow only. */
+  readonly vendorActivation?: { readonly url: string; readonly token: string };
+  /** The vendor's e-mail address for activation requests ("" when not configured). */
+  readonly vendorContact: string;
   readonly licenseFile: string;
   readonly vendorPublicKeyFile: string;
   readonly stateDir: string;
@@ -213,6 +226,15 @@ export function loadConfig(env: ConfigSource, fileValues: ConfigSource = {}): Co
   const peerAddr = v.LICENSE_PEER_ADDR;
   const advertiseAddr = v.LICENSE_ADVERTISE_ADDR ?? defaultAdvertise(grpcAddr);
   const metricsAddr = v.LICENSE_METRICS_ADDR === 'off' ? undefined : v.LICENSE_METRICS_ADDR;
+  const consoleAddr = v.LICENSE_CONSOLE_ADDR === 'off' ? undefined : v.LICENSE_CONSOLE_ADDR;
+  const vendorUrl = v.LICENSE_VENDOR_ACTIVATION_URL;
+  const vendorToken = v.LICENSE_VENDOR_ACTIVATION_TOKEN;
+  if ((vendorToken === undefined) !== (vendorUrl === undefined)) {
+    throw configError(
+      vendorUrl === undefined ? 'LICENSE_VENDOR_ACTIVATION_TOKEN' : 'LICENSE_VENDOR_ACTIVATION_URL',
+      'LICENSE_VENDOR_ACTIVATION_URL and LICENSE_VENDOR_ACTIVATION_TOKEN must be set together (the vendor gives you both)',
+    );
+  }
 
   const leaseTtlMs = v.LICENSE_LEASE_TTL_MS;
   const leaseSafetyMarginMs = v.LICENSE_LEASE_SAFETY_MARGIN_MS ?? Math.max(1, Math.round(leaseTtlMs * 0.2));
@@ -262,6 +284,17 @@ export function loadConfig(env: ConfigSource, fileValues: ConfigSource = {}): Co
     ...(peerAddr === undefined ? {} : { peerAddr }),
     advertiseAddr,
     ...(metricsAddr === undefined ? {} : { metricsAddr }),
+    ...(consoleAddr === undefined
+      ? {}
+      : {
+          console: {
+            addr: consoleAddr,
+            sessionTtlMs: v.LICENSE_CONSOLE_SESSION_MS,
+            ...(v.LICENSE_CONSOLE_URL === undefined ? {} : { url: v.LICENSE_CONSOLE_URL.replace(/\/+$/, '') }),
+          },
+        }),
+    ...(vendorUrl === undefined || vendorToken === undefined ? {} : { vendorActivation: { url: vendorUrl, token: vendorToken } }),
+    vendorContact: v.LICENSE_VENDOR_CONTACT ?? '',
     licenseFile: v.LICENSE_FILE,
     vendorPublicKeyFile: v.LICENSE_VENDOR_PUBLIC_KEY,
     stateDir: v.LICENSE_STATE_DIR,

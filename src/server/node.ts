@@ -11,6 +11,11 @@ import { ErrorCode, errorMessage, LicenseError } from './errors';
 import type { GetStatusResponse } from '../contract/generated/license/v1/GetStatusResponse';
 import { BudgetKeeper } from './budget/budget-keeper';
 import { createAdminService } from './grpc/admin-service';
+import { createAdminOps } from './admin/admin-ops';
+import { sendRequestKey } from './vendor/vendor-client';
+import { CONSOLE_ASSETS_DIR } from './console/assets-dir';
+import { createConsoleServer } from './console/console-server';
+import { VERSION } from './version';
 import { BudgetStore } from './store/budget-store';
 import { createClusterService } from './grpc/cluster-service';
 import { createSeatHandlers } from './grpc/seat-handlers';
@@ -57,7 +62,7 @@ export interface LicenseNode {
   /** This node's role, as the license gives it. */
   readonly role: Role;
   /** Binds the gRPC server, connects Redis, starts the loops. Resolves with the bound gRPC port. */
-  start(): Promise<{ grpcPort: number; advertiseAddr: string; metricsPort?: number }>;
+  start(): Promise<{ grpcPort: number; advertiseAddr: string; metricsPort?: number; consolePort?: number; consoleUrl?: string }>;
   readonly metrics: NodeMetrics;
   /** Planned handover then shutdown; safe to call twice. */
   stop(): Promise<void>;
@@ -131,6 +136,8 @@ export function createNode(deps: NodeDeps): LicenseNode {
 
   const proto = loadLicenseProto();
   let advertiseAddr = config.advertiseAddr;
+  /** This node's console URL, final once the console is bound ('' when off); heartbeats tell the peer. */
+  let consoleUrl = '';
   const peerClient =
     config.peerAddr === undefined
       ? undefined
@@ -186,6 +193,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
     stateFile,
     licenseDigest,
     advertiseAddr: () => advertiseAddr,
+    consoleUrl: () => consoleUrl,
     // The budget rides on the lease loop; its hooks return verdicts that the controller applies.
     // The license serial check rides along with it (and never changes what it reports).
     hooks: withLicenseSerialCheck(budget, serialGuard, lease, logger),
@@ -260,7 +268,23 @@ export function createNode(deps: NodeDeps): LicenseNode {
       licenseSerial: license.serial,
       licenseError: serialGuard.problem ?? '',
       peerLicenseSerial: controller.machine.peer?.licenseSerial ?? 0,
+      consoleUrl,
     }),
+  });
+  const vendorActivation = config.vendorActivation;
+  const ops = createAdminOps({
+    controller,
+    status,
+    seats,
+    budget,
+    ...(vendorActivation
+      ? {
+          vendor: {
+            url: vendorActivation.url,
+            send: (requestKey: string) => sendRequestKey({ url: vendorActivation.url, token: vendorActivation.token, requestKey }),
+          },
+        }
+      : {}),
   });
 
   const metricsServer =
@@ -309,10 +333,25 @@ export function createNode(deps: NodeDeps): LicenseNode {
     }),
   );
   server.addService(proto.SeatService.service, createSeatHandlers(rpc, seats, config.sessionTtlMs));
-  server.addService(
-    proto.AdminService.service,
-    createAdminService(rpc, { adminToken: config.adminToken, controller, status, seats, budget, ...(config.tls ? { tls: config.tls } : {}) }),
-  );
+  server.addService(proto.AdminService.service, createAdminService(rpc, { adminToken: config.adminToken, ops, ...(config.tls ? { tls: config.tls } : {}) }));
+  const consoleServer =
+    config.console === undefined
+      ? undefined
+      : createConsoleServer({
+          ...parseHostPort(config.console.addr),
+          ...(config.tls ? { tls: config.tls } : {}),
+          adminToken: config.adminToken,
+          ops,
+          settings: {
+            ...pick(config, 'nodeId', 'clusterId', 'vendorContact'),
+            sendAvailable: config.vendorActivation !== undefined,
+            version: VERSION,
+          },
+          sessionTtlMs: config.console.sessionTtlMs,
+          assetsDir: CONSOLE_ASSETS_DIR,
+          logger,
+          clock,
+        });
   health.addToServer(server);
   addReflection(server);
 
@@ -338,6 +377,11 @@ export function createNode(deps: NodeDeps): LicenseNode {
       const metricsPort = await metricsServer?.start();
       const adv = parseHostPort(advertiseAddr);
       if (adv.port === 0) advertiseAddr = `${adv.host.includes(':') ? `[${adv.host}]` : adv.host}:${grpcPort}`;
+      // Bound before the first heartbeat, which tells the peer where this console is.
+      const consoleAt = await consoleServer?.start();
+      if (consoleAt)
+        consoleUrl =
+          config.console?.url ?? `${config.tls ? 'https' : 'http'}://${parseHostPort(advertiseAddr).host.replace(/^(.*:.*)$/, '[$1]')}:${consoleAt.port}`;
       try {
         await redis.connect();
       } catch (err) {
@@ -354,6 +398,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
         advertiseAddr,
         metricsAddr: config.metricsAddr,
         metricsPort,
+        consoleUrl: consoleUrl || undefined,
         role,
         peerAddr: config.peerAddr,
         licensee: license.licensee,
@@ -361,7 +406,12 @@ export function createNode(deps: NodeDeps): LicenseNode {
         features: [...license.features.values()].map((f) => `${f.name}:${f.seats}`).join(','),
         licenseDigest: license.digest.slice(0, 16),
       });
-      return { grpcPort, advertiseAddr, ...(metricsPort === undefined ? {} : { metricsPort }) };
+      return {
+        grpcPort,
+        advertiseAddr,
+        ...(metricsPort === undefined ? {} : { metricsPort }),
+        ...(consoleAt === undefined ? {} : { consolePort: consoleAt.port, consoleUrl }),
+      };
     },
     stop() {
       stopping ??= (async () => {
@@ -372,6 +422,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
         health.setStatus(SEAT_SERVICE_NAME, 'NOT_SERVING');
         await shutdownServer(server, 1_500);
         await metricsServer?.stop();
+        await consoleServer?.close();
         peerClient?.close();
         failoverWatch?.stop();
         stopSupervising?.();

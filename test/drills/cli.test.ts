@@ -99,6 +99,7 @@ describe('licensectl vendor tools', () => {
       LICENSE_ADMIN_TOKEN: 'a-long-enough-admin-token',
       LICENSE_VENDOR_PUBLIC_KEY: path.join(dir, 'vendor-public.pem'),
       LICENSE_METRICS_ADDR: 'off',
+      LICENSE_CONSOLE_ADDR: 'off',
       LICENSE_STATE_DIR: path.join(dir, 'state'),
     };
     const doc = JSON.parse(readFileSync(out, 'utf8')) as { features: { seats: number }[] };
@@ -141,6 +142,7 @@ describe('licensed refuses what would stretch the license (exit 2, one line)', (
     LICENSE_VENDOR_PUBLIC_KEY: path.join(dir, 'vendor-public.pem'),
     LICENSE_FILE: path.join(dir, 'acme.json'),
     LICENSE_METRICS_ADDR: 'off',
+    LICENSE_CONSOLE_ADDR: 'off',
     LICENSE_GRPC_ADDR: '127.0.0.1:0',
     LICENSE_REDIS_URL: 'redis://127.0.0.1:1',
     LICENSE_STATE_DIR: path.join(dir, 'state'),

@@ -184,6 +184,7 @@ describe('cluster drills (real processes)', () => {
         LICENSE_NODE_ID: 'node-x',
         LICENSE_GRPC_ADDR: `127.0.0.1:${port}`,
         LICENSE_METRICS_ADDR: 'off',
+        LICENSE_CONSOLE_ADDR: 'off',
         LICENSE_PEER_ADDR: c.addr.primary,
         LICENSE_STATE_DIR: path.join(foreignDir, 'state'),
         LICENSE_FILE: foreignLicense.licenseFile,
@@ -206,7 +207,13 @@ describe('cluster drills (real processes)', () => {
     // A third node: the license names the servers, so it cannot join under a made-up id.
     const unlisted = new NodeProcess({
       name: 'unlisted',
-      env: { ...c.envOf('primary'), LICENSE_NODE_ID: 'node-c', LICENSE_GRPC_ADDR: `127.0.0.1:${await freePort()}`, LICENSE_METRICS_ADDR: 'off' },
+      env: {
+        ...c.envOf('primary'),
+        LICENSE_NODE_ID: 'node-c',
+        LICENSE_GRPC_ADDR: `127.0.0.1:${await freePort()}`,
+        LICENSE_METRICS_ADDR: 'off',
+        LICENSE_CONSOLE_ADDR: 'off',
+      },
     }).start();
     extras.push(unlisted);
     assert.equal((await unlisted.waitExit(10_000)).code, 2);
@@ -224,6 +231,7 @@ describe('cluster drills (real processes)', () => {
         ...c.envOf('primary'),
         LICENSE_GRPC_ADDR: `127.0.0.1:${port}`,
         LICENSE_METRICS_ADDR: 'off',
+        LICENSE_CONSOLE_ADDR: 'off',
         LICENSE_PEER_ADDR: c.addr.primary,
         LICENSE_STATE_DIR: path.join(c.dir, 'state-dup'),
       },

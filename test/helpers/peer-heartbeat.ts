@@ -18,6 +18,7 @@ export function peerHeartbeat(clusterId: string, highestEpoch: number, over: Par
     highest_epoch: highestEpoch,
     auth_tag: '',
     license_serial: 1,
+    console_url: '',
     ...over,
   };
 }

@@ -303,7 +303,7 @@ describe('config errors never echo a secret', () => {
     const secret = Object.entries(SPEC)
       .filter(([, spec]: [string, KeySpec<unknown>]) => spec.secret === true)
       .map(([k]) => k);
-    assert.deepEqual(secret.sort(), ['LICENSE_ADMIN_TOKEN', 'LICENSE_CLUSTER_SECRET', 'LICENSE_REDIS_URL']);
+    assert.deepEqual(secret.sort(), ['LICENSE_ADMIN_TOKEN', 'LICENSE_CLUSTER_SECRET', 'LICENSE_REDIS_URL', 'LICENSE_VENDOR_ACTIVATION_TOKEN']);
   });
 
   it('redactRedisUrl masks user-info passwords and password= parameters, and hides what is not a URL', () => {
@@ -317,10 +317,39 @@ describe('config errors never echo a secret', () => {
   });
 });
 
+describe('console and vendor settings', () => {
+  it('the console is on at 0.0.0.0:7480 by default, off with "off"; its URL and session length can be set', () => {
+    assert.deepEqual(loadConfig(BASE).console, { addr: '0.0.0.0:7480', sessionTtlMs: 8 * 3_600_000 });
+    assert.equal(loadConfig({ ...BASE, LICENSE_CONSOLE_ADDR: 'off' }).console, undefined);
+    assert.deepEqual(loadConfig({ ...BASE, LICENSE_CONSOLE_URL: 'https://lic.example.com:8443/', LICENSE_CONSOLE_SESSION_MS: '60000' }).console, {
+      addr: '0.0.0.0:7480',
+      sessionTtlMs: 60_000,
+      url: 'https://lic.example.com:8443',
+    });
+    assert.match(configError({ ...BASE, LICENSE_CONSOLE_URL: 'javascript:alert(1)' }), /^LICENSE_CONSOLE_URL: must be an http:\/\/ or https:\/\/ URL/);
+    assert.match(configError({ ...BASE, LICENSE_CONSOLE_ADDR: '7480' }), /^LICENSE_CONSOLE_ADDR: must be host:port or "off"/);
+  });
+
+  it('the vendor activation URL and token go together; the contact must be an e-mail address', () => {
+    const both = { LICENSE_VENDOR_ACTIVATION_URL: 'https://vendor.example/v1/activations', LICENSE_VENDOR_ACTIVATION_TOKEN: 'customer-token-0123456789' };
+    assert.deepEqual(loadConfig({ ...BASE, ...both }).vendorActivation, {
+      url: both.LICENSE_VENDOR_ACTIVATION_URL,
+      token: both.LICENSE_VENDOR_ACTIVATION_TOKEN,
+    });
+    assert.match(configError({ ...BASE, LICENSE_VENDOR_ACTIVATION_URL: both.LICENSE_VENDOR_ACTIVATION_URL }), /^LICENSE_VENDOR_ACTIVATION_URL: .*set together/);
+    const msg = configError({ ...BASE, LICENSE_VENDOR_ACTIVATION_TOKEN: both.LICENSE_VENDOR_ACTIVATION_TOKEN });
+    assert.match(msg, /^LICENSE_VENDOR_ACTIVATION_TOKEN: /);
+    assert.ok(!msg.includes(both.LICENSE_VENDOR_ACTIVATION_TOKEN), msg);
+    assert.equal(loadConfig(BASE).vendorContact, '');
+    assert.equal(loadConfig({ ...BASE, LICENSE_VENDOR_CONTACT: 'licensing@vendor.example' }).vendorContact, 'licensing@vendor.example');
+    assert.match(configError({ ...BASE, LICENSE_VENDOR_CONTACT: 'not an address' }), /^LICENSE_VENDOR_CONTACT: must be an e-mail address/);
+  });
+});
+
 describe('config spec', () => {
   it('CONFIG_KEYS lists every declared key; the failover terms are license terms, not keys', () => {
     assert.deepEqual(CONFIG_KEYS, Object.keys(SPEC));
-    assert.equal(new Set(CONFIG_KEYS).size, 34);
+    assert.equal(new Set(CONFIG_KEYS).size, 40);
     assert.deepEqual(Object.keys(LICENSE_TERM_KEYS).sort(), ['LICENSE_ACTIVATION_EXTENSION_MS', 'LICENSE_BUDGET_RESET_AFTER_MS', 'LICENSE_FAILOVER_BUDGET_MS']);
     for (const k of Object.keys(LICENSE_TERM_KEYS)) assert.ok(!(CONFIG_KEYS as readonly string[]).includes(k), k);
   });
@@ -332,6 +361,8 @@ describe('config spec', () => {
         LICENSE_REDIS_URL: 'redis://127.0.0.1:6379',
         LICENSE_GRPC_ADDR: '0.0.0.0:7400',
         LICENSE_METRICS_ADDR: '0.0.0.0:9464',
+        LICENSE_CONSOLE_ADDR: '0.0.0.0:7480',
+        LICENSE_CONSOLE_SESSION_MS: 8 * 3_600_000,
         LICENSE_STATE_DIR: '.licensed-state',
         LICENSE_LEASE_TTL_MS: 5_000,
         LICENSE_HEARTBEAT_INTERVAL_MS: 1_000,

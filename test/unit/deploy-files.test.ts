@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { loadPolicyFile, mayActivate } from '../../src/server/vendor/vendor-policy';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -68,8 +69,40 @@ describe('docker-compose.yml', () => {
       assert.ok(svc.init, 'init: true so SIGTERM reaches node');
       const container = (svc.ports ?? []).map((p) => p.split(':').at(-1));
       assert.ok(container.includes('7400') && container.includes('9464'), 'grpc and metrics ports published');
+      // The console: on, published, and each node names the URL its published port gives.
+      assert.equal(c.console?.addr, '0.0.0.0:7480');
+      assert.ok(container.includes('7480'), 'console port published');
+      const consoleHost = (svc.ports ?? []).map(portMap).find((p) => p.container === 7480)?.host;
+      assert.equal(c.console?.url, `http://localhost:${consoleHost}`);
+      // "Send automatically" reaches the stack's vendor service, with the token its policy knows.
+      assert.equal(c.vendorActivation?.url, 'http://vendor:7490/v1/activations');
+      assert.match(c.vendorContact, /@/);
     });
   }
+
+  it('the vendor service: licensectl vendor serve with the demo key, a policy that gives the nodes\' token cluster "demo", its log on a volume', () => {
+    const s = svc('vendor');
+    assert.equal(s.image, svc('primary').image);
+    assert.deepEqual(s.entrypoint, ['node', 'dist/server/cli/licensectl.js']);
+    const cmd = (s.command ?? []).map(String);
+    assert.deepEqual(cmd.slice(0, 2), ['vendor', 'serve']);
+    const arg = (flag: string): string | undefined => cmd[cmd.indexOf(flag) + 1];
+    assert.equal(arg('--key'), '/vendor/vendor-private.pem');
+    assert.equal(arg('--listen'), '0.0.0.0:7490');
+    assert.deepEqual(
+      (s.ports ?? []).map(portMap).map((p) => p.container),
+      [7490],
+    );
+    assert.ok(dependsOn(s).includes('vendor-init'));
+    const policyPath = String(arg('--policy')).replace('/app/', '');
+    const policy = loadPolicyFile(policyPath);
+    const token = resolve(String(svc('primary').environment?.['LICENSE_VENDOR_ACTIVATION_TOKEN']));
+    const customer = policy.authenticate(token);
+    assert.ok(customer, 'the policy knows the token the nodes send');
+    assert.ok(mayActivate(customer, String(svc('primary').environment?.['LICENSE_CLUSTER_ID'])));
+    const logDir = path.dirname(String(arg('--log')));
+    assert.ok((s.volumes ?? []).some((v) => v.split(':')[1] === logDir && compose.volumes && (v.split(':')[0] ?? '') in compose.volumes));
+  });
 
   it('the demo license is a valid unsigned license for the cluster id and node ids the nodes run with, serial 1', () => {
     const unsigned = parseUnsignedLicense(JSON.parse(readFileSync('deploy/demo/license.unsigned.json', 'utf8')));
@@ -122,7 +155,7 @@ describe('docker-compose.yml', () => {
 
   it('runs the whole stack: redis, vendor-init, primary, redundant, prometheus, grafana, loadgen', () => {
     const always = Object.entries(compose.services).filter(([, s]) => !(s as { profiles?: string[] }).profiles);
-    assert.deepEqual(always.map(([n]) => n).sort(), ['grafana', 'loadgen', 'primary', 'prometheus', 'redis', 'redundant', 'vendor-init']);
+    assert.deepEqual(always.map(([n]) => n).sort(), ['grafana', 'loadgen', 'primary', 'prometheus', 'redis', 'redundant', 'vendor', 'vendor-init']);
   });
 
   it('profile "sentinel": two replicas and three sentinels with quorum 2 watching redis; nodes take LICENSE_REDIS_SENTINELS from the environment', () => {
@@ -176,6 +209,9 @@ describe('docker-compose.yml', () => {
       3000: 'grafana:3000',
       7400: 'primary:7400',
       7401: 'redundant:7400',
+      7480: 'primary:7480',
+      7481: 'redundant:7480',
+      7490: 'vendor:7490',
       9090: 'prometheus:9090',
       9464: 'primary:9464',
       9465: 'redundant:9464',

@@ -88,7 +88,7 @@ describe('PeerLink', () => {
     assert.equal(reply.advertise_addr, 'a:1');
     assert.equal(reply.license_serial, 4, 'our license serial goes out with every heartbeat');
     assert.equal(heard[0]?.licenseSerial, 1, "the peer's serial reaches the owner");
-    assert.deepEqual(pl.observed(), { lastHeartbeatMs: clock.now(), error: '', licenseDigest: 'digest', licenseSerial: 1, clockSkewMs: -40 });
+    assert.deepEqual(pl.observed(), { lastHeartbeatMs: clock.now(), error: '', licenseDigest: 'digest', licenseSerial: 1, clockSkewMs: -40, consoleUrl: '' });
   });
 
   it('refuses a peer claiming our role, tells the owner nothing, and logs the reason once', () => {
@@ -130,6 +130,25 @@ describe('PeerLink', () => {
     const signed = new PeerAuthenticator('s3cret').sign(older);
     pl.answer({ ...signed, license_serial: 0 } as PeerHeartbeatRequest__Output);
     assert.equal(heard[0]?.licenseSerial, 0);
+  });
+
+  it("carries the console URL both ways: ours out, the peer's kept when it is a plain http(s) URL; it is signed", () => {
+    const { pl, clock } = link({ auth: new PeerAuthenticator('s3cret') });
+    const peerAuth = new PeerAuthenticator('s3cret');
+    const signed = peerAuth.sign(fromPeer({ sent_at_ms: clock.now(), console_url: 'https://b.example:7480' }));
+    pl.answer(signed as PeerHeartbeatRequest__Output);
+    assert.equal(pl.observed().consoleUrl, 'https://b.example:7480');
+    // A changed URL breaks the tag: no one between the nodes can point an operator elsewhere.
+    assert.throws(
+      () => pl.answer({ ...signed, console_url: 'https://evil.example' } as PeerHeartbeatRequest__Output),
+      (err: unknown) => err instanceof LicenseError && err.code === ErrorCode.UNAUTHENTICATED,
+    );
+    // Anything but a plain URL is dropped (never a reason to refuse heartbeats).
+    pl.answer(peerAuth.sign(fromPeer({ sent_at_ms: clock.now(), console_url: 'javascript:alert(1)' })) as PeerHeartbeatRequest__Output);
+    assert.equal(pl.observed().consoleUrl, '');
+    // A peer from before console_url (signed without it) still verifies.
+    const { console_url: _absent, ...older } = fromPeer({ sent_at_ms: clock.now() });
+    pl.answer({ ...peerAuth.sign(older), console_url: '' } as PeerHeartbeatRequest__Output);
   });
 
   it('logs a license digest that differs from ours', () => {

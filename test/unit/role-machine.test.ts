@@ -485,6 +485,7 @@ describe('NodeController: fences and budget verdicts (not started: no Redis, no 
       highest_epoch: 1e15,
       auth_tag: '',
       license_serial: 1,
+      console_url: '',
     };
     for (const highest of [1e15, EPOCH_LIMIT, -1, 3 + MAX_PEER_EPOCH_JUMP + 1]) {
       assert.throws(() => c.onPeerHeartbeat({ ...hostile, highest_epoch: highest }), refusedWith(ErrorCode.PEER_REFUSED));

@@ -7,6 +7,9 @@ import type { ListLeasesResponse__Output } from '../../contract/generated/licens
 import type { LeaseInfo__Output } from '../../contract/generated/license/v1/LeaseInfo';
 import type { StepDownResponse__Output } from '../../contract/generated/license/v1/StepDownResponse';
 import type { GetAuditResponse__Output } from '../../contract/generated/license/v1/GetAuditResponse';
+import type { ReleaseLeaseResponse__Output } from '../../contract/generated/license/v1/ReleaseLeaseResponse';
+import type { CheckActivationKeyResponse__Output } from '../../contract/generated/license/v1/CheckActivationKeyResponse';
+import type { SendActivationRequestResponse__Output } from '../../contract/generated/license/v1/SendActivationRequestResponse';
 import { FAST_RECONNECT_OPTIONS } from '../grpc/server';
 import { type ClientTlsOptions, channelCredentials } from '../grpc/tls';
 import { loadLicenseProto } from '../../contract/proto';
@@ -21,6 +24,12 @@ export interface AdminClient {
   requestActivationKey(): Promise<RequestActivationKeyResponse__Output>;
   activate(key: string): Promise<ActivateResponse__Output>;
   getAudit(limit?: number): Promise<GetAuditResponse__Output>;
+  /** Frees a lease of any client (like lmremove). */
+  releaseLease(leaseId: string): Promise<ReleaseLeaseResponse__Output>;
+  /** Every check Activate makes, nothing applied. */
+  checkActivationKey(key: string): Promise<CheckActivationKeyResponse__Output>;
+  /** The node sends its request key to LICENSE_VENDOR_ACTIVATION_URL and applies the answer. */
+  sendActivationRequest(): Promise<SendActivationRequestResponse__Output>;
   close(): void;
 }
 
@@ -28,6 +37,9 @@ export interface LeasePageRequest {
   readonly pageSize?: number;
   /** The next_page_token of the previous page; '' or unset for the first. */
   readonly pageToken?: string;
+  /** Only leases of this user / host. */
+  readonly user?: string;
+  readonly hostname?: string;
 }
 
 export interface AdminClientOptions {
@@ -52,13 +64,23 @@ export function createAdminClient(addr: string, token: string, opts: AdminClient
       fn(md(), { deadline: Date.now() + timeoutMs }, (err, res) => (err || res === undefined ? reject(err ?? new Error('empty response')) : resolve(res)));
     });
   const listLeasesPage = (feature: string, page: LeasePageRequest): Promise<ListLeasesResponse__Output> =>
-    call<ListLeasesResponse__Output>((m, o, cb) => client.ListLeases({ feature, page_size: page.pageSize ?? 0, page_token: page.pageToken ?? '' }, m, o, cb));
+    call<ListLeasesResponse__Output>((m, o, cb) =>
+      client.ListLeases(
+        { feature, page_size: page.pageSize ?? 0, page_token: page.pageToken ?? '', user: page.user ?? '', hostname: page.hostname ?? '' },
+        m,
+        o,
+        cb,
+      ),
+    );
   return {
     getStatus: () => call<GetStatusResponse__Output>((m, o, cb) => client.GetStatus({}, m, o, cb)),
     stepDown: () => call<StepDownResponse__Output>((m, o, cb) => client.StepDown({}, m, o, cb)),
     requestActivationKey: () => call<RequestActivationKeyResponse__Output>((m, o, cb) => client.RequestActivationKey({}, m, o, cb)),
     activate: (key) => call<ActivateResponse__Output>((m, o, cb) => client.Activate({ activation_key: key }, m, o, cb)),
     getAudit: (limit = 0) => call<GetAuditResponse__Output>((m, o, cb) => client.GetAudit({ limit }, m, o, cb)),
+    releaseLease: (leaseId) => call<ReleaseLeaseResponse__Output>((m, o, cb) => client.ReleaseLease({ lease_id: leaseId }, m, o, cb)),
+    checkActivationKey: (key) => call<CheckActivationKeyResponse__Output>((m, o, cb) => client.CheckActivationKey({ activation_key: key }, m, o, cb)),
+    sendActivationRequest: () => call<SendActivationRequestResponse__Output>((m, o, cb) => client.SendActivationRequest({}, m, o, cb)),
     listLeases: (feature = '', page = {}) => listLeasesPage(feature, page),
     async listAllLeases(feature = '', pageSize = 0) {
       const leases: LeaseInfo__Output[] = [];

@@ -9,7 +9,7 @@ import type { Logger } from '../log';
 import type { StateFile } from '../state-file';
 import type { BudgetMirror, BudgetState, BudgetStore, RedisBudget } from '../store/budget-store';
 import type { Fence } from '../store/fence';
-import { type CountedKeys, countAppliedKeys, encodeRequestKey, newNonce, verifyActivationKey } from './activation-keys';
+import { type ActivationGrant, type CountedKeys, countAppliedKeys, encodeRequestKey, newNonce, verifyActivationKey } from './activation-keys';
 import { type AuditDetail, type AuditEntry, type AuditEvent, formatHead } from './audit-chain';
 import { AuditLog } from './audit-log';
 import type { StoredAuditEntry } from '../store/budget-store';
@@ -266,30 +266,7 @@ export class BudgetKeeper {
    */
   async activate(fence: Fence, key: string): Promise<ActivationResult> {
     try {
-      this.requireRedundant('apply an activation key');
-      const g = verifyActivationKey(key, this.deps.vendorPublicKey);
-      const { clusterId, nodeId } = this.deps.settings;
-      if (g.cluster_id !== clusterId || g.node_id !== nodeId) {
-        throw new LicenseError(
-          ErrorCode.ACTIVATION_WRONG_TARGET,
-          `this activation key is for node ${g.node_id} of cluster ${g.cluster_id}, this is node ${nodeId} of cluster ${clusterId}`,
-        );
-      }
-      if (this.deps.clock.now() >= g.expires_at_ms) {
-        throw new LicenseError(
-          ErrorCode.ACTIVATION_EXPIRED,
-          `this activation key expired at ${new Date(g.expires_at_ms).toISOString()}; request a new key (licensectl activation request)`,
-        );
-      }
-      // The vendor signed the key, but the license (also the vendor's) bounds it: a request key
-      // carries no signature, so the extension it names must not be what decides.
-      const { maxExtensionMs } = this.deps.settings;
-      if (g.granted_ms > maxExtensionMs) {
-        throw new LicenseError(
-          ErrorCode.ACTIVATION_WRONG_TARGET,
-          `this activation key extends the failover budget by ${g.granted_ms} ms, more than this cluster's license allows per key (failover.max_extension_ms = ${maxExtensionMs}); ask the vendor for a key of at most ${maxExtensionMs} ms`,
-        );
-      }
+      const g = this.verifyForThisNode(key, 'apply an activation key');
       const state = await this.exclusive(async () => {
         await this.deps.store.activate(fence, { episodeId: g.episode_id, seq: g.seq, nonce: g.nonce, key: key.trim(), nowMs: this.deps.clock.now() });
         const s = await this.settle(fence, 0);
@@ -316,6 +293,58 @@ export class BudgetKeeper {
       this.deps.onActivation?.(err instanceof LicenseError ? err.code : 'error');
       throw err;
     }
+  }
+
+  /**
+   * AdminService.CheckActivationKey: every check activate() makes (signature, target, expiry,
+   * the license's cap, then the episode, sequence and pending nonce in Redis), nothing applied.
+   * Answers what the key grants and the budget it would leave.
+   */
+  async check(fence: Fence, key: string): Promise<{ grant: ActivationGrant; budgetAfter: BudgetState }> {
+    const g = this.verifyForThisNode(key, 'check an activation key');
+    await this.deps.store.activate(fence, {
+      episodeId: g.episode_id,
+      seq: g.seq,
+      nonce: g.nonce,
+      key: key.trim(),
+      nowMs: this.deps.clock.now(),
+      checkOnly: true,
+    });
+    const now = this.known;
+    const grantedMs = now.grantedMs + g.granted_ms;
+    return {
+      grant: g,
+      budgetAfter: { ...now, grantedMs, blocked: now.consumedMs >= grantedMs, activations: now.activations + 1 },
+    };
+  }
+
+  /** The checks of an activation key that need no Redis: shape, vendor signature, this node, expiry, the license's cap. */
+  private verifyForThisNode(key: string, what: string): ActivationGrant {
+    this.requireRedundant(what);
+    const g = verifyActivationKey(key, this.deps.vendorPublicKey);
+    const { clusterId, nodeId } = this.deps.settings;
+    if (g.cluster_id !== clusterId || g.node_id !== nodeId) {
+      throw new LicenseError(
+        ErrorCode.ACTIVATION_WRONG_TARGET,
+        `this activation key is for node ${g.node_id} of cluster ${g.cluster_id}, this is node ${nodeId} of cluster ${clusterId}`,
+      );
+    }
+    if (this.deps.clock.now() >= g.expires_at_ms) {
+      throw new LicenseError(
+        ErrorCode.ACTIVATION_EXPIRED,
+        `this activation key expired at ${new Date(g.expires_at_ms).toISOString()}; request a new key (licensectl activation request)`,
+      );
+    }
+    // The vendor signed the key, but the license (also the vendor's) bounds it: a request key
+    // carries no signature, so the extension it names must not be what decides.
+    const { maxExtensionMs } = this.deps.settings;
+    if (g.granted_ms > maxExtensionMs) {
+      throw new LicenseError(
+        ErrorCode.ACTIVATION_WRONG_TARGET,
+        `this activation key extends the failover budget by ${g.granted_ms} ms, more than this cluster's license allows per key (failover.max_extension_ms = ${maxExtensionMs}); ask the vendor for a key of at most ${maxExtensionMs} ms`,
+      );
+    }
+    return g;
   }
 
   // ---- internals ---------------------------------------------------------------------

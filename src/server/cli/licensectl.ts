@@ -4,9 +4,11 @@ import { Command } from 'commander';
 import { type AdminClient, createAdminClient } from '../admin/admin-client';
 import { errorMessage } from '../errors';
 import type { GetStatusResponse__Output } from '../../contract/generated/license/v1/GetStatusResponse';
+import type { ActivateResponse__Output } from '../../contract/generated/license/v1/ActivateResponse';
 import { VERSION } from '../version';
 import { formatDuration, shortRole, shortState, table } from './format';
-import { signLicenseFile, writeVendorKeys } from './vendor';
+import { type ServeVendorOptions, serveVendor, signLicenseFile, tokenHash, writeVendorKeys } from './vendor';
+import { activationEndpoint, DEFAULT_VENDOR_TIMEOUT_MS, type SentRequestKey, sendRequestKey } from '../vendor/vendor-client';
 import { DEFAULT_EXTENSION_MS, DEFAULT_KEY_VALIDITY_MS, signActivation } from '../budget/activation-keys';
 import { readHostId } from '../license/host-id';
 import { type AuditEntry, type ChainCheck, verifyStored } from '../budget/audit-chain';
@@ -60,11 +62,12 @@ function fail(message: string): never {
 }
 
 /** Runs one admin call and prints a one-line error naming the gRPC code on failure. */
-async function run<T>(fn: (c: AdminClient) => Promise<T>): Promise<T> {
+async function run<T>(fn: (c: AdminClient) => Promise<T>, beforeFail?: () => void): Promise<T> {
   const { client, opts } = admin();
   try {
     return await fn(client);
   } catch (err) {
+    beforeFail?.();
     const e = err as Partial<grpc.ServiceError>;
     if (typeof e.code === 'number') fail(`${opts.server}: ${grpc.status[e.code]}: ${e.details ?? errorMessage(err)}`);
     fail(`${opts.server}: ${errorMessage(err)}`);
@@ -163,10 +166,86 @@ program
 
 const activation = program.command('activation').description("extend the redundant's failover budget with a vendor-signed activation key");
 
+function describeApplied(r: ActivateResponse__Output): string {
+  const b = r.budget;
+  return b
+    ? `activation applied: ${formatDuration(b.remaining_ms)} left of ${formatDuration(b.granted_ms)}, ${b.activations} activation(s), ${b.blocked ? 'still BLOCKED' : 'not blocked'}`
+    : 'activation applied';
+}
+
+/** A host an http:// URL can name without the token crossing a network. */
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+interface SendOptions {
+  send?: string;
+  vendorToken?: string;
+  vendorCa?: string;
+  vendorTimeout: string;
+}
+
+/**
+ * `activation request --send URL`: request key from the node, activation key from the vendor
+ * activation service, applied on the node. Whatever fails, nothing is lost: a refused or
+ * unreachable vendor leaves the request key on stderr for the manual flow, and a key the node
+ * then refuses is printed for `activation apply`.
+ */
+async function requestAndSend(o: SendOptions & { send: string }): Promise<void> {
+  const token = o.vendorToken ?? process.env['LICENSE_VENDOR_ACTIVATION_TOKEN'];
+  if (!token) fail('no vendor activation token: pass --vendor-token or set LICENSE_VENDOR_ACTIVATION_TOKEN (the token the vendor gave you)');
+  let endpoint: URL;
+  try {
+    endpoint = activationEndpoint(o.send);
+  } catch (err) {
+    fail(`--send: ${errorMessage(err)}`);
+  }
+  const timeoutMs = Number(o.vendorTimeout);
+  if (!/^\d+$/.test(o.vendorTimeout) || !Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) {
+    fail(`--vendor-timeout must be a whole number of milliseconds, got "${o.vendorTimeout}"`);
+  }
+  let ca: Buffer | undefined;
+  if (o.vendorCa !== undefined) {
+    try {
+      ca = readFileSync(o.vendorCa);
+    } catch (err) {
+      fail(`--vendor-ca ${o.vendorCa}: cannot read (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})`);
+    }
+  }
+  if (endpoint.protocol === 'http:' && !isLoopback(endpoint.hostname)) {
+    process.stderr.write(
+      `licensectl: warning: ${endpoint.host} is plain http: the activation token crosses the network unencrypted; ask the vendor for an https:// URL\n`,
+    );
+  }
+  const { request_key } = await run((c) => c.requestActivationKey());
+  let sent: SentRequestKey;
+  try {
+    sent = await sendRequestKey({ url: o.send, token, requestKey: request_key, timeoutMs, ...(ca ? { ca } : {}) });
+  } catch (err) {
+    process.stderr.write(`licensectl: the request key, for the vendor by e-mail: ${request_key}\n`);
+    fail(errorMessage(err));
+  }
+  const applied = await run(
+    (c) => c.activate(sent.activationKey),
+    () => process.stderr.write(`licensectl: the vendor's activation key, not applied (licensectl activation apply KEY): ${sent.activationKey}\n`),
+  );
+  print(
+    { request_key, activation_key: sent.activationKey, granted_ms: sent.grantedMs, ...applied },
+    () => `vendor granted ${formatDuration(sent.grantedMs)}; ${describeApplied(applied)}`,
+  );
+}
+
 activation
   .command('request')
-  .description('print a request key to send to the vendor (run against the redundant, during a failover)')
-  .action(async () => {
+  .description(
+    'print a request key to send to the vendor (run against the redundant, during a failover); with --send, send it to the vendor activation service and apply the answer',
+  )
+  .option('--send <url>', "the vendor activation service's URL (e.g. https://vendor.example.com/v1/activations): request, send and apply in one step")
+  .option('--vendor-token <token>', "this customer's token for --send (default: $LICENSE_VENDOR_ACTIVATION_TOKEN)")
+  .option('--vendor-ca <file>', 'CA certificate to verify an https:// --send URL with, instead of the system roots')
+  .option('--vendor-timeout <ms>', 'deadline for the answer of --send, ms', String(DEFAULT_VENDOR_TIMEOUT_MS))
+  .action(async (o: SendOptions) => {
+    if (o.send !== undefined) return requestAndSend({ ...o, send: o.send });
     const r = await run((c) => c.requestActivationKey());
     print(r, () => r.request_key);
   });
@@ -177,12 +256,7 @@ activation
   .argument('<key>', 'activation key (LAK1....)')
   .action(async (key: string) => {
     const r = await run((c) => c.activate(key));
-    const b = r.budget;
-    print(r, () =>
-      b
-        ? `activation applied: ${formatDuration(b.remaining_ms)} left of ${formatDuration(b.granted_ms)}, ${b.activations} activation(s), ${b.blocked ? 'still BLOCKED' : 'not blocked'}`
-        : 'activation applied',
-    );
+    print(r, () => describeApplied(r));
   });
 
 function formatAudit(entries: readonly AuditEntry[]): string {
@@ -311,6 +385,57 @@ vendor
     // For the vendor's records (stderr: stdout stays the one-line key): a history rewritten later no longer ends in this head.
     if (grant.audit_head) process.stderr.write(`audit head of ${grant.node_id} (cluster ${grant.cluster_id}) at request: ${grant.audit_head}\n`);
     process.stdout.write(`${key}\n`);
+  });
+
+vendor
+  .command('serve')
+  .description(
+    'run the vendor activation service: request keys in (POST /v1/activations, one token per customer), activation keys out, under a policy; see docs/VENDOR-SERVICE.md',
+  )
+  .requiredOption('--key <file>', 'vendor private key PEM')
+  .requiredOption('--listen <host:port>', 'address to listen on, e.g. 0.0.0.0:7490 or [::1]:7490 (port 0: a free port)')
+  .option('--policy <file>', 'YAML policy: customers, their token hashes, clusters, activations per episode (deploy/vendor/policy.example.yaml)')
+  .option(
+    '--log <file>',
+    'append every decision to this file as JSON lines and, at start, replay its grants (counts and repeats survive a restart); default: stdout, not replayed',
+  )
+  .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM)')
+  .option('--tls-key <file>', 'private key for --tls-cert')
+  .option('--demo-token <token>', 'without --policy: a demo that signs for any cluster with this one token (3 activations per episode)')
+  .action(async (_o: unknown, cmd: Command) => {
+    // --tls-cert/--tls-key share their names with licensectl's own (the node's client certificate),
+    // which commander fills wherever they appear; for `vendor serve` they can only mean the service's.
+    const o = cmd.optsWithGlobals<ServeVendorOptions>();
+    const running = await serveVendor(o, {
+      note: (line) => process.stderr.write(`licensectl: ${line}\n`),
+      stdout: (line) => process.stdout.write(`${line}\n`),
+    });
+    process.stdout.write(`vendor activation service listening on ${running.url}\n`);
+    let stopping = false;
+    const stop = (): void => {
+      if (stopping) return;
+      stopping = true;
+      // Open requests get a few seconds; then the process goes whatever they do.
+      setTimeout(() => process.exit(0), 5_000).unref();
+      running.close().then(
+        () => process.exit(0),
+        (err: unknown) => fail(`stopping: ${errorMessage(err)}`),
+      );
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+
+vendor
+  .command('token-hash')
+  .description("print the SHA-256 of a customer's activation token, for token_sha256 in the policy file (reads the token from stdin unless --token)")
+  .option('--token <token>', 'the token (visible in the process list and shell history: prefer stdin)')
+  .action((_o: unknown, cmd: Command) => {
+    // --token is also licensectl's admin token option, which commander fills wherever it appears.
+    const given = cmd.optsWithGlobals<{ token?: string }>().token;
+    if (given === undefined && process.stdin.isTTY) process.stderr.write('type the token, then Enter and Ctrl-D:\n');
+    const token = given ?? readFileSync(0, 'utf8');
+    process.stdout.write(`${tokenHash(token)}\n`);
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => fail(errorMessage(err)));

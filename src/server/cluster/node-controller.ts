@@ -29,6 +29,8 @@ export interface PeerStatusSnapshot {
   readonly error: string;
   readonly licenseDigest: string;
   readonly clockSkewMs: number;
+  /** The peer's web console, from its heartbeats ('' when off or not known). */
+  readonly consoleUrl: string;
 }
 
 export interface ClusterSnapshot {
@@ -99,6 +101,8 @@ export interface NodeControllerDeps {
   readonly licenseDigest: string;
   /** The address clients should use for this node (resolved after the server binds). */
   readonly advertiseAddr: () => string;
+  /** This node's web console URL (final once the console is bound; '' when off), told to the peer. */
+  readonly consoleUrl?: () => string;
   readonly hooks?: LeaseHooks;
   readonly observer?: ControllerObserver;
   /** Signs and checks heartbeats with LICENSE_CLUSTER_SECRET. */
@@ -164,6 +168,7 @@ export class NodeController {
       ...(deps.peerClient ? { client: deps.peerClient } : {}),
       licenseDigest: deps.licenseDigest,
       advertiseAddr: deps.advertiseAddr,
+      ...(deps.consoleUrl ? { consoleUrl: deps.consoleUrl } : {}),
       ...(deps.peerAuth ? { auth: deps.peerAuth } : {}),
       onRtt: (seconds) => this.deps.observer?.peerRtt?.(seconds),
       owner: {
@@ -307,6 +312,7 @@ export class NodeController {
               error: seen.error,
               licenseDigest: seen.licenseDigest,
               clockSkewMs: seen.clockSkewMs,
+              consoleUrl: seen.consoleUrl,
             },
     };
   }

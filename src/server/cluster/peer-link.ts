@@ -67,6 +67,8 @@ export interface PeerLinkDeps {
   readonly client?: ClusterServiceClient;
   readonly licenseDigest: string;
   readonly advertiseAddr: () => string;
+  /** This node's web console URL, sent so the peer's console can link to it ('' or unset: off). */
+  readonly consoleUrl?: () => string;
   /** Signs and checks heartbeats with LICENSE_CLUSTER_SECRET. */
   readonly auth?: PeerAuthenticator;
   /** Round-trip time of each answered heartbeat (metrics). */
@@ -84,6 +86,8 @@ export interface PeerObservation {
   /** Serial of the peer's license, from its last valid heartbeat; 0 before one or when it does not say. */
   readonly licenseSerial: number;
   readonly clockSkewMs: number;
+  /** The peer's web console URL from its last valid heartbeat ('' when it has none or sent something else). */
+  readonly consoleUrl: string;
 }
 
 /**
@@ -98,6 +102,7 @@ export class PeerLink {
   private error = '';
   private lastWallMs = 0;
   private skewMs = 0;
+  private peerConsoleUrl = '';
   private digest = '';
   private serial = 0;
 
@@ -133,7 +138,14 @@ export class PeerLink {
   }
 
   observed(): PeerObservation {
-    return { lastHeartbeatMs: this.lastWallMs, error: this.error, licenseDigest: this.digest, licenseSerial: this.serial, clockSkewMs: this.skewMs };
+    return {
+      lastHeartbeatMs: this.lastWallMs,
+      error: this.error,
+      licenseDigest: this.digest,
+      licenseSerial: this.serial,
+      clockSkewMs: this.skewMs,
+      consoleUrl: this.peerConsoleUrl,
+    };
   }
 
   private schedule(delayMs: number): void {
@@ -166,6 +178,7 @@ export class PeerLink {
       store_ok: own.storeOk,
       highest_epoch: own.highestEpoch,
       license_serial: settings.licenseSerial ?? 0,
+      console_url: this.deps.consoleUrl?.() ?? '',
     };
     return this.deps.auth ? this.deps.auth.sign(msg) : msg;
   }
@@ -219,6 +232,8 @@ export class PeerLink {
     this.deps.owner.heard(view);
     this.lastWallMs = this.deps.clock.now();
     this.skewMs = msg.sent_at_ms > 0 ? msg.sent_at_ms - this.lastWallMs : 0;
+    // Only ever shown as a link to an operator: anything but a plain http(s) URL is dropped, never refused.
+    this.peerConsoleUrl = /^https?:\/\/[^\s"'<>]{1,300}$/.test(msg.console_url) ? msg.console_url : '';
     if (msg.license_digest !== this.digest || msg.license_serial !== this.serial) {
       this.digest = msg.license_digest;
       this.serial = msg.license_serial;

@@ -7,7 +7,7 @@ import type { License } from '../license/license-file';
 import type { FeatureUsage, SeatService } from '../seats/seat-service';
 import type { BudgetState } from '../store/budget-store';
 import { VERSION } from '../version';
-import { toProtoBudget } from './admin-service';
+import { toProtoBudget } from '../admin/admin-ops';
 
 /** What GetStatus shows about the node itself, beyond the cluster snapshot. */
 export interface StatusInfo {
@@ -22,6 +22,8 @@ export interface StatusInfo {
   readonly licenseError: string;
   /** Serial of the peer's license from its last heartbeat, 0 when not known. */
   readonly peerLicenseSerial: number;
+  /** This node's web console URL ('' when off). */
+  readonly consoleUrl: string;
 }
 
 /** Where a status comes from; only the parts named here are read. */
@@ -82,6 +84,7 @@ export function toStatusResponse(info: StatusInfo, s: ClusterSnapshot, budget: B
     version: VERSION,
     license_serial: info.licenseSerial,
     license_error: info.licenseError,
+    console_url: info.consoleUrl,
     ...(s.peer
       ? {
           peer: {
@@ -96,6 +99,7 @@ export function toStatusResponse(info: StatusInfo, s: ClusterSnapshot, budget: B
             license_digest: s.peer.licenseDigest,
             clock_skew_ms: s.peer.clockSkewMs,
             license_serial: info.peerLicenseSerial,
+            console_url: s.peer.consoleUrl,
           },
         }
       : {}),

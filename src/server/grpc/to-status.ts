@@ -28,9 +28,16 @@ const STATUS_OF: Record<ErrorCode, grpc.status> = {
   ACTIVATION_WRONG_TARGET: grpc.status.FAILED_PRECONDITION,
   ACTIVATION_USED: grpc.status.FAILED_PRECONDITION,
   ACTIVATION_EXPIRED: grpc.status.FAILED_PRECONDITION,
+  VENDOR_REFUSED: grpc.status.FAILED_PRECONDITION,
+  VENDOR_UNAVAILABLE: grpc.status.UNAVAILABLE,
   FAILED_PRECONDITION: grpc.status.FAILED_PRECONDITION,
   INTERNAL: grpc.status.INTERNAL,
 };
+
+/** The gRPC status a LicenseError code is answered with (the web console maps it on to HTTP). */
+export function statusOfCode(code: ErrorCode): grpc.status {
+  return STATUS_OF[code];
+}
 
 /**
  * The one place that knows gRPC status codes. A LicenseError keeps its message and
@@ -43,7 +50,7 @@ export function toStatus(err: unknown, logger: Logger, method: string): Partial<
     metadata.set(LICENSE_ERROR_KEY, err.code);
     if (err.details.leaderAddr) metadata.set(LICENSE_LEADER_KEY, err.details.leaderAddr);
     if (err.details.retryAfterMs !== undefined) metadata.set(LICENSE_RETRY_AFTER_KEY, String(Math.max(0, Math.round(err.details.retryAfterMs))));
-    return { code: STATUS_OF[err.code], details: err.message, metadata };
+    return { code: statusOfCode(err.code), details: err.message, metadata };
   }
   logger.error('unexpected error in rpc', { method, err: err instanceof Error ? err.stack : String(err) });
   metadata.set(LICENSE_ERROR_KEY, ErrorCode.INTERNAL);

@@ -209,6 +209,28 @@ export class SeatService {
     return this.write(() => this.deps.store.release(fence, sessionId, leaseId, this.deps.clock.now()));
   }
 
+  /**
+   * AdminService.ReleaseLease: an operator frees a lease by id (like FlexNet's lmremove). The
+   * session stays open; its next heartbeat no longer lists the lease, so the SDK reports it lost.
+   */
+  async revoke(leaseId: string): Promise<LeaseRow | undefined> {
+    const fence = this.deps.cluster.fenceForRunningWork();
+    checkId('lease_id', leaseId);
+    const freed = await this.write(() => this.deps.store.revoke(fence, leaseId));
+    if (freed) {
+      this.deps.logger.warn('lease released by an operator', {
+        leaseId,
+        feature: freed.feature,
+        count: freed.count,
+        sessionId: freed.sessionId,
+        clientId: freed.clientId,
+        user: freed.user,
+        hostname: freed.hostname,
+      });
+    }
+    return freed;
+  }
+
   async closeSession(sessionId: string): Promise<number> {
     const fence = this.deps.cluster.fenceForRunningWork();
     checkId('session_id', sessionId);
@@ -248,9 +270,13 @@ export class SeatService {
    * heartbeat. A page may be short (leases of expired, unreaped sessions are skipped): only
    * an empty nextPageToken ends the listing. Redis work per call is O(page size).
    */
-  async listLeases(req: { feature: string; pageSize: number; pageToken: string }): Promise<LeasesPage> {
+  async listLeases(req: { feature: string; pageSize: number; pageToken: string; user?: string; hostname?: string }): Promise<LeasesPage> {
     const { feature, pageToken } = req;
+    const user = req.user ?? '';
+    const hostname = req.hostname ?? '';
     if (feature !== '') checkFeatureName(feature);
+    if (user !== '') checkText('user', user, LIMITS.clientFieldMax, false);
+    if (hostname !== '') checkText('hostname', hostname, LIMITS.clientFieldMax, false);
     if (!Number.isInteger(req.pageSize) || req.pageSize < 0) {
       throw new LicenseError(ErrorCode.INVALID_ARGUMENT, `page_size: must be 0 (the default, ${LEASE_PAGE_DEFAULT}) or more, got ${req.pageSize}`, {
         field: 'page_size',
@@ -259,7 +285,9 @@ export class SeatService {
     const pageSize = req.pageSize === 0 ? LEASE_PAGE_DEFAULT : Math.min(req.pageSize, LEASE_PAGE_MAX);
     const after = pageToken === '' ? undefined : decodePageToken(pageToken, feature);
     const page = await this.deps.store.listLeases(this.deps.clock.now(), { feature, pageSize, ...(after === undefined ? {} : { after }) });
-    return { leases: page.rows, nextPageToken: page.next === undefined ? '' : encodePageToken(feature, page.next) };
+    // The filters apply to the page the cursor covers, so a filtered page may be short: only the token ends the listing.
+    const rows = page.rows.filter((r) => (user === '' || r.user === user) && (hostname === '' || r.hostname === hostname));
+    return { leases: rows, nextPageToken: page.next === undefined ? '' : encodePageToken(feature, page.next) };
   }
 
   /**

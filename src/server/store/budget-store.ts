@@ -150,12 +150,15 @@ export class BudgetStore {
     return { episodeId: String(r[0]), seq: Number(r[1]) };
   }
 
-  /** Consumes the pending nonce and keeps the key with the episode; the grant follows from the next charge. */
-  async activate(fence: Fence, a: { episodeId: string; seq: number; nonce: string; key: string; nowMs: number }): Promise<void> {
+  /**
+   * Consumes the pending nonce and keeps the key with the episode; the grant follows from the
+   * next charge. With `checkOnly`, the same refusals and nothing written.
+   */
+  async activate(fence: Fence, a: { episodeId: string; seq: number; nonce: string; key: string; nowMs: number; checkOnly?: boolean }): Promise<void> {
     await this.scripts.run(
       'activate',
       [this.keys.leader, this.keys.budget, this.keys.activationPending, this.keys.activationUsed, this.keys.activationApplied],
-      [formatOwner(fence), a.episodeId, a.seq, a.nonce, a.key, a.nowMs],
+      [formatOwner(fence), a.episodeId, a.seq, a.nonce, a.key, a.nowMs, a.checkOnly ? '1' : '0'],
     );
   }
 

@@ -151,6 +151,29 @@ export class SeatStore {
     return r === 1;
   }
 
+  /** An operator frees a lease by id alone (AdminService.ReleaseLease); undefined when no such lease is held. */
+  async revoke(fence: Fence, leaseId: string): Promise<LeaseRow | undefined> {
+    const r = (await this.scripts.run(
+      'revokeLease',
+      [this.keys.leader, this.keys.sessions, this.keys.used],
+      [formatOwner(fence), this.keys.prefix, leaseId, RELEASED_REQUEST_IDS_KEPT],
+    )) as string[];
+    if (r.length === 0) return undefined;
+    const f = (k: number): string => String(r[k]);
+    return {
+      leaseId,
+      sessionId: f(0),
+      feature: f(1),
+      count: Number(f(2)),
+      clientId: f(3),
+      user: f(4),
+      hostname: f(5),
+      pid: Number(f(6)),
+      grantedAtMs: Number(f(7)),
+      expiresAtMs: Number(f(8)),
+    };
+  }
+
   /** Number of leases freed (0 for an unknown session). */
   async closeSession(fence: Fence, sessionId: string): Promise<number> {
     const r = await this.scripts.run('closeSession', [this.keys.leader, this.keys.sessions, this.keys.used], [formatOwner(fence), this.keys.prefix, sessionId]);

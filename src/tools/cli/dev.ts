@@ -6,6 +6,7 @@ import type { Role } from '../../server/config';
 import { errorMessage } from '../../server/errors';
 import { type LocalCluster, startLocalCluster } from '../local/local-cluster';
 import { REDIS_INSTALL_HINT, redisServerAvailable } from '../local/redis-process';
+import { preferredPort } from '../local/ports';
 
 /**
  * `npm run dev`: redis-server (unless LICENSE_REDIS_URL is set), a primary and a
@@ -73,6 +74,8 @@ async function main(): Promise<void> {
       ...(redisUrl ? { redisUrl } : {}),
       echo,
       logFiles: true,
+      // The documented console ports when free, so the URL in the README works as printed.
+      consolePorts: { primary: await preferredPort(7480), redundant: await preferredPort(7481) },
       ...(Object.keys(failover).length ? { failover } : {}),
     });
   } catch (err) {
@@ -88,6 +91,7 @@ async function main(): Promise<void> {
       `  redis      ${c.redisUrl}${c.redis ? ` (pid ${c.redis.child.pid})` : ''}`,
       `  primary    grpc ${c.addr.primary}  metrics http://${c.metricsAddr.primary}/metrics  pid ${c.primary.pid}`,
       `  redundant  grpc ${c.addr.redundant}  metrics http://${c.metricsAddr.redundant}/metrics  pid ${c.redundant.pid}`,
+      `  console    primary ${c.consoleUrl.primary}/   redundant ${c.consoleUrl.redundant}/   (sign in with the admin token)`,
       `  admin token ${c.token}`,
       `  license    ${c.license.licenseFile}: serial 1, node-a primary, node-b redundant${
         opts.budgetMs === undefined ? '' : `, failover budget ${opts.budgetMs} ms`

@@ -32,6 +32,8 @@ export interface LocalClusterOptions {
   readonly logFiles?: boolean;
   /** gRPC ports of the nodes (default: free ones), for callers that wire proxies first. */
   readonly ports?: Readonly<Record<Role, number>>;
+  /** Web console ports of the nodes (default: free ones). */
+  readonly consolePorts?: Readonly<Record<Role, number>>;
   /** Features of the license signed for this cluster (default: DEV_FEATURES). */
   readonly features?: UnsignedLicense['features'];
   /**
@@ -54,6 +56,8 @@ export interface LocalCluster {
   readonly redundant: NodeProcess;
   readonly addr: Readonly<Record<Role, string>>;
   readonly metricsAddr: Readonly<Record<Role, string>>;
+  /** The web console of each node (LICENSE_CONSOLE_ADDR), as a URL. */
+  readonly consoleUrl: Readonly<Record<Role, string>>;
   /** The throwaway vendor key pair and signed license this cluster runs with. */
   readonly license: DevLicenseFiles;
   node(role: Role): NodeProcess;
@@ -92,6 +96,8 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
   const metrics = { primary: await freePort(), redundant: await freePort() };
   const addr = { primary: `127.0.0.1:${ports.primary}`, redundant: `127.0.0.1:${ports.redundant}` };
   const metricsAddr = { primary: `127.0.0.1:${metrics.primary}`, redundant: `127.0.0.1:${metrics.redundant}` };
+  const consolePorts = opts.consolePorts ?? { primary: await freePort(), redundant: await freePort() };
+  const consoleUrl = { primary: `http://127.0.0.1:${consolePorts.primary}`, redundant: `http://127.0.0.1:${consolePorts.redundant}` };
   const other = (r: Role): Role => (r === 'primary' ? 'redundant' : 'primary');
 
   const envOf = (role: Role): Record<string, string> => ({
@@ -101,6 +107,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
     LICENSE_GRPC_ADDR: addr[role],
     LICENSE_PEER_ADDR: addr[other(role)],
     LICENSE_METRICS_ADDR: metricsAddr[role],
+    LICENSE_CONSOLE_ADDR: `127.0.0.1:${consolePorts[role]}`,
     LICENSE_STATE_DIR: path.join(dir, `state-${role}`),
     LICENSE_ADMIN_TOKEN: token,
     LICENSE_CLUSTER_SECRET: clusterSecret,
@@ -134,6 +141,7 @@ export async function startLocalCluster(opts: LocalClusterOptions = {}): Promise
     redundant: nodes.redundant,
     addr,
     metricsAddr,
+    consoleUrl,
     license,
     node: (role) => nodes[role],
     admin(role) {

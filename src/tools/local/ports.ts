@@ -35,6 +35,11 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   throw new Error(`no free port found between ${POOL_LOW} and ${high} on ${host} after 50 tries`);
 }
 
+/** `preferred` when it is free (a documented port, such as the console's 7480), else any free one. */
+export async function preferredPort(preferred: number, host = '127.0.0.1'): Promise<number> {
+  return (await canBind(preferred, host)) ? preferred : freePort(host);
+}
+
 function canBind(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = net.createServer();

@@ -9,8 +9,9 @@
     KEYS[5] applied activation keys hash (nonce -> key)
     ARGV[1] owner (fencing)   ARGV[2] episode id   ARGV[3] seq   ARGV[4] nonce   ARGV[5] the key (LAK1...)
     ARGV[6] now, wall ms
+    ARGV[7] "1": check only (AdminService.CheckActivationKey): every refusal as above, nothing written
 
-  Output: the episode id
+  Output: the episode id (also when checking only)
   Errors: STALE_EPOCH; ACTIVATION_USED (nonce already consumed);
           ACTIVATION_WRONG_TARGET (other episode, other sequence, or no such pending request)
 ]]
@@ -31,6 +32,7 @@ end
 if redis.call('HEXISTS', KEYS[3], nonce) == 0 then
   return redis.error_reply('ACTIVATION_WRONG_TARGET no pending request matches this key (it lapsed or was replaced); request a new key')
 end
+if ARGV[7] == '1' then return episode end
 redis.call('HDEL', KEYS[3], nonce)
 redis.call('SADD', KEYS[4], nonce)
 redis.call('HSET', KEYS[5], nonce, ARGV[5])

@@ -26,6 +26,7 @@ export interface GetStatusResponse {
   'version'?: (string);
   'license_serial'?: (number | string | Long);
   'license_error'?: (string);
+  'console_url'?: (string);
 }
 
 export interface GetStatusResponse__Output {
@@ -47,4 +48,5 @@ export interface GetStatusResponse__Output {
   'version': (string);
   'license_serial': (number);
   'license_error': (string);
+  'console_url': (string);
 }

@@ -20,6 +20,7 @@ export interface PeerHeartbeatRequest {
   'highest_epoch'?: (number | string | Long);
   'auth_tag'?: (string);
   'license_serial'?: (number | string | Long);
+  'console_url'?: (string);
 }
 
 export interface PeerHeartbeatRequest__Output {
@@ -38,4 +39,5 @@ export interface PeerHeartbeatRequest__Output {
   'highest_epoch': (number);
   'auth_tag': (string);
   'license_serial': (number);
+  'console_url': (string);
 }

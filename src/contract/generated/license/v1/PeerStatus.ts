@@ -16,6 +16,7 @@ export interface PeerStatus {
   'license_digest'?: (string);
   'clock_skew_ms'?: (number | string | Long);
   'license_serial'?: (number | string | Long);
+  'console_url'?: (string);
 }
 
 export interface PeerStatus__Output {
@@ -30,4 +31,5 @@ export interface PeerStatus__Output {
   'license_digest': (string);
   'clock_skew_ms': (number);
   'license_serial': (number);
+  'console_url': (string);
 }
