@@ -48,6 +48,8 @@ export interface PeerStatus {
   license_serial: number;
   /** The peer's web console ("" when off or not known). */
   console_url: string;
+  /** The peer reaches Redis, by its last heartbeat (stale when the peer is unreachable). */
+  store_ok: boolean;
 }
 
 export interface Status {
@@ -70,6 +72,8 @@ export interface Status {
   license_serial: number;
   license_error: string;
   console_url: string;
+  /** How this node reaches Redis, no credentials: "single redis://host:6379", "sentinel <master> via ...", "cluster ...". */
+  redis_topology: string;
 }
 
 export interface LeaseInfo {

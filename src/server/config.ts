@@ -22,6 +22,25 @@ export interface RedisConfig {
   readonly minReplicas: number;
 }
 
+/**
+ * How the node reaches Redis, for status and the console: the topology and addresses, never
+ * credentials (a URL's user info and query parameters are left out).
+ */
+export function describeRedis(r: RedisConfig): string {
+  const hosts = (list: readonly HostPort[]): string => list.map((h) => (h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`)).join(',');
+  const replicas = ` (writes confirmed by ${r.minReplicas} replica${r.minReplicas === 1 ? '' : 's'})`;
+  if (r.sentinels) return `sentinel ${r.masterName ?? ''} via ${hosts(r.sentinels)}${r.minReplicas > 0 ? replicas : ''}`;
+  if (r.clusterNodes) return `cluster ${hosts(r.clusterNodes)}${r.minReplicas > 0 ? replicas : ''}`;
+  let where = 'redis';
+  try {
+    const u = new URL(r.url ?? '');
+    where = `${u.protocol}//${u.host}${u.pathname === '/' ? '' : u.pathname}`;
+  } catch {
+    // Not URL-shaped: say nothing of it rather than risk showing a secret.
+  }
+  return `single ${where}${r.minReplicas > 0 ? replicas : ''}`;
+}
+
 export interface TlsConfig {
   readonly certFile: string;
   readonly keyFile: string;

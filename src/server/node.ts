@@ -6,7 +6,7 @@ import { type Clock, systemClock } from './clock';
 import { type ControllerSettings, NodeController } from './cluster/node-controller';
 import type { PeerLinkSettings } from './cluster/peer-link';
 import { holdsLeaseIn } from './cluster/states';
-import { type Config, parseHostPort, type Role } from './config';
+import { type Config, describeRedis, parseHostPort, type Role } from './config';
 import { ErrorCode, errorMessage, LicenseError } from './errors';
 import type { GetStatusResponse } from '../contract/generated/license/v1/GetStatusResponse';
 import { BudgetKeeper } from './budget/budget-keeper';
@@ -269,6 +269,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
       licenseError: serialGuard.problem ?? '',
       peerLicenseSerial: controller.machine.peer?.licenseSerial ?? 0,
       consoleUrl,
+      redisTopology: describeRedis(config.redis),
     }),
   });
   const vendorActivation = config.vendorActivation;

@@ -63,6 +63,8 @@ export interface StartedNode {
   readonly config: Config;
   readonly logger: Logger;
   readonly metricsPort: number | undefined;
+  /** The web console's URL when LICENSE_CONSOLE_ADDR is on (test configs turn it off). */
+  readonly consoleUrl: string | undefined;
 }
 
 /**
@@ -76,8 +78,8 @@ export async function startTestNode(config: Config, opts: { logStream?: NodeJS.W
     ...(opts.logStream ? { stream: opts.logStream } : {}),
   });
   const node = createNode({ config, logger, ...(opts.hostId ? { hostId: opts.hostId } : {}) });
-  const { grpcPort, metricsPort } = await node.start();
-  return { node, addr: `127.0.0.1:${grpcPort}`, config, logger, metricsPort };
+  const { grpcPort, metricsPort, consoleUrl } = await node.start();
+  return { node, addr: `127.0.0.1:${grpcPort}`, config, logger, metricsPort, consoleUrl };
 }
 
 /** A stream for startTestNode's logStream and the JSON lines written to it so far. */

@@ -36,6 +36,7 @@ const EPISODE = 'ep-20261101-7f3a';
 const REQUEST_KEY = `LRQ1.${Buffer.from(JSON.stringify({ cluster_id: 'acme', node_id: 'node-b', episode_id: EPISODE, seq: 1 })).toString('base64url')}`;
 const GOOD_KEY = `LAK1.${Buffer.from(JSON.stringify({ node_id: 'node-b', episode_id: EPISODE, seq: 1, granted_ms: BUDGET_MS })).toString('base64url')}.c2lnbmF0dXJl`;
 const TAMPERED_KEY = GOOD_KEY.replace('LAK1.e', 'LAK1.f');
+const REDIS_TOPOLOGY = 'sentinel licmaster via s1:26379,s2:26379 (writes confirmed by 1 replica)';
 
 // The console's own types must accept what the proto says the API answers (a drift here is a compile error).
 type Accepts<Console, Proto extends Console> = Proto;
@@ -72,6 +73,8 @@ class FakeNode {
   /** Charged before the current stretch of serving (failoverSince on). */
   consumedBefore = 2_000;
   activations = 0;
+  /** What the peer's last heartbeat says of its Redis. */
+  peerStoreOk = true;
   /** Bytes of every static file served, by path (the page's first-load weight). */
   readonly served = new Map<string, number>();
   leases: LeaseInfo__Output[] = [];
@@ -135,6 +138,7 @@ class FakeNode {
         clock_skew_ms: 3,
         license_serial: 3,
         console_url: 'http://node-a.example:7480/',
+        store_ok: this.peerStoreOk,
       },
       license_digest: 'sha256:4f1c',
       store_ok: true,
@@ -144,6 +148,7 @@ class FakeNode {
       license_serial: 3,
       license_error: '',
       console_url: 'http://node-b.example:7480/',
+      redis_topology: REDIS_TOPOLOGY,
     };
   }
 
@@ -418,6 +423,12 @@ describe(
       assert.equal(await by('header-cluster').innerText(), 'acme');
       assert.equal(await by('header-state').innerText(), 'STANDBY');
       assert.match(await page.locator('[data-node-id="node-a"]').innerText(), /leader/);
+      // Redis: how this node reaches it, and whether each node does.
+      assert.equal(await by('redis-topology').innerText(), REDIS_TOPOLOGY);
+      assert.equal(await by('store-status').innerText(), 'reachable');
+      assert.equal(await self.getByTestId('node-store').innerText(), 'reachable');
+      const peerStore = page.locator('[data-node-id="node-a"]').getByTestId('peer-store');
+      assert.equal(await peerStore.innerText(), 'reachable');
       // A standby points at the active node's console.
       await by('banner-standby').waitFor();
       assert.equal(await by('active-console-link').getAttribute('href'), 'http://node-a.example:7480/');
@@ -431,6 +442,8 @@ describe(
     it('shows seats live and renders client strings as text, never as HTML', async () => {
       node.state = 'failover';
       node.failoverSince = Date.now();
+      // The peer is now unreachable: its last word on Redis is stale.
+      await until('peer Redis unknown', async () => (await by('peer-store').innerText()) === 'unknown');
       await page.goto(`${node.url}/#/seats`);
       await by('seats-view').waitFor();
       await until('feature rows', async () => (await by('feature-row').count()) === 2);
@@ -576,6 +589,10 @@ describe(
       await page.goto(`${node.url}/#/cluster`);
       await by('cluster-view').waitFor();
       await until('two node cards', async () => (await by('node-card').count()) === 2);
+      // The peer is back and says it cannot reach Redis.
+      node.peerStoreOk = false;
+      await until('peer Redis unreachable', async () => (await by('peer-store').innerText()) === 'unreachable');
+      assert.equal(await by('redis-topology').innerText(), REDIS_TOPOLOGY);
       await shot('10-cluster-after-step-down');
     });
 

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { CONFIG_KEYS, DEFAULTS, loadConfig, parseHostPort, readConfigFile } from '../../src/server/config';
+import { CONFIG_KEYS, DEFAULTS, describeRedis, loadConfig, parseHostPort, readConfigFile } from '../../src/server/config';
 import { type KeySpec, LICENSE_TERM_KEYS, redactRedisUrl, SPEC } from '../../src/server/config-spec';
 import { ErrorCode, LicenseError } from '../../src/server/errors';
 
@@ -314,6 +314,26 @@ describe('config errors never echo a secret', () => {
     assert.equal(redactRedisUrl('redis://h:6379?db=1&password=pw&x=1'), 'redis://h:6379?db=1&password=***&x=1');
     assert.equal(redactRedisUrl('redis://127.0.0.1:6379'), 'redis://127.0.0.1:6379');
     assert.equal(redactRedisUrl('user:pw@h:6379'), undefined);
+  });
+});
+
+describe('describeRedis', () => {
+  it('names the topology and addresses, never credentials', () => {
+    assert.equal(describeRedis({ url: 'redis://user:s3cr3t@db.example:6380/2?password=x', minReplicas: 0 }), 'single redis://db.example:6380/2');
+    assert.equal(describeRedis({ url: 'rediss://:pw@[::1]:6379', minReplicas: 1 }), 'single rediss://[::1]:6379 (writes confirmed by 1 replica)');
+    assert.equal(
+      describeRedis({
+        sentinels: [
+          { host: 's1', port: 26379 },
+          { host: 's2', port: 26379 },
+        ],
+        masterName: 'licmaster',
+        minReplicas: 2,
+      }),
+      'sentinel licmaster via s1:26379,s2:26379 (writes confirmed by 2 replicas)',
+    );
+    assert.equal(describeRedis({ clusterNodes: [{ host: 'c1', port: 7000 }], minReplicas: 0 }), 'cluster c1:7000');
+    assert.equal(describeRedis({ url: 'not a url with pw', minReplicas: 0 }), 'single redis');
   });
 });
 

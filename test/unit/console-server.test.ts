@@ -10,7 +10,7 @@ import type { AdminOps } from '../../src/server/admin/admin-ops';
 import { ManualClock } from '../../src/server/clock';
 import { CONTENT_SECURITY_POLICY } from '../../src/server/console/http-io';
 import { createSessionStore } from '../../src/server/console/sessions';
-import { type ConsoleServerOptions, type RunningConsole, startConsoleServer } from '../../src/server/console/console-server';
+import { type ConsoleServerOptions, type RunningConsole, sessionCookieName, startConsoleServer } from '../../src/server/console/console-server';
 import { ErrorCode, LicenseError } from '../../src/server/errors';
 import { checkAdminToken } from '../../src/server/grpc/admin-auth';
 import type { Logger } from '../../src/server/log';
@@ -204,7 +204,9 @@ describe('console server over HTTP', () => {
 
   it('signs in with the token: an HttpOnly SameSite=Strict cookie, not Secure over HTTP', async () => {
     const s = await signIn(h.url);
-    assert.match(s.cookie, /^license_console=[A-Za-z0-9_-]{43}$/);
+    assert.match(s.cookie, /^license_console_c1_a=[A-Za-z0-9_-]{43}$/);
+    // One name per node: the other console of the pair on the same host keeps its own session.
+    assert.notEqual(sessionCookieName('c1', 'a'), sessionCookieName('c1', 'b'));
     assert.match(s.setCookie, /; HttpOnly/);
     assert.match(s.setCookie, /; SameSite=Strict/);
     assert.match(s.setCookie, /; Path=\//);
@@ -268,7 +270,7 @@ describe('console server over HTTP', () => {
     const body = await json<ErrorBody>(res);
     assert.equal(body.error.code, 'UNAUTHENTICATED');
     assert.match(body.error.message, /expired/);
-    assert.match(res.headers.get('set-cookie') ?? '', /^license_console=; .*Max-Age=0/);
+    assert.match(res.headers.get('set-cookie') ?? '', /^license_console_c1_a=; .*Max-Age=0/);
   });
 
   it('signs out with DELETE /session (CSRF token needed); the cookie then stops working', async () => {
@@ -539,7 +541,7 @@ describe('console server over HTTPS', () => {
   it('signs in a client certificate signed by LICENSE_TLS_CA with an empty body; without one, {} is 401', async () => {
     const withCert = await request('POST', '/api/v1/session', { body: '{}', cert: client });
     assert.equal(withCert.status, 200);
-    assert.match(withCert.headers['set-cookie']?.[0] ?? '', /^license_console=/);
+    assert.match(withCert.headers['set-cookie']?.[0] ?? '', /^license_console_c1_a=/);
     const without = await request('POST', '/api/v1/session', { body: '{}' });
     assert.equal(without.status, 401);
     assert.match(without.body, /client certificate/);

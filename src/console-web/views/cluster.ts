@@ -29,10 +29,19 @@ export function clusterView(): View {
           ['Leader', leader ? `${leader}${s.leader_addr ? ` (${s.leader_addr})` : ''}` : h('span', { class: 'warn-text' }, 'none: no node holds the lease')],
           ['Highest epoch', String(s.highest_epoch)],
           [
-            'Redis (store)',
-            s.store_ok
-              ? h('span', null, badge('reachable', 'ok', 'store-status'), ' from this node')
-              : h('span', null, badge('unreachable', 'bad', 'store-status'), ' from this node'),
+            'Redis',
+            s.redis_topology
+              ? h('span', { 'data-testid': 'redis-topology' }, s.redis_topology)
+              : h('span', { class: 'muted', 'data-testid': 'redis-topology' }, 'not reported'),
+          ],
+          [
+            'Reachable from',
+            h(
+              'span',
+              { class: 'badges' },
+              h('span', null, `${s.node_id} (this node) `, storeBadge(s.store_ok, 'store-status')),
+              peer ? [h('span', { class: 'muted' }, '·'), h('span', null, `${peer.node_id} `, peerStoreBadge(peer))] : null,
+            ),
           ],
           [
             'License',
@@ -69,7 +78,7 @@ function nodeCard(s: Status): HTMLElement {
       ['Address', s.advertise_addr || '—'],
       ['Epoch', s.epoch ? String(s.epoch) : '— (holds no lease)'],
       s.lease_valid_for_ms > 0 && ['Lease valid for', duration(s.lease_valid_for_ms)],
-      ['Redis', s.store_ok ? 'reachable' : h('span', { class: 'bad-text' }, 'unreachable')],
+      ['Redis', storeBadge(s.store_ok, 'node-store')],
       ['License serial', String(s.license_serial)],
       !!s.license_error && ['License error', h('span', { class: 'bad-text' }, s.license_error)],
       ['Version', s.version || '—'],
@@ -97,11 +106,26 @@ function peerCard(s: Status, p: PeerStatus, ageOf: (ms: number) => HTMLElement):
       ['Epoch', p.epoch ? String(p.epoch) : '— (holds no lease)'],
       ['Last heartbeat', p.last_heartbeat_ms ? h('span', null, ageOf(p.last_heartbeat_ms), ` · ${dateTime(p.last_heartbeat_ms)}`) : 'never'],
       !!p.last_heartbeat_ms && ['Clock skew', `${p.clock_skew_ms} ms`],
+      [
+        'Redis',
+        p.reachable
+          ? peerStoreBadge(p, 'peer-store')
+          : h('span', null, peerStoreBadge(p, 'peer-store'), h('span', { class: 'muted' }, ' while the peer is unreachable')),
+      ],
       ['License serial', p.license_serial ? String(p.license_serial) : '—'],
       ['Console', url ? h('a', { href: url, rel: 'noreferrer', 'data-testid': 'peer-console-link' }, url) : '—'],
     ]),
     p.reachable ? null : h('p', { class: 'note' }, `State and epoch as last heard; ${stateName(p.state)} may be out of date.`),
   );
+}
+
+function storeBadge(ok: boolean, testid?: string): HTMLElement {
+  return ok ? badge('reachable', 'ok', testid) : badge('unreachable', 'bad', testid);
+}
+
+/** The peer's word on Redis comes with its heartbeat: stale, so "unknown", while the peer is unreachable. */
+function peerStoreBadge(p: PeerStatus, testid?: string): HTMLElement {
+  return p.reachable ? storeBadge(p.store_ok, testid) : badge('unknown', 'idle', testid);
 }
 
 function noPeerCard(): HTMLElement {

@@ -31,6 +31,8 @@ export interface PeerStatusSnapshot {
   readonly clockSkewMs: number;
   /** The peer's web console, from its heartbeats ('' when off or not known). */
   readonly consoleUrl: string;
+  /** The peer reaches Redis, by its last heartbeat (false before one). */
+  readonly storeOk: boolean;
 }
 
 export interface ClusterSnapshot {
@@ -313,6 +315,7 @@ export class NodeController {
               licenseDigest: seen.licenseDigest,
               clockSkewMs: seen.clockSkewMs,
               consoleUrl: seen.consoleUrl,
+              storeOk: peer?.storeOk ?? false,
             },
     };
   }

@@ -17,6 +17,15 @@ import { createStaticFiles } from './static-files';
 
 /** The session cookie's name (docs/CONSOLE.md). */
 export const SESSION_COOKIE = 'license_console';
+
+/**
+ * The session cookie of one node's console: `license_console_<cluster>_<node>`. Browsers keep
+ * cookies per host, not per port, so the two consoles of a pair published on one host
+ * (localhost:7480 and localhost:7481) would overwrite each other's session under one name.
+ */
+export function sessionCookieName(clusterId: string, nodeId: string): string {
+  return `${SESSION_COOKIE}_${clusterId}_${nodeId}`.replace(/[^A-Za-z0-9._-]/g, '_');
+}
 /** Sign-in attempts allowed per client address per minute (docs/CONSOLE.md); 429 past them. */
 export const SIGN_IN_ATTEMPTS_PER_MINUTE = 10;
 /** How often the certificate files are re-read, so rotating them needs no restart (as the gRPC listeners do). */
@@ -113,10 +122,10 @@ function methodsOf(apiPath: string): ApiMethod[] {
   return OPS_ROUTES.filter((r) => r.path === apiPath).map((r) => r.method);
 }
 
-function cookieSessionId(req: http.IncomingMessage): string | undefined {
+function cookieSessionId(req: http.IncomingMessage, name: string): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === SESSION_COOKIE) {
+    if (eq > 0 && part.slice(0, eq).trim() === name) {
       const value = part.slice(eq + 1).trim();
       if (value !== '') return value;
     }
@@ -149,7 +158,8 @@ export function createConsoleServer(opts: ConsoleServerOptions): ConsoleServer {
     logger.warn('console page files missing: the JSON API works, the page does not (build them: npm run build)', { assetsDir: opts.assetsDir });
   }
 
-  const cookie = (value: string, extra: string): string => `${SESSION_COOKIE}=${value}; HttpOnly; SameSite=Strict; Path=/${extra}${isHttps ? '; Secure' : ''}`;
+  const cookieName = sessionCookieName(opts.settings.clusterId, opts.settings.nodeId);
+  const cookie = (value: string, extra: string): string => `${cookieName}=${value}; HttpOnly; SameSite=Strict; Path=/${extra}${isHttps ? '; Secure' : ''}`;
   const clearCookie = cookie('', '; Max-Age=0');
 
   const clientCertVerified = (req: http.IncomingMessage): boolean => opts.tls?.caFile !== undefined && req.socket instanceof TLSSocket && req.socket.authorized;
@@ -181,7 +191,7 @@ export function createConsoleServer(opts: ConsoleServerOptions): ConsoleServer {
       if (!m || !sameSecret(m[1] ?? '', opts.adminToken)) throw new LicenseError(ErrorCode.PERMISSION_DENIED, WRONG_TOKEN_MESSAGE);
       return 'token';
     }
-    const id = cookieSessionId(req);
+    const id = cookieSessionId(req, cookieName);
     if (id === undefined) throw new LicenseError(ErrorCode.UNAUTHENTICATED, NO_CREDENTIALS_MESSAGE);
     const session = sessions.get(id);
     if (!session) throw expired();
@@ -217,7 +227,7 @@ export function createConsoleServer(opts: ConsoleServerOptions): ConsoleServer {
       const orCert = opts.tls?.caFile === undefined ? '' : ', or present a client certificate signed by LICENSE_TLS_CA';
       throw new LicenseError(ErrorCode.UNAUTHENTICATED, `sign-in needs the admin token: {"token": "<LICENSE_ADMIN_TOKEN>"}${orCert}`);
     }
-    const previous = cookieSessionId(req);
+    const previous = cookieSessionId(req, cookieName);
     if (previous !== undefined) sessions.delete(previous);
     const { id, session } = sessions.create();
     return { value: { csrf_token: session.csrf, expires_at_ms: session.expiresAtMs }, headers: { 'set-cookie': cookie(id, '') } };
@@ -237,7 +247,7 @@ export function createConsoleServer(opts: ConsoleServerOptions): ConsoleServer {
     if (apiPath === SESSION_PATH && method === 'POST') return signIn(req, remote, setVia);
     if (apiPath === SESSION_PATH && method === 'GET') {
       checkQuery(query, []);
-      const id = cookieSessionId(req);
+      const id = cookieSessionId(req, cookieName);
       if (id === undefined) throw new LicenseError(ErrorCode.UNAUTHENTICATED, 'no console session: sign in (POST /api/v1/session)');
       const session = sessions.get(id);
       if (!session) throw expired();
@@ -246,7 +256,7 @@ export function createConsoleServer(opts: ConsoleServerOptions): ConsoleServer {
     }
     setVia(authenticate(req, stateChanging));
     if (apiPath === SESSION_PATH) {
-      const id = cookieSessionId(req);
+      const id = cookieSessionId(req, cookieName);
       if (id !== undefined) sessions.delete(id);
       return { value: {}, headers: { 'set-cookie': clearCookie } };
     }

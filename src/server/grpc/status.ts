@@ -24,6 +24,8 @@ export interface StatusInfo {
   readonly peerLicenseSerial: number;
   /** This node's web console URL ('' when off). */
   readonly consoleUrl: string;
+  /** How this node reaches Redis, without credentials (describeRedis). */
+  readonly redisTopology: string;
 }
 
 /** Where a status comes from; only the parts named here are read. */
@@ -85,6 +87,7 @@ export function toStatusResponse(info: StatusInfo, s: ClusterSnapshot, budget: B
     license_serial: info.licenseSerial,
     license_error: info.licenseError,
     console_url: info.consoleUrl,
+    redis_topology: info.redisTopology,
     ...(s.peer
       ? {
           peer: {
@@ -100,6 +103,7 @@ export function toStatusResponse(info: StatusInfo, s: ClusterSnapshot, budget: B
             clock_skew_ms: s.peer.clockSkewMs,
             license_serial: info.peerLicenseSerial,
             console_url: s.peer.consoleUrl,
+            store_ok: s.peer.storeOk,
           },
         }
       : {}),

@@ -27,6 +27,7 @@ export interface GetStatusResponse {
   'license_serial'?: (number | string | Long);
   'license_error'?: (string);
   'console_url'?: (string);
+  'redis_topology'?: (string);
 }
 
 export interface GetStatusResponse__Output {
@@ -49,4 +50,5 @@ export interface GetStatusResponse__Output {
   'license_serial': (number);
   'license_error': (string);
   'console_url': (string);
+  'redis_topology': (string);
 }

@@ -17,6 +17,7 @@ export interface PeerStatus {
   'clock_skew_ms'?: (number | string | Long);
   'license_serial'?: (number | string | Long);
   'console_url'?: (string);
+  'store_ok'?: (boolean);
 }
 
 export interface PeerStatus__Output {
@@ -32,4 +33,5 @@ export interface PeerStatus__Output {
   'clock_skew_ms': (number);
   'license_serial': (number);
   'console_url': (string);
+  'store_ok': (boolean);
 }
