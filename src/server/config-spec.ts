@@ -82,6 +82,16 @@ const durationSchema = z
   .regex(/^\d+$/, { message: 'must be a whole number of milliseconds' })
   .transform(Number)
   .refine((n) => Number.isSafeInteger(n) && n > 0, { message: 'must be a whole number of milliseconds above 0' });
+/** A retention: whole days/hours/minutes/seconds with a unit (`400d`, `36h`), or milliseconds. */
+const retentionSchema = z
+  .string()
+  .regex(/^\d+(ms|s|m|h|d)?$/, { message: 'must be a duration such as 400d, 36h, 90m or a number of milliseconds' })
+  .transform((v) => {
+    const m = /^(\d+)(ms|s|m|h|d)?$/.exec(v);
+    const unit = { ms: 1, s: 1_000, m: MINUTE, h: HOUR, d: 24 * HOUR }[m?.[2] ?? 'ms'] ?? 1;
+    return Number(m?.[1] ?? '0') * unit;
+  })
+  .refine((n) => Number.isSafeInteger(n) && n >= MINUTE, { message: 'must be at least one minute' });
 const boolSchema = z.enum(['true', 'false'], { message: 'must be "true" or "false"' }).transform((v) => v === 'true');
 const countSchema = z
   .string()
@@ -205,6 +215,11 @@ export const SPEC = {
     parse: hostPortOrOffSchema,
     default: '0.0.0.0:9464',
     doc: 'HTTP `/metrics` (Prometheus), `/healthz` (alive), `/readyz` (active and serving); `off` disables',
+  }),
+  LICENSE_USAGE_RETENTION: key({
+    parse: retentionSchema,
+    default: 400 * 24 * HOUR,
+    doc: 'how long usage events (grants, releases, denials, expiries) are kept in Redis for `licensectl report usage` (docs/USAGE-REPORTS.md): `400d`, `36h`, `90m` or milliseconds; older ones are trimmed about once a minute',
   }),
   LICENSE_CONSOLE_ADDR: key({
     parse: hostPortOrOffSchema,
@@ -344,6 +359,8 @@ export const CONFIG_TABLE_END = '<!-- config-table:end -->';
 
 /** `259200000` → `72 h`, for the docs; short durations read fine as they are. */
 function humanMs(ms: number): string | undefined {
+  // Retentions are months long: days read better there (72 h stays 72 h).
+  if (ms >= 30 * 24 * HOUR && ms % (24 * HOUR) === 0) return `${ms / (24 * HOUR)} d`;
   if (ms >= HOUR && ms % HOUR === 0) return `${ms / HOUR} h`;
   if (ms >= MINUTE && ms % MINUTE === 0) return `${ms / MINUTE} min`;
   return undefined;
@@ -356,7 +373,7 @@ function defaultCell(name: string, spec: KeySpec<unknown>): string {
   const value = spec.default;
   // Defaults are what an operator would type, so they are shown as text; every one is a primitive today.
   const text = typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value);
-  const human = typeof value === 'number' && name.endsWith('_MS') ? humanMs(value) : undefined;
+  const human = typeof value === 'number' && (name.endsWith('_MS') || name.endsWith('_RETENTION')) ? humanMs(value) : undefined;
   return `\`${text}\`${human === undefined ? '' : ` (${human})`}`;
 }
 

@@ -83,6 +83,8 @@ export interface Config {
   readonly vendorActivation?: { readonly url: string; readonly token: string };
   /** The vendor's e-mail address for activation requests ("" when not configured). */
   readonly vendorContact: string;
+  /** LICENSE_USAGE_RETENTION: usage events older than this are trimmed. */
+  readonly usageRetentionMs: number;
   readonly licenseFile: string;
   readonly vendorPublicKeyFile: string;
   readonly stateDir: string;
@@ -314,6 +316,7 @@ export function loadConfig(env: ConfigSource, fileValues: ConfigSource = {}): Co
         }),
     ...(vendorUrl === undefined || vendorToken === undefined ? {} : { vendorActivation: { url: vendorUrl, token: vendorToken } }),
     vendorContact: v.LICENSE_VENDOR_CONTACT ?? '',
+    usageRetentionMs: v.LICENSE_USAGE_RETENTION,
     licenseFile: v.LICENSE_FILE,
     vendorPublicKeyFile: v.LICENSE_VENDOR_PUBLIC_KEY,
     stateDir: v.LICENSE_STATE_DIR,

@@ -43,6 +43,9 @@ import { createRedis, redisTlsOptions, superviseConnection } from './store/redis
 import { ReplicaAck } from './store/replica-ack';
 import { ScriptRunner } from './store/scripts';
 
+/** How often the lease holder drops usage events past LICENSE_USAGE_RETENTION. */
+const USAGE_TRIM_EVERY_MS = 60_000;
+
 export const SEAT_SERVICE_NAME = 'license.v1.SeatService';
 
 export interface NodeDeps {
@@ -319,6 +322,23 @@ export function createNode(deps: NodeDeps): LicenseNode {
     }, sweepEveryMs);
   };
 
+  // Usage events older than LICENSE_USAGE_RETENTION go, about once a minute: each run drops
+  // about a minute's worth, and the appends never wait for it.
+  let usageTrimTimer: NodeJS.Timeout | undefined;
+  const trimUsage = (): void => {
+    usageTrimTimer = setTimeout(() => {
+      seats
+        .trimUsage(config.usageRetentionMs)
+        .then((n) => {
+          if (n > 0) logger.info('usage events past the retention dropped', { events: n, retentionMs: config.usageRetentionMs });
+        })
+        .catch((err: unknown) => logger.warn('usage retention trim failed', { err: errorMessage(err) }))
+        .finally(() => {
+          if (usageTrimTimer) trimUsage();
+        });
+    }, USAGE_TRIM_EVERY_MS);
+  };
+
   const rpc: UnaryContext = {
     logger,
     observe: (method, code, seconds) => metrics.rpcDuration.observe({ method, code }, seconds),
@@ -393,6 +413,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
       stopSupervising = superviseConnection(redis, logger, failoverWatch);
       controller.start();
       sweep();
+      trimUsage();
       logger.info('license node listening', {
         grpcAddr: config.grpcAddr,
         grpcPort,
@@ -419,6 +440,8 @@ export function createNode(deps: NodeDeps): LicenseNode {
         const wasActive = holdsLeaseIn(controller.machine.state);
         if (sweepTimer) clearTimeout(sweepTimer);
         sweepTimer = undefined;
+        if (usageTrimTimer) clearTimeout(usageTrimTimer);
+        usageTrimTimer = undefined;
         await controller.stop();
         health.setStatus(SEAT_SERVICE_NAME, 'NOT_SERVING');
         await shutdownServer(server, 1_500);

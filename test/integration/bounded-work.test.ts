@@ -137,7 +137,7 @@ describe('bounded server work (real redis-server)', () => {
     const forgotten = await seats.checkout(fence, co('s1', 'f', 1, BIG, 'req-0', 'new-seat'));
     assert.deepEqual([forgotten.leaseId, forgotten.reused], ['new-seat', false]);
     // Closing drops every record of the session.
-    await seats.closeSession(fence, 's1');
+    await seats.closeSession(fence, 's1', T0);
     assert.deepEqual(await redis.keys(`${keys.prefix}:session:*`), []);
   });
 

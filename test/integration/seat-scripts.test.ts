@@ -144,9 +144,9 @@ forEachTopology('seat scripts against a real redis-server', (topology) => {
     await seats.openSession(fence, 's1', INFO, T0);
     await seats.checkout(fence, co('s1', 'f', 2, 5));
     await seats.checkout(fence, co('s1', 'g', 1, 5));
-    assert.equal(await seats.closeSession(fence, 's1'), 2);
+    assert.equal(await seats.closeSession(fence, 's1', T0), 2);
     assert.equal(await fx.redis.hlen(keys.used), 0);
-    assert.equal(await seats.closeSession(fence, 's1'), 0);
+    assert.equal(await seats.closeSession(fence, 's1', T0), 0);
     assert.deepEqual(await fx.keys(`${keys.prefix}:session:*`), []);
     assert.deepEqual(await fx.keys(`${keys.prefix}:lease:*`), []);
   });

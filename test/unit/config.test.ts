@@ -337,6 +337,17 @@ describe('describeRedis', () => {
   });
 });
 
+describe('LICENSE_USAGE_RETENTION', () => {
+  it('takes days, hours, minutes, seconds or milliseconds; 400 days by default; at least a minute', () => {
+    assert.equal(loadConfig(BASE).usageRetentionMs, 400 * 24 * 3_600_000);
+    assert.equal(loadConfig({ ...BASE, LICENSE_USAGE_RETENTION: '36h' }).usageRetentionMs, 36 * 3_600_000);
+    assert.equal(loadConfig({ ...BASE, LICENSE_USAGE_RETENTION: '90m' }).usageRetentionMs, 90 * 60_000);
+    assert.equal(loadConfig({ ...BASE, LICENSE_USAGE_RETENTION: '120000' }).usageRetentionMs, 120_000);
+    assert.match(configError({ ...BASE, LICENSE_USAGE_RETENTION: '1 year' }), /^LICENSE_USAGE_RETENTION: must be a duration such as 400d/);
+    assert.match(configError({ ...BASE, LICENSE_USAGE_RETENTION: '30s' }), /^LICENSE_USAGE_RETENTION: must be at least one minute/);
+  });
+});
+
 describe('console and vendor settings', () => {
   it('the console is on at 0.0.0.0:7480 by default, off with "off"; its URL and session length can be set', () => {
     assert.deepEqual(loadConfig(BASE).console, { addr: '0.0.0.0:7480', sessionTtlMs: 8 * 3_600_000 });
@@ -369,7 +380,7 @@ describe('console and vendor settings', () => {
 describe('config spec', () => {
   it('CONFIG_KEYS lists every declared key; the failover terms are license terms, not keys', () => {
     assert.deepEqual(CONFIG_KEYS, Object.keys(SPEC));
-    assert.equal(new Set(CONFIG_KEYS).size, 40);
+    assert.equal(new Set(CONFIG_KEYS).size, 41);
     assert.deepEqual(Object.keys(LICENSE_TERM_KEYS).sort(), ['LICENSE_ACTIVATION_EXTENSION_MS', 'LICENSE_BUDGET_RESET_AFTER_MS', 'LICENSE_FAILOVER_BUDGET_MS']);
     for (const k of Object.keys(LICENSE_TERM_KEYS)) assert.ok(!(CONFIG_KEYS as readonly string[]).includes(k), k);
   });
@@ -381,6 +392,7 @@ describe('config spec', () => {
         LICENSE_REDIS_URL: 'redis://127.0.0.1:6379',
         LICENSE_GRPC_ADDR: '0.0.0.0:7400',
         LICENSE_METRICS_ADDR: '0.0.0.0:9464',
+        LICENSE_USAGE_RETENTION: 400 * 24 * 3_600_000,
         LICENSE_CONSOLE_ADDR: '0.0.0.0:7480',
         LICENSE_CONSOLE_SESSION_MS: 8 * 3_600_000,
         LICENSE_STATE_DIR: '.licensed-state',

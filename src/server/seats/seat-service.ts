@@ -216,7 +216,7 @@ export class SeatService {
   async revoke(leaseId: string): Promise<LeaseRow | undefined> {
     const fence = this.deps.cluster.fenceForRunningWork();
     checkId('lease_id', leaseId);
-    const freed = await this.write(() => this.deps.store.revoke(fence, leaseId));
+    const freed = await this.write(() => this.deps.store.revoke(fence, leaseId, this.deps.clock.now()));
     if (freed) {
       this.deps.logger.warn('lease released by an operator', {
         leaseId,
@@ -234,7 +234,7 @@ export class SeatService {
   async closeSession(sessionId: string): Promise<number> {
     const fence = this.deps.cluster.fenceForRunningWork();
     checkId('session_id', sessionId);
-    return this.write(() => this.deps.store.closeSession(fence, sessionId));
+    return this.write(() => this.deps.store.closeSession(fence, sessionId, this.deps.clock.now()));
   }
 
   /**
@@ -318,6 +318,20 @@ export class SeatService {
     }
     if (total.sessions > 0) this.deps.logger.info(total.complete ? 'expired sessions freed' : 'expired sessions freed; more left for the next sweep', total);
     return total;
+  }
+
+  /**
+   * Drops usage events older than `retentionMs` (LICENSE_USAGE_RETENTION); run by the lease
+   * holder about once a minute, a no-op elsewhere. Returns the number of events dropped.
+   */
+  async trimUsage(retentionMs: number): Promise<number> {
+    let fence: Fence;
+    try {
+      fence = this.deps.cluster.fenceForRunningWork();
+    } catch {
+      return 0;
+    }
+    return this.write(() => this.deps.store.trimUsage(fence, this.deps.clock.now() - retentionMs));
   }
 
   /**

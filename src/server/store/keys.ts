@@ -30,6 +30,11 @@ export interface ClusterKeys {
   readonly licenseSerial: string;
   /** STREAM of the budget's audit trail (id `<seq>-0`, fields hash, entry): a hash chain, appended by auditAppend-2.lua. */
   readonly audit: string;
+  /**
+   * STREAM of usage events (grants, releases, denials, expiries, queue waits), appended by the
+   * seat scripts in the same atomic step as the change they record; fields in src/server/usage/usage-event.ts.
+   */
+  readonly usage: string;
 }
 
 export function clusterKeys(clusterId: string): ClusterKeys {
@@ -47,5 +52,6 @@ export function clusterKeys(clusterId: string): ClusterKeys {
     activationApplied: `${prefix}:activation:applied`,
     licenseSerial: `${prefix}:license_serial`,
     audit: `${prefix}:audit`,
+    usage: `${prefix}:usage`,
   });
 }

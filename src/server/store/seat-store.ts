@@ -152,11 +152,11 @@ export class SeatStore {
   }
 
   /** An operator frees a lease by id alone (AdminService.ReleaseLease); undefined when no such lease is held. */
-  async revoke(fence: Fence, leaseId: string): Promise<LeaseRow | undefined> {
+  async revoke(fence: Fence, leaseId: string, nowMs: number): Promise<LeaseRow | undefined> {
     const r = (await this.scripts.run(
       'revokeLease',
       [this.keys.leader, this.keys.sessions, this.keys.used],
-      [formatOwner(fence), this.keys.prefix, leaseId, RELEASED_REQUEST_IDS_KEPT],
+      [formatOwner(fence), this.keys.prefix, leaseId, RELEASED_REQUEST_IDS_KEPT, nowMs],
     )) as string[];
     if (r.length === 0) return undefined;
     const f = (k: number): string => String(r[k]);
@@ -174,9 +174,20 @@ export class SeatStore {
     };
   }
 
+  /**
+   * Drops usage events older than `oldestMs` (LICENSE_USAGE_RETENTION). Returns the number trimmed.
+   */
+  async trimUsage(fence: Fence, oldestMs: number): Promise<number> {
+    return Number(await this.scripts.run('trimUsage', [this.keys.leader, this.keys.usage], [formatOwner(fence), Math.max(0, Math.floor(oldestMs))]));
+  }
+
   /** Number of leases freed (0 for an unknown session). */
-  async closeSession(fence: Fence, sessionId: string): Promise<number> {
-    const r = await this.scripts.run('closeSession', [this.keys.leader, this.keys.sessions, this.keys.used], [formatOwner(fence), this.keys.prefix, sessionId]);
+  async closeSession(fence: Fence, sessionId: string, nowMs: number): Promise<number> {
+    const r = await this.scripts.run(
+      'closeSession',
+      [this.keys.leader, this.keys.sessions, this.keys.used],
+      [formatOwner(fence), this.keys.prefix, sessionId, nowMs],
+    );
     return Number(r);
   }
 

@@ -12,6 +12,8 @@
     ARGV[12] max seats per session
 
   Output: {lease_id, count, expires_at_ms, reused (0|1), seats_in_use_after}
+  Usage events: 'grant' for a new lease; 'deny' (reason SEATS_EXHAUSTED or LIMIT_EXCEEDED) for
+  a refusal for lack of seats or over the per-session limit.
   Errors: STALE_EPOCH; NOT_FOUND (session unknown/expired);
           SEATS_EXHAUSTED <in_use> (not enough free seats now);
           LIMIT_EXCEEDED (the session would hold more seats than allowed);
@@ -64,6 +66,7 @@ end
 
 local held = tonumber(redis.call('HGET', sessionKey, 'seats') or '0')
 if held + count > tonumber(ARGV[12]) then
+  usageEvent(p, now, 'deny', feature, count, sid, sessionWho(p, sid), nil, 'LIMIT_EXCEEDED')
   return redis.error_reply('LIMIT_EXCEEDED session ' .. sid .. ' holds ' .. held .. ' seat(s); ' .. count .. ' more would pass the limit of ' .. ARGV[12] .. ' per session')
 end
 
@@ -73,6 +76,7 @@ if used + count > seats then
   reclaimExpired(p, KEYS[2], KEYS[3], now, tonumber(ARGV[11]))
   used = tonumber(redis.call('HGET', KEYS[3], feature) or '0')
   if used + count > seats then
+    usageEvent(p, now, 'deny', feature, count, sid, sessionWho(p, sid), nil, 'SEATS_EXHAUSTED')
     return redis.error_reply('SEATS_EXHAUSTED ' .. used)
   end
 end
@@ -85,4 +89,5 @@ redis.call('HINCRBY', sessionKey, 'seats', count)
 if rid ~= '' then redis.call('HSET', reqsKey, rid, lid) end
 redis.call('ZADD', KEYS[2], expires, sid)
 redis.call('HSET', sessionKey, 'expires_ms', expires)
+usageEvent(p, now, 'grant', feature, count, sid, sessionWho(p, sid), lid)
 return {lid, count, expires, 0, after}

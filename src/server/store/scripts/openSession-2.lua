@@ -27,7 +27,7 @@ if open >= limit then
     if not score then
       redis.call('SREM', clientKey, other)
     elseif tonumber(score) <= now then
-      dropSession(p, KEYS[2], p .. ':used', other)
+      dropSession(p, KEYS[2], p .. ':used', other, now, 'expire')
     end
   end
   open = redis.call('SCARD', clientKey)

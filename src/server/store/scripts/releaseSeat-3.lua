@@ -6,7 +6,7 @@
     ARGV[1] owner (fencing)  ARGV[2] prefix  ARGV[3] session id  ARGV[4] lease id  ARGV[5] now ms
     ARGV[6] released request ids kept per session (256: RELEASED_REQUEST_IDS_KEPT)
 
-  Output: 1 released, 0 no such lease in this session
+  Output: 1 released (recorded as a 'release' usage event), 0 no such lease in this session
   Errors: STALE_EPOCH; NOT_FOUND (session unknown or expired)
 
   The lease's request id stops mapping to it and joins the session's released request ids,
@@ -22,6 +22,7 @@ if dead then return dead end
 local l = redis.call('HMGET', p .. ':lease:' .. lid, 'session_id', 'feature', 'count', 'request_id')
 if l[1] ~= sid then return 0 end
 freeLease(p, KEYS[3], sid, lid, {l[2], l[3], l[4]}, tonumber(ARGV[6]))
+usageEvent(p, now, 'release', l[2], l[3], sid, sessionWho(p, sid), lid)
 redis.call('SREM', p .. ':session:' .. sid .. ':leases', lid)
 redis.call('HINCRBY', p .. ':session:' .. sid, 'seats', -tonumber(l[3]))
 return 1

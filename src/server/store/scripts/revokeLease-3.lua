@@ -8,6 +8,7 @@
     KEYS[1] leader key   KEYS[2] sessions zset   KEYS[3] used hash
     ARGV[1] owner (fencing)  ARGV[2] prefix  ARGV[3] lease id
     ARGV[4] released request ids kept per session (RELEASED_REQUEST_IDS_KEPT)
+    ARGV[5] now ms (the 'revoke' usage event)
 
   Output: {} when no such lease is held, else the freed lease:
           {session_id, feature, count, client_id, user, hostname, pid, granted_ms, expires_ms}
@@ -28,4 +29,5 @@ local s = redis.call('HMGET', p .. ':session:' .. sid, 'client_id', 'user', 'hos
 freeLease(p, KEYS[3], sid, lid, {l[2], l[3], l[4]}, s[5] and tonumber(ARGV[4]) or 0)
 redis.call('SREM', p .. ':session:' .. sid .. ':leases', lid)
 if s[5] then redis.call('HINCRBY', p .. ':session:' .. sid, 'seats', -tonumber(l[3])) end
+usageEvent(p, ARGV[5], 'revoke', l[2], l[3], sid, {s[1] or '', s[2] or '', s[3] or ''}, lid)
 return {sid, l[2], l[3], s[1] or '', s[2] or '', s[3] or '', s[4] or '0', l[5] or '0', s[5] or '0'}

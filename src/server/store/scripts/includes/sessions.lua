@@ -17,6 +17,21 @@
 --                                      status, ListFeatures and /metrics read (a seat of an expired
 --                                      session counts until the session is reaped)
 --   <p>:client:<client_id>       SET   open session ids of one client id (the per-client limit)
+--   <p>:usage                    STREAM usage events (src/server/usage/usage-event.ts), appended in
+--                                      the same script as the change they record; trimmed by age
+--                                      (trimUsage-2.lua, LICENSE_USAGE_RETENTION)
+
+-- Who holds a session, for usage events: {client_id, user, hostname} ('' when unknown).
+local function sessionWho(p, sid)
+  local s = redis.call('HMGET', p .. ':session:' .. sid, 'client_id', 'user', 'hostname')
+  return {s[1] or '', s[2] or '', s[3] or ''}
+end
+
+-- Appends one usage event. `who` is sessionWho(); `lid`, `reason` and `waitMs` may be nil.
+local function usageEvent(p, now, kind, feature, count, sid, who, lid, reason, waitMs)
+  redis.call('XADD', p .. ':usage', '*', 't', now, 'e', kind, 'f', feature, 'n', count,
+    'u', who[2], 'h', who[3], 'c', who[1], 's', sid, 'l', lid or '', 'r', reason or '', 'w', waitMs or 0)
+end
 
 local function leaseIndexKey(p)
   return p .. ':lease_index'
@@ -40,16 +55,19 @@ local function freeLease(p, usedKey, sid, lid, l, remember)
   end
 end
 
--- Frees every lease of a session and deletes it. Returns the number of leases freed.
--- Cost: O(leases of the session), at most the per-session seat limit.
-local function dropSession(p, sessionsKey, usedKey, sid)
+-- Frees every lease of a session and deletes it, recording a usage event of `kind`
+-- ('release': the client closed it; 'expire': it expired) per lease. Returns the number of
+-- leases freed. Cost: O(leases of the session), at most the per-session seat limit.
+local function dropSession(p, sessionsKey, usedKey, sid, now, kind)
   local sessionKey = p .. ':session:' .. sid
   local leasesKey = sessionKey .. ':leases'
   local lids = redis.call('SMEMBERS', leasesKey)
+  local who = #lids > 0 and sessionWho(p, sid) or nil
   for _, lid in ipairs(lids) do
     local l = redis.call('HMGET', p .. ':lease:' .. lid, 'feature', 'count', 'request_id')
     if l[1] then
       freeLease(p, usedKey, sid, lid, l, 0)
+      usageEvent(p, now, kind, l[1], l[2], sid, who, lid)
     else
       redis.call('DEL', p .. ':lease:' .. lid)
     end
@@ -68,7 +86,7 @@ local function reclaimExpired(p, sessionsKey, usedKey, now, limit)
   local sids = redis.call('ZRANGEBYSCORE', sessionsKey, '-inf', now, 'LIMIT', 0, limit)
   local leases = 0
   for _, sid in ipairs(sids) do
-    leases = leases + dropSession(p, sessionsKey, usedKey, sid)
+    leases = leases + dropSession(p, sessionsKey, usedKey, sid, now, 'expire')
   end
   return {#sids, leases}
 end
@@ -81,7 +99,7 @@ local function deadSession(p, sessionsKey, usedKey, sid, now, whatNext)
     return redis.error_reply('SESSION_NOT_FOUND session ' .. sid .. ' is unknown or expired; ' .. whatNext)
   end
   if tonumber(score) <= now then
-    dropSession(p, sessionsKey, usedKey, sid)
+    dropSession(p, sessionsKey, usedKey, sid, now, 'expire')
     return redis.error_reply('SESSION_NOT_FOUND session ' .. sid .. ' expired and its seats were freed; ' .. whatNext)
   end
   return nil
