@@ -14,6 +14,10 @@ export const ErrorCode = {
   /** The next fencing epoch would be 2^48 or more (or Redis holds one that is not an epoch): the node does not take the lease; an operator must repair the epoch counter. */
   EPOCH_OUT_OF_RANGE: 'EPOCH_OUT_OF_RANGE',
   SEATS_EXHAUSTED: 'SEATS_EXHAUSTED',
+  /** A checkout waited in its feature's queue for its whole wait_ms without a seat freeing up (gRPC DEADLINE_EXCEEDED); it has left the queue. */
+  QUEUE_TIMEOUT: 'QUEUE_TIMEOUT',
+  /** The caller cancelled a checkout while it waited in the queue (gRPC CANCELLED; nobody is left to read it). */
+  CANCELLED: 'CANCELLED',
   /** A configured limit (sessions per client, seats per session, calls in flight) was hit. */
   LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
   FEATURE_EXPIRED: 'FEATURE_EXPIRED',

@@ -15,3 +15,10 @@ export const LICENSE_LEADER_KEY = 'license-leader';
  * which would name the dead node.
  */
 export const LICENSE_RETRY_AFTER_KEY = 'license-retry-after-ms';
+
+/**
+ * Initial (not trailing) metadata of a Checkout with wait_ms that found no free seat: its
+ * 1-based position in the feature's queue, sent as soon as it is queued. The answer follows
+ * when a seat is granted or the wait runs out.
+ */
+export const LICENSE_QUEUE_POSITION_KEY = 'license-queue-position';

@@ -229,6 +229,11 @@ export function createNode(deps: NodeDeps): LicenseNode {
     onCheckout: (feature, result) => metrics.observeCheckout(feature, result),
     onLimit: (limit) => metrics.limitRejections.inc({ limit }),
   });
+  // Checkouts queued here wait only while this node grants seats; otherwise their callers retry
+  // at the node that does (same request id: same place in the queue, which lives in Redis).
+  controller.onStateChange(() => {
+    if (!controller.machine.isServing()) seats.abandonWaiters();
+  });
 
   // Every source exists now: the gauges read at scrape time.
   registerCollectors(metrics.registry, {

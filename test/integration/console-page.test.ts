@@ -120,8 +120,8 @@ class FakeNode {
       leader_node_id: serving ? 'node-b' : 'node-a',
       budget: this.budget(),
       features: [
-        { name: 'cad-pro', seats_total: 10, seats_in_use: this.inUse('cad-pro'), expires_at_ms: Date.parse('2027-12-31T00:00:00Z') },
-        { name: 'solver', seats_total: 50, seats_in_use: this.inUse('solver'), expires_at_ms: 0 },
+        { name: 'cad-pro', seats_total: 10, seats_in_use: this.inUse('cad-pro'), expires_at_ms: Date.parse('2027-12-31T00:00:00Z'), queue_length: 0 },
+        { name: 'solver', seats_total: 50, seats_in_use: this.inUse('solver'), expires_at_ms: 0, queue_length: 0 },
       ],
       leader_addr: serving ? '10.0.0.12:7400' : '10.0.0.11:7400',
       advertise_addr: '10.0.0.12:7400',

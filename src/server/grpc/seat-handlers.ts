@@ -1,4 +1,6 @@
+import * as grpc from '@grpc/grpc-js';
 import type { SeatServiceHandlers } from '../../contract/generated/license/v1/SeatService';
+import { LICENSE_QUEUE_POSITION_KEY } from '../../contract/metadata';
 import type { SeatService } from '../seats/seat-service';
 import { type UnaryContext, unary } from './unary';
 
@@ -19,8 +21,19 @@ export function createSeatHandlers(ctx: UnaryContext, seats: SeatService, sessio
       const r = await seats.heartbeat(req.session_id);
       return { expires_at_ms: r.expiresAtMs, lease_ids: [...r.leaseIds] };
     }),
-    Checkout: unary(ctx, 'Checkout', async (req) => {
-      const g = await seats.checkout(req);
+    Checkout: unary(ctx, 'Checkout', async (req, call, control) => {
+      // A call cancelled by its client (or its deadline) takes its checkout out of the queue.
+      const cancelled = new AbortController();
+      call.on('cancelled', () => cancelled.abort());
+      const g = await seats.checkout(req, {
+        signal: cancelled.signal,
+        onQueued: (position) => {
+          control.leaveLimiter();
+          const md = new grpc.Metadata();
+          md.set(LICENSE_QUEUE_POSITION_KEY, String(position));
+          call.sendMetadata(md);
+        },
+      });
       return { lease_id: g.leaseId, feature: g.feature, count: g.count, expires_at_ms: g.expiresAtMs };
     }),
     Release: unary(ctx, 'Release', async (req) => ({ released: await seats.release(req.session_id, req.lease_id) })),
@@ -31,6 +44,7 @@ export function createSeatHandlers(ctx: UnaryContext, seats: SeatService, sessio
         seats_total: f.seatsTotal,
         seats_in_use: f.seatsInUse,
         expires_at_ms: f.expiresAtMs,
+        queue_length: f.queueLength,
       })),
     })),
   };

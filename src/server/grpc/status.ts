@@ -63,7 +63,7 @@ export function statusReader(src: StatusSources): () => Promise<GetStatusRespons
  * status must still answer, so seats in use are unknown and shown as 0.
  */
 export function licensedFeatures(license: License): FeatureUsage[] {
-  return [...license.features.values()].map((f) => ({ name: f.name, seatsTotal: f.seats, seatsInUse: 0, expiresAtMs: f.expiresAtMs ?? 0 }));
+  return [...license.features.values()].map((f) => ({ name: f.name, seatsTotal: f.seats, seatsInUse: 0, expiresAtMs: f.expiresAtMs ?? 0, queueLength: 0 }));
 }
 
 /** The GetStatus answer from what the node's parts report; a pure mapping, no I/O. */
@@ -76,7 +76,13 @@ export function toStatusResponse(info: StatusInfo, s: ClusterSnapshot, budget: B
     epoch: s.epoch,
     leader_node_id: s.leaderNodeId,
     budget: toProtoBudget(budget),
-    features: features.map((f) => ({ name: f.name, seats_total: f.seatsTotal, seats_in_use: f.seatsInUse, expires_at_ms: f.expiresAtMs })),
+    features: features.map((f) => ({
+      name: f.name,
+      seats_total: f.seatsTotal,
+      seats_in_use: f.seatsInUse,
+      expires_at_ms: f.expiresAtMs,
+      queue_length: f.queueLength,
+    })),
     leader_addr: s.leaderAddr,
     advertise_addr: info.advertiseAddr,
     license_digest: info.licenseDigest,

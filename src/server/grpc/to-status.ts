@@ -13,6 +13,8 @@ const STATUS_OF: Record<ErrorCode, grpc.status> = {
   // Raised by the acquire script inside the lease loop, never by an RPC; the map must still name every code.
   EPOCH_OUT_OF_RANGE: grpc.status.FAILED_PRECONDITION,
   SEATS_EXHAUSTED: grpc.status.RESOURCE_EXHAUSTED,
+  QUEUE_TIMEOUT: grpc.status.DEADLINE_EXCEEDED,
+  CANCELLED: grpc.status.CANCELLED,
   LIMIT_EXCEEDED: grpc.status.RESOURCE_EXHAUSTED,
   FEATURE_EXPIRED: grpc.status.FAILED_PRECONDITION,
   REDUNDANT_BLOCKED: grpc.status.FAILED_PRECONDITION,

@@ -37,6 +37,16 @@ export class CallLimiter {
   }
 }
 
+/** What a handler may do about its own call besides answering it. */
+export interface CallControl {
+  /**
+   * The call stops counting against the in-flight limit (idempotent): for a call that is parked,
+   * not working (a checkout waiting in its queue), so parked calls never crowd out the releases
+   * that would free their seats.
+   */
+  leaveLimiter(): void;
+}
+
 /**
  * Adapts an async handler to grpc-js's callback style: errors (thrown or rejected)
  * go through the one error mapper, the callback is called exactly once, and latency
@@ -45,7 +55,7 @@ export class CallLimiter {
 export function unary<Req, Res>(
   ctx: UnaryContext,
   method: string,
-  handler: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
+  handler: (request: Req, call: grpc.ServerUnaryCall<Req, Res>, control: CallControl) => Promise<Res>,
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const started = process.hrtime.bigint();
@@ -63,12 +73,17 @@ export function unary<Req, Res>(
       callback(st);
       return;
     }
-    const done = (): void => limiter?.leave();
+    let left = false;
+    const done = (): void => {
+      if (left) return;
+      left = true;
+      limiter?.leave();
+    };
     // A handler that throws before returning its promise is mapped like a rejection,
     // never left to grpc-js (which would answer UNKNOWN and skip the metrics).
     let pending: Promise<Res>;
     try {
-      pending = handler(call.request, call);
+      pending = handler(call.request, call, { leaveLimiter: done });
     } catch (err) {
       pending = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }

@@ -70,7 +70,7 @@ export function createNodeMetrics(opts: MetricsOptions = {}): NodeMetrics {
 
   const checkouts = new Counter({
     name: 'license_checkouts_total',
-    help: 'Checkouts by feature and result (granted, exhausted, blocked, invalid, not_active, error).',
+    help: 'Checkouts by feature and result (granted, exhausted, blocked, invalid, not_active, error; queue_timeout, cancelled for checkouts that waited in the queue).',
     labelNames: ['feature', 'result'],
     registers,
   });

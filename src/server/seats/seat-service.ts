@@ -5,7 +5,7 @@ import { ErrorCode, errorMessage, LicenseError } from '../errors';
 import type { Feature, License } from '../license/license-file';
 import type { Logger } from '../log';
 import type { Fence } from '../store/fence';
-import { type LeaseRow, type SeatStore, type SessionRenewal, SWEEP_BATCH } from '../store/seat-store';
+import { type LeaseRow, type QueueExit, type Queued, type SeatStore, type SessionRenewal, SWEEP_BATCH } from '../store/seat-store';
 import { checkCount, checkFeatureName, checkId, checkPid, checkText, LIMITS } from './validate';
 
 /**
@@ -27,7 +27,50 @@ export interface SeatSettings {
   readonly blockedKeepsSessions: boolean;
 }
 
-export type CheckoutResult = 'granted' | 'exhausted' | 'blocked' | 'invalid' | 'not_active' | 'error';
+/** A checkout's outcome (metrics): queue_timeout and cancelled end a checkout that waited in its queue. */
+export type CheckoutResult = 'granted' | 'exhausted' | 'blocked' | 'invalid' | 'not_active' | 'error' | 'queue_timeout' | 'cancelled';
+
+/** The longest CheckoutRequest.wait_ms honoured: a longer wait is cut to this (proto/license/v1/seat.proto). */
+export const MAX_QUEUE_WAIT_MS = 3_600_000;
+
+/** How a checkout that may wait (wait_ms > 0) talks to its caller while it is queued. */
+export interface CheckoutWait {
+  /** Called once, when the checkout is queued, with its 1-based place in the feature's queue. */
+  readonly onQueued?: (position: number) => void;
+  /** Aborted when the caller goes away (its call was cancelled): the checkout leaves the queue. */
+  readonly signal?: AbortSignal;
+}
+
+export interface CheckoutGrant {
+  readonly leaseId: string;
+  readonly feature: string;
+  readonly count: number;
+  readonly expiresAtMs: number;
+}
+
+type Settlement = { readonly ok: true; readonly grant: CheckoutGrant } | { readonly ok: false; readonly err: unknown };
+
+/** A queued checkout whose call waits on this node. */
+interface Waiter {
+  readonly waiterId: string;
+  readonly feature: string;
+  readonly sessionId: string;
+  readonly requestId: string;
+  readonly leaseId: string;
+  settled: boolean;
+  settle(s: Settlement): void;
+}
+
+/** serveQueue script calls one serve of a feature makes at most (QUEUE_SERVE_BATCH heads each); the sweep continues. */
+const SERVE_MAX_CALLS = 16;
+
+/**
+ * Queue exits (grants, drops) that found no waiting call on this node, kept briefly: the call
+ * may register a moment after its grant (the enqueue's answer and a concurrent serve's answer
+ * race to this process), or wait on the other node (then nobody claims it and it ages out).
+ */
+const UNCLAIMED_EXIT_TTL_MS = 30_000;
+const UNCLAIMED_EXITS_MAX = 10_000;
 
 export interface SeatServiceDeps {
   readonly store: SeatStore;
@@ -47,6 +90,8 @@ export interface FeatureUsage {
   readonly seatsTotal: number;
   readonly seatsInUse: number;
   readonly expiresAtMs: number;
+  /** Checkouts waiting in the feature's queue. */
+  readonly queueLength: number;
 }
 
 export interface LeasesPage {
@@ -104,6 +149,14 @@ function decodePageToken(token: string, feature: string): string {
  * the fenced store calls. Transport-free; the gRPC handlers are a thin layer on top.
  */
 export class SeatService {
+  /** Queued checkouts waiting on this node, by waiter id (a retry of the same checkout adds a second call). */
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly waitersBySession = new Map<string, Set<Waiter>>();
+  /** Feature -> the serve in progress; `again` asks it for one more round (seats freed meanwhile). */
+  private readonly serving = new Map<string, { again: boolean; done: Promise<void> }>();
+  /** Waiter id -> a queue exit nobody here was waiting for yet (see UNCLAIMED_EXIT_TTL_MS). */
+  private readonly unclaimed = new Map<string, { exit: QueueExit; feature: string; atMs: number }>();
+
   constructor(private readonly deps: SeatServiceDeps) {}
 
   async openSession(req: { client_id: string; user: string; hostname: string; pid: number }): Promise<{ sessionId: string; expiresAtMs: number }> {
@@ -130,12 +183,15 @@ export class SeatService {
     return this.write(() => this.deps.store.heartbeat(fence, sessionId, this.deps.clock.now()));
   }
 
-  async checkout(req: { session_id: string; feature: string; count: number; request_id: string }): Promise<{
-    leaseId: string;
-    feature: string;
-    count: number;
-    expiresAtMs: number;
-  }> {
+  /**
+   * Checkout: grants now, or with `wait_ms` > 0 waits in the feature's FIFO queue (kept in Redis)
+   * until seats free up for it in turn (resolves), its wait runs out (QUEUE_TIMEOUT), its session
+   * ends (SESSION_NOT_FOUND) or `wait.signal` aborts; `wait.onQueued` hears its place first.
+   */
+  async checkout(
+    req: { session_id: string; feature: string; count: number; request_id: string; wait_ms?: number },
+    wait: CheckoutWait = {},
+  ): Promise<CheckoutGrant> {
     const feature = req.feature;
     let fence: Fence;
     try {
@@ -145,8 +201,10 @@ export class SeatService {
       throw err;
     }
     let f: Feature;
+    let waitMs: number;
     try {
       checkId('session_id', req.session_id);
+      waitMs = checkWait(req.wait_ms ?? 0);
       checkFeatureName(feature);
       if (req.request_id !== '') checkText('request_id', req.request_id, LIMITS.requestIdMax, false);
       f = this.feature(feature);
@@ -164,20 +222,21 @@ export class SeatService {
       );
     }
     try {
-      const g = await this.write(() =>
-        this.deps.store.checkout(fence, {
-          sessionId: req.session_id,
-          feature,
-          count: req.count,
-          seatsLicensed: f.seats,
-          requestId: req.request_id,
-          newLeaseId: newId(),
-          nowMs: now,
-        }),
-      );
+      const args = {
+        sessionId: req.session_id,
+        feature,
+        count: req.count,
+        seatsLicensed: f.seats,
+        requestId: req.request_id,
+        newLeaseId: newId(),
+        nowMs: now,
+      };
+      const g = await this.write(() => (waitMs > 0 ? this.deps.store.checkoutOrQueue(fence, args, now + waitMs) : this.deps.store.checkout(fence, args)));
+      if ('waiterId' in g) return await this.waitInQueue(g, { feature, sessionId: req.session_id, requestId: req.request_id, waitMs }, wait);
       this.observe(feature, 'granted');
       return { leaseId: g.leaseId, feature, count: g.count, expiresAtMs: g.expiresAtMs };
     } catch (err) {
+      if (err instanceof QueuedCheckoutEnded) throw err.cause; // observed when it ended
       if (err instanceof LicenseError && err.code === ErrorCode.LIMIT_EXCEEDED) {
         this.deps.onLimit?.('seats_per_session');
         this.observe(feature, 'invalid');
@@ -185,28 +244,220 @@ export class SeatService {
       }
       if (err instanceof LicenseError && err.code === ErrorCode.SEATS_EXHAUSTED) {
         this.observe(feature, 'exhausted');
+        const [used, queued] = err.message.split(' ');
         throw new LicenseError(
           ErrorCode.SEATS_EXHAUSTED,
-          `not enough free seats of ${feature}: ${err.message} of ${f.seats} in use, ${req.count} requested; retry later or release a seat`,
+          queued === undefined
+            ? `not enough free seats of ${feature}: ${used} of ${f.seats} in use, ${req.count} requested; retry later or release a seat`
+            : `no seat of ${feature} for this checkout: ${used} of ${f.seats} in use and ${queued} checkout(s) queued ahead (seats go to the queue first); retry with wait_ms to queue behind them, or later`,
         );
       }
-      const r: CheckoutResult =
-        err instanceof LicenseError &&
-        (err.code === ErrorCode.INVALID_ARGUMENT || err.code === ErrorCode.SESSION_NOT_FOUND || err.code === ErrorCode.FAILED_PRECONDITION)
-          ? 'invalid'
-          : err instanceof LicenseError && err.code === ErrorCode.STALE_EPOCH
-            ? 'not_active'
-            : 'error';
-      this.observe(feature, r);
+      this.observe(feature, resultOf(err));
       throw err;
     }
+  }
+
+  /**
+   * Serves one feature's queue on the lease holder: grants the head(s) that fit, oldest first,
+   * and answers the calls waiting here. Run after every call that frees seats and by the sweep
+   * (so waiters whose call went to a node that died are granted too). Concurrent requests for
+   * one feature coalesce into one more round. Never rejects (a failure is logged; the sweep retries).
+   */
+  serveQueue(feature: string): Promise<void> {
+    const running = this.serving.get(feature);
+    if (running) {
+      running.again = true;
+      return running.done;
+    }
+    const state = { again: true, done: Promise.resolve() };
+    this.serving.set(feature, state);
+    state.done = (async () => {
+      try {
+        while (state.again) {
+          state.again = false;
+          await this.serveOnce(feature);
+        }
+      } catch (err) {
+        this.deps.logger.warn('serving a checkout queue failed; the sweep retries', { feature, err: errorMessage(err) });
+      } finally {
+        this.serving.delete(feature);
+      }
+    })();
+    return state.done;
+  }
+
+  /** Serves every feature that has a queue (after seats were freed without knowing of which feature, and on each sweep). */
+  async serveAllQueues(): Promise<void> {
+    const lengths = await this.deps.store.queueLengths();
+    await Promise.all([...lengths.keys()].map((f) => this.serveQueue(f)));
+  }
+
+  /**
+   * The node no longer grants seats (lease lost or handed over, stopping, or FAILOVER_BLOCKED):
+   * every call waiting here is answered with the fence's refusal (NOT_ACTIVE naming the leader
+   * when known, or REDUNDANT_BLOCKED). Their places stay in Redis, so a retry with the same
+   * request id at the node that serves next keeps its place.
+   */
+  abandonWaiters(): void {
+    if (this.waiters.size === 0) return;
+    let err: unknown;
+    try {
+      this.deps.cluster.fenceForNewGrant();
+      err = new LicenseError(ErrorCode.NOT_ACTIVE, 'this license server is stopping; retry the checkout with the same request_id at the active server');
+    } catch (e) {
+      err = e;
+    }
+    for (const set of [...this.waiters.values()]) for (const w of [...set]) w.settle({ ok: false, err });
+  }
+
+  /** Calls waiting in a queue on this node (tests, status). */
+  get waiting(): number {
+    let n = 0;
+    for (const set of this.waiters.values()) n += set.size;
+    return n;
+  }
+
+  private async serveOnce(feature: string): Promise<void> {
+    const f = this.deps.license.features.get(feature);
+    if (!f) return;
+    let fence: Fence;
+    try {
+      fence = this.deps.cluster.fenceForNewGrant(); // only the lease holder grants, and not while blocked
+    } catch {
+      return;
+    }
+    // An expired feature grants nothing more: its waiters run out their waits.
+    if (f.expiresAtMs !== undefined && this.deps.clock.now() >= f.expiresAtMs) return;
+    for (let call = 0; call < SERVE_MAX_CALLS; call++) {
+      const r = await this.write(() => this.deps.store.serveQueue(fence, feature, f.seats, this.deps.clock.now()));
+      for (const exit of r.exits) this.answerExit(feature, exit);
+      if (!r.more) return;
+    }
+  }
+
+  /** Answers the calls waiting here for a waiter that left its queue in serveQueue; keeps it briefly when none does yet. */
+  private answerExit(feature: string, exit: QueueExit): void {
+    const set = this.waiters.get(exit.waiterId);
+    if (!set || set.size === 0) {
+      const now = this.deps.clock.monotonic();
+      for (const [wid, u] of this.unclaimed) {
+        if (now - u.atMs < UNCLAIMED_EXIT_TTL_MS && this.unclaimed.size < UNCLAIMED_EXITS_MAX) break; // oldest first
+        this.unclaimed.delete(wid);
+      }
+      this.unclaimed.set(exit.waiterId, { exit, feature, atMs: now });
+      return;
+    }
+    const s = this.settlementOf(feature, exit);
+    for (const w of [...set]) w.settle(s);
+  }
+
+  private settlementOf(feature: string, exit: QueueExit): Settlement {
+    if (exit.leaseId !== '') return { ok: true, grant: { leaseId: exit.leaseId, feature, count: exit.count, expiresAtMs: exit.expiresAtMs } };
+    const sid = exit.waiterId.slice(0, exit.waiterId.indexOf(':'));
+    if (exit.reason === 'SESSION_GONE') return { ok: false, err: sessionEndedWhileQueued(sid, feature) };
+    return { ok: false, err: queueTimeout(feature, exit.count) };
+  }
+
+  /** Parks a queued checkout until it is granted, its wait runs out, its session ends or its caller goes away. */
+  private waitInQueue(q: Queued, c: { feature: string; sessionId: string; requestId: string; waitMs: number }, wait: CheckoutWait): Promise<CheckoutGrant> {
+    return new Promise<CheckoutGrant>((resolve, reject) => {
+      const timer: { wait?: NodeJS.Timeout } = {};
+      const onAbort = (): void => void this.leave(w, 'CANCELLED');
+      const w: Waiter = {
+        waiterId: q.waiterId,
+        feature: c.feature,
+        sessionId: c.sessionId,
+        requestId: c.requestId,
+        leaseId: q.leaseId,
+        settled: false,
+        settle: (s) => {
+          if (w.settled) return;
+          w.settled = true;
+          clearTimeout(timer.wait);
+          wait.signal?.removeEventListener('abort', onAbort);
+          this.removeWaiter(w);
+          this.observe(c.feature, s.ok ? 'granted' : resultOf(s.err));
+          if (s.ok) resolve(s.grant);
+          else reject(new QueuedCheckoutEnded(s.err));
+        },
+      };
+      this.addWaiter(w);
+      wait.onQueued?.(q.position);
+      const early = this.unclaimed.get(q.waiterId);
+      if (early) {
+        this.unclaimed.delete(q.waiterId);
+        w.settle(this.settlementOf(early.feature, early.exit));
+        return;
+      }
+      timer.wait = setTimeout(() => void this.leave(w, 'QUEUE_TIMEOUT'), c.waitMs);
+      wait.signal?.addEventListener('abort', onAbort, { once: true });
+      if (wait.signal?.aborted) onAbort();
+      // Seats may have freed between the enqueue and now, with nobody left to serve them.
+      void this.serveQueue(c.feature);
+    });
+  }
+
+  /**
+   * A queued call gives up (its wait ran out, or it was cancelled): the waiter leaves the queue,
+   * unless another call of the same checkout (a retry) still waits here. Granted meanwhile →
+   * the call gets the lease after all. Never rejects.
+   */
+  private async leave(w: Waiter, reason: 'QUEUE_TIMEOUT' | 'CANCELLED'): Promise<void> {
+    if (w.settled) return;
+    const own = reason === 'CANCELLED' ? cancelledWhileQueued(w.feature) : queueTimeout(w.feature);
+    const same = this.waiters.get(w.waiterId);
+    if (same && [...same].some((o) => o !== w && !o.settled)) {
+      w.settle({ ok: false, err: own });
+      return;
+    }
+    let s: Settlement;
+    try {
+      const fence = this.deps.cluster.fenceForRunningWork();
+      const r = await this.write(() => this.deps.store.leaveQueue(fence, w, this.deps.clock.now(), reason));
+      if (r.kind === 'granted') s = { ok: true, grant: { leaseId: r.leaseId, feature: w.feature, count: r.count, expiresAtMs: r.expiresAtMs } };
+      else if (r.kind === 'gone' && r.sessionGone) s = { ok: false, err: sessionEndedWhileQueued(w.sessionId, w.feature) };
+      else s = { ok: false, err: own };
+    } catch (err) {
+      s = { ok: false, err };
+    }
+    for (const o of [...(this.waiters.get(w.waiterId) ?? [w])]) o.settle(s);
+    w.settle(s);
+  }
+
+  private addWaiter(w: Waiter): void {
+    for (const [map, key] of [
+      [this.waiters, w.waiterId],
+      [this.waitersBySession, w.sessionId],
+    ] as const) {
+      let set = map.get(key);
+      if (!set) map.set(key, (set = new Set()));
+      set.add(w);
+    }
+  }
+
+  private removeWaiter(w: Waiter): void {
+    for (const [map, key] of [
+      [this.waiters, w.waiterId],
+      [this.waitersBySession, w.sessionId],
+    ] as const) {
+      const set = map.get(key);
+      set?.delete(w);
+      if (set?.size === 0) map.delete(key);
+    }
+  }
+
+  /** Seats were freed (of features this node cannot name): serve every queue, in the background. */
+  private seatsFreed(): void {
+    void this.serveAllQueues().catch((err: unknown) => this.deps.logger.warn('serving checkout queues failed; the sweep retries', { err: errorMessage(err) }));
   }
 
   async release(sessionId: string, leaseId: string): Promise<boolean> {
     const fence = this.deps.cluster.fenceForRunningWork();
     checkId('session_id', sessionId);
     checkId('lease_id', leaseId);
-    return this.write(() => this.deps.store.release(fence, sessionId, leaseId, this.deps.clock.now()));
+    const released = await this.write(() => this.deps.store.release(fence, sessionId, leaseId, this.deps.clock.now()));
+    if (released) this.seatsFreed();
+    return released;
   }
 
   /**
@@ -218,6 +469,7 @@ export class SeatService {
     checkId('lease_id', leaseId);
     const freed = await this.write(() => this.deps.store.revoke(fence, leaseId, this.deps.clock.now()));
     if (freed) {
+      void this.serveQueue(freed.feature);
       this.deps.logger.warn('lease released by an operator', {
         leaseId,
         feature: freed.feature,
@@ -234,7 +486,11 @@ export class SeatService {
   async closeSession(sessionId: string): Promise<number> {
     const fence = this.deps.cluster.fenceForRunningWork();
     checkId('session_id', sessionId);
-    return this.write(() => this.deps.store.closeSession(fence, sessionId, this.deps.clock.now()));
+    const freed = await this.write(() => this.deps.store.closeSession(fence, sessionId, this.deps.clock.now()));
+    // Its queued checkouts left their queues with it: answer the calls still waiting here.
+    for (const w of [...(this.waitersBySession.get(sessionId) ?? [])]) w.settle({ ok: false, err: sessionEndedWhileQueued(sessionId, w.feature) });
+    if (freed > 0) this.seatsFreed();
+    return freed;
   }
 
   /**
@@ -254,12 +510,13 @@ export class SeatService {
    * of the counters, O(features) whatever the number of sessions (see listFeatures on expiry).
    */
   async usage(): Promise<FeatureUsage[]> {
-    const used = await this.deps.store.usage();
+    const [used, queued] = await Promise.all([this.deps.store.usage(), this.deps.store.queueLengths()]);
     return [...this.deps.license.features.values()].map((f) => ({
       name: f.name,
       seatsTotal: f.seats,
       seatsInUse: used.get(f.name) ?? 0,
       expiresAtMs: f.expiresAtMs ?? 0,
+      queueLength: queued.get(f.name) ?? 0,
     }));
   }
 
@@ -317,6 +574,9 @@ export class SeatService {
       total.complete = r.sessions < SWEEP_BATCH;
     }
     if (total.sessions > 0) this.deps.logger.info(total.complete ? 'expired sessions freed' : 'expired sessions freed; more left for the next sweep', total);
+    // Every queue, each tick: grants seats freed above, drops waiters past their deadline, and
+    // serves waiters whose call went to a node that died.
+    await this.serveAllQueues();
     return total;
   }
 
@@ -367,5 +627,61 @@ export class SeatService {
   private observe(feature: string, result: CheckoutResult): void {
     // Label only licensed feature names so a client cannot blow up metric cardinality.
     this.deps.onCheckout?.(this.deps.license.features.has(feature) ? feature : '(unknown)', result);
+  }
+}
+
+/** Validates CheckoutRequest.wait_ms: 0 (no wait) or more, cut to MAX_QUEUE_WAIT_MS. */
+function checkWait(waitMs: number): number {
+  if (!Number.isSafeInteger(waitMs) || waitMs < 0) {
+    throw new LicenseError(ErrorCode.INVALID_ARGUMENT, `wait_ms: must be 0 (do not wait) or a number of milliseconds to wait in the queue, got ${waitMs}`, {
+      field: 'wait_ms',
+    });
+  }
+  return Math.min(waitMs, MAX_QUEUE_WAIT_MS);
+}
+
+/** The metrics result of a checkout that failed with `err`. */
+function resultOf(err: unknown): CheckoutResult {
+  if (!(err instanceof LicenseError)) return 'error';
+  switch (err.code) {
+    case ErrorCode.INVALID_ARGUMENT:
+    case ErrorCode.SESSION_NOT_FOUND:
+    case ErrorCode.FAILED_PRECONDITION:
+      return 'invalid';
+    case ErrorCode.STALE_EPOCH:
+    case ErrorCode.NOT_ACTIVE:
+      return 'not_active';
+    case ErrorCode.QUEUE_TIMEOUT:
+      return 'queue_timeout';
+    case ErrorCode.CANCELLED:
+      return 'cancelled';
+    default:
+      return 'error';
+  }
+}
+
+function queueTimeout(feature: string, count?: number): LicenseError {
+  const what = count === undefined ? `seat(s) of ${feature}` : `${count} seat(s) of ${feature}`;
+  return new LicenseError(
+    ErrorCode.QUEUE_TIMEOUT,
+    `checkout of ${what} waited its whole wait_ms in the queue without seats freeing up for it, and has left the queue; retry later or with a longer wait_ms`,
+  );
+}
+
+function cancelledWhileQueued(feature: string): LicenseError {
+  return new LicenseError(ErrorCode.CANCELLED, `checkout of ${feature} was cancelled by its caller while queued; it has left the queue`);
+}
+
+function sessionEndedWhileQueued(sessionId: string, feature: string): LicenseError {
+  return new LicenseError(
+    ErrorCode.SESSION_NOT_FOUND,
+    `session ${sessionId} expired or was closed while its checkout of ${feature} waited in the queue; open a new session`,
+  );
+}
+
+/** Carries the error a queued checkout ended with past checkout()'s own error handling (already observed). */
+class QueuedCheckoutEnded extends Error {
+  constructor(override readonly cause: unknown) {
+    super('queued checkout ended');
   }
 }

@@ -15,6 +15,11 @@ export interface ClusterKeys {
   readonly sessions: string;
   /** HASH feature -> seats held by leases not yet freed. */
   readonly used: string;
+  /**
+   * HASH feature -> checkouts waiting in its queue (`<prefix>:queue:<feature>`, a ZSET of waiter
+   * ids by arrival); kept by the seat scripts, read by ListFeatures and the sweep.
+   */
+  readonly queued: string;
   /** HASH: the failover budget (episode_id, granted_ms, consumed_ms, activations, blocked, ...). */
   readonly budget: string;
   /** HASH nonce -> activation seq of request keys not yet answered. */
@@ -46,6 +51,7 @@ export function clusterKeys(clusterId: string): ClusterKeys {
     leaderInfo: `${prefix}:leader_info`,
     sessions: `${prefix}:sessions`,
     used: `${prefix}:used`,
+    queued: `${prefix}:queued`,
     budget: `${prefix}:budget`,
     activationPending: `${prefix}:activation:pending`,
     activationUsed: `${prefix}:activation:used`,

@@ -19,6 +19,41 @@ export interface CheckoutArgs {
   readonly nowMs: number;
 }
 
+/** A checkout that waits in its feature's queue (CheckoutArgs.queueDeadlineMs). */
+export interface Queued {
+  /** `<session id>:<request id>`, or `<session id>:<lease id>` without a request id. */
+  readonly waiterId: string;
+  /** The lease id it will be granted under (chosen when it was first queued). */
+  readonly leaseId: string;
+  readonly count: number;
+  /** 1-based place in the feature's queue. */
+  readonly position: number;
+  readonly seatsInUse: number;
+}
+
+/** A waiter that left a queue in serveQueue: granted (leaseId set) or dropped (reason). */
+export interface QueueExit {
+  readonly waiterId: string;
+  /** '' unless granted. */
+  readonly leaseId: string;
+  readonly count: number;
+  /** 0 unless granted. */
+  readonly expiresAtMs: number;
+  /** '' when granted; QUEUE_TIMEOUT or SESSION_GONE when dropped. */
+  readonly reason: '' | 'QUEUE_TIMEOUT' | 'SESSION_GONE';
+}
+
+/** What leaveQueue found: the waiter left, had been granted meanwhile, or was gone already. */
+export type LeaveOutcome =
+  | { readonly kind: 'left' }
+  | { readonly kind: 'granted'; readonly leaseId: string; readonly count: number; readonly expiresAtMs: number }
+  | { readonly kind: 'gone'; readonly sessionGone: boolean };
+
+/** The waiter id of a checkout: the request id makes a retry find its place; without one the new lease id stands in. */
+export function waiterIdOf(sessionId: string, requestId: string, newLeaseId: string): string {
+  return `${sessionId}:${requestId === '' ? newLeaseId : requestId}`;
+}
+
 export interface Grant {
   readonly leaseId: string;
   readonly count: number;
@@ -68,6 +103,9 @@ export const SWEEP_BATCH = 100;
  * because it runs on the hot path; the sweep does the bulk.
  */
 export const CHECKOUT_RECLAIM_BATCH = 16;
+
+/** Queue heads one serveQueue call looks at, at most (grants and drops): bounds each call's time in Redis. */
+export const QUEUE_SERVE_BATCH = 64;
 
 /**
  * Request ids of released leases each session remembers (the last ones), so a late retry
@@ -119,7 +157,20 @@ export class SeatStore {
     return { expiresAtMs: Number(r[0]), leaseIds: r[1].map(String) };
   }
 
+  /** Grants now or refuses (SEATS_EXHAUSTED, also while a queue waits ahead); refusals are LicenseErrors. */
   async checkout(fence: Fence, a: CheckoutArgs): Promise<Grant> {
+    const r = await this.checkoutOrQueue(fence, a, 0);
+    if ('waiterId' in r) throw new Error('checkout without a queue deadline was queued'); // the script never does
+    return r;
+  }
+
+  /**
+   * Grants now, or, when no seat is free or a queue waits ahead, queues the checkout until
+   * `queueDeadlineMs` (0: refuses instead, as checkout does). A retry with the same request
+   * id answers its place in the queue (and moves its deadline), or the lease once granted.
+   */
+  async checkoutOrQueue(fence: Fence, a: CheckoutArgs, queueDeadlineMs: number): Promise<Grant | Queued> {
+    const waiterId = waiterIdOf(a.sessionId, a.requestId, a.newLeaseId);
     const r = (await this.scripts.run(
       'checkout',
       [this.keys.leader, this.keys.sessions, this.keys.used],
@@ -136,9 +187,63 @@ export class SeatStore {
         a.newLeaseId,
         CHECKOUT_RECLAIM_BATCH,
         this.limits.maxSeatsPerSession,
+        Math.max(0, Math.floor(queueDeadlineMs)),
+        waiterId,
       ],
-    )) as [string, number, number, number, number];
+    )) as [string, number, number, number, number, number?];
+    if (r[5] !== undefined && Number(r[5]) > 0) {
+      return { waiterId, leaseId: String(r[0]), count: Number(r[1]), position: Number(r[5]), seatsInUse: Number(r[4]) };
+    }
     return { leaseId: String(r[0]), count: Number(r[1]), expiresAtMs: Number(r[2]), reused: r[3] === 1, seatsInUse: Number(r[4]) };
+  }
+
+  /**
+   * Grants the head(s) of a feature's queue while they fit, oldest first, dropping dead heads
+   * on the way; at most QUEUE_SERVE_BATCH heads per call (`more` when that stopped it).
+   */
+  async serveQueue(fence: Fence, feature: string, seatsLicensed: number, nowMs: number): Promise<{ exits: QueueExit[]; more: boolean }> {
+    const r = (await this.scripts.run(
+      'serveQueue',
+      [this.keys.leader, this.keys.sessions, this.keys.used],
+      [formatOwner(fence), this.keys.prefix, feature, seatsLicensed, nowMs, this.sessionTtlMs, QUEUE_SERVE_BATCH, CHECKOUT_RECLAIM_BATCH],
+    )) as (string | number)[];
+    const exits: QueueExit[] = [];
+    for (let i = 1; i + 4 < r.length; i += 5) {
+      exits.push({
+        waiterId: String(r[i]),
+        leaseId: String(r[i + 1]),
+        count: Number(r[i + 2]),
+        expiresAtMs: Number(r[i + 3]),
+        reason: String(r[i + 4]) as QueueExit['reason'],
+      });
+    }
+    return { exits, more: Number(r[0]) === 1 };
+  }
+
+  /** A queued checkout leaves its queue (`reason` goes into its usage event); see LeaveOutcome. */
+  async leaveQueue(
+    fence: Fence,
+    w: { waiterId: string; sessionId: string; requestId: string; leaseId: string },
+    nowMs: number,
+    reason: 'QUEUE_TIMEOUT' | 'CANCELLED',
+  ): Promise<LeaveOutcome> {
+    const r = (await this.scripts.run(
+      'leaveQueue',
+      [this.keys.leader, this.keys.sessions],
+      [formatOwner(fence), this.keys.prefix, w.waiterId, w.sessionId, w.requestId, w.leaseId, nowMs, reason],
+    )) as (string | number)[];
+    const kind = Number(r[0]);
+    if (kind === 1) return { kind: 'left' };
+    if (kind === 2) return { kind: 'granted', leaseId: String(r[1]), count: Number(r[2]), expiresAtMs: Number(r[3]) };
+    return { kind: 'gone', sessionGone: String(r[1] ?? '') === 'SESSION_GONE' };
+  }
+
+  /** Checkouts waiting per feature, for features with a queue (read-only, any node): O(features with a queue). */
+  async queueLengths(): Promise<Map<string, number>> {
+    const flat = (await this.scripts.run('queueLengths', [this.keys.queued], [])) as (string | number)[];
+    const out = new Map<string, number>();
+    for (let i = 0; i + 1 < flat.length; i += 2) out.set(String(flat[i]), Number(flat[i + 1]));
+    return out;
   }
 
   /** True when the lease existed in this session and is now freed. */

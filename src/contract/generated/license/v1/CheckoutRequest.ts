@@ -1,11 +1,13 @@
 // Original file: proto/license/v1/seat.proto
 
+import type { Long } from '@grpc/proto-loader';
 
 export interface CheckoutRequest {
   'session_id'?: (string);
   'feature'?: (string);
   'count'?: (number);
   'request_id'?: (string);
+  'wait_ms'?: (number | string | Long);
 }
 
 export interface CheckoutRequest__Output {
@@ -13,4 +15,5 @@ export interface CheckoutRequest__Output {
   'feature': (string);
   'count': (number);
   'request_id': (string);
+  'wait_ms': (number);
 }

@@ -7,6 +7,7 @@ export interface FeatureStatus {
   'seats_total'?: (number);
   'seats_in_use'?: (number);
   'expires_at_ms'?: (number | string | Long);
+  'queue_length'?: (number);
 }
 
 export interface FeatureStatus__Output {
@@ -14,4 +15,5 @@ export interface FeatureStatus__Output {
   'seats_total': (number);
   'seats_in_use': (number);
   'expires_at_ms': (number);
+  'queue_length': (number);
 }

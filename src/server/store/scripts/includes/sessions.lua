@@ -17,6 +17,17 @@
 --                                      status, ListFeatures and /metrics read (a seat of an expired
 --                                      session counts until the session is reaped)
 --   <p>:client:<client_id>       SET   open session ids of one client id (the per-client limit)
+--   <p>:queue:<feature>          ZSET  waiter id -> enqueue sequence: the feature's FIFO queue of checkouts
+--                                      waiting for seats (CheckoutRequest.wait_ms)
+--   <p>:queue_seq                STRING last enqueue sequence (INCR), so queue order is arrival order
+--   <p>:queued                   HASH  feature -> waiters in its queue (always its ZCARD): what ListFeatures
+--                                      and the sweep read, O(features with a queue)
+--   <p>:waiter:<wid>             HASH  session_id, feature, count, request_id, lease_id (chosen at enqueue),
+--                                      enqueued_ms, deadline_ms; wid = '<sid>:<request id>', or
+--                                      '<sid>:<lease id>' without a request id
+--   <p>:session:<sid>:waits      SET   waiter ids of the session; the session hash's `waiting` field is
+--                                      the seats they ask for, counted against the per-session limit, so
+--                                      a session has at most that many waiters
 --   <p>:usage                    STREAM usage events (src/server/usage/usage-event.ts), appended in
 --                                      the same script as the change they record; trimmed by age
 --                                      (trimUsage-2.lua, LICENSE_USAGE_RETENTION)
@@ -35,6 +46,50 @@ end
 
 local function leaseIndexKey(p)
   return p .. ':lease_index'
+end
+
+local function queueKey(p, feature)
+  return p .. ':queue:' .. feature
+end
+
+local function waiterKey(p, wid)
+  return p .. ':waiter:' .. wid
+end
+
+-- HMGET <waiter> WAITER_FIELDS: w[1] session_id .. w[7] deadline_ms.
+local WAITER_FIELDS = {'session_id', 'feature', 'count', 'request_id', 'lease_id', 'enqueued_ms', 'deadline_ms'}
+
+local function readWaiter(p, wid)
+  return redis.call('HMGET', waiterKey(p, wid), unpack(WAITER_FIELDS))
+end
+
+-- Takes waiter `wid` (w = readWaiter) out of its queue and records the 'queue' usage event:
+-- with lease `lid` when it was granted, else with `reason` (why it left). O(log queue).
+local function unqueue(p, wid, w, now, lid, reason, who)
+  local sid, feature, count = w[1], w[2], tonumber(w[3])
+  redis.call('ZREM', queueKey(p, feature), wid)
+  if redis.call('HINCRBY', p .. ':queued', feature, -1) <= 0 then redis.call('HDEL', p .. ':queued', feature) end
+  redis.call('DEL', waiterKey(p, wid))
+  local sessionKey = p .. ':session:' .. sid
+  redis.call('SREM', sessionKey .. ':waits', wid)
+  if redis.call('EXISTS', sessionKey) == 1 then redis.call('HINCRBY', sessionKey, 'waiting', -count) end
+  usageEvent(p, now, 'queue', feature, count, sid, who or sessionWho(p, sid), lid, reason, tonumber(now) - tonumber(w[6] or now))
+end
+
+-- Grants `count` seats of `feature` to live session `sid` as lease `lid` (the caller checked the
+-- seats and the limits) and renews the session to `expires`. Returns the feature's seats in use after.
+local function grantLease(p, sessionsKey, usedKey, sid, feature, count, rid, lid, now, expires, who)
+  local sessionKey = p .. ':session:' .. sid
+  redis.call('HSET', p .. ':lease:' .. lid, 'session_id', sid, 'feature', feature, 'count', count, 'granted_ms', now, 'request_id', rid)
+  redis.call('SADD', sessionKey .. ':leases', lid)
+  redis.call('ZADD', leaseIndexKey(p), 0, feature .. ':' .. lid)
+  local after = redis.call('HINCRBY', usedKey, feature, count)
+  redis.call('HINCRBY', sessionKey, 'seats', count)
+  if rid ~= '' then redis.call('HSET', sessionKey .. ':reqs', rid, lid) end
+  redis.call('ZADD', sessionsKey, expires, sid)
+  redis.call('HSET', sessionKey, 'expires_ms', expires)
+  usageEvent(p, now, 'grant', feature, count, sid, who, lid)
+  return after
 end
 
 -- Frees one lease that belongs to session `sid`: counter, index, lease hash, and the live
@@ -56,11 +111,18 @@ local function freeLease(p, usedKey, sid, lid, l, remember)
 end
 
 -- Frees every lease of a session and deletes it, recording a usage event of `kind`
--- ('release': the client closed it; 'expire': it expired) per lease. Returns the number of
--- leases freed. Cost: O(leases of the session), at most the per-session seat limit.
+-- ('release': the client closed it; 'expire': it expired) per lease; its queued checkouts
+-- leave their queues ('queue' events, reason SESSION_CLOSED or SESSION_EXPIRED). Returns the
+-- number of leases freed. Cost: O(leases + waiters of the session), together at most the
+-- per-session seat limit.
 local function dropSession(p, sessionsKey, usedKey, sid, now, kind)
   local sessionKey = p .. ':session:' .. sid
   local leasesKey = sessionKey .. ':leases'
+  local waitsKey = sessionKey .. ':waits'
+  for _, wid in ipairs(redis.call('SMEMBERS', waitsKey)) do
+    local w = readWaiter(p, wid)
+    if w[1] then unqueue(p, wid, w, now, nil, kind == 'expire' and 'SESSION_EXPIRED' or 'SESSION_CLOSED') end
+  end
   local lids = redis.call('SMEMBERS', leasesKey)
   local who = #lids > 0 and sessionWho(p, sid) or nil
   for _, lid in ipairs(lids) do
@@ -74,7 +136,7 @@ local function dropSession(p, sessionsKey, usedKey, sid, now, kind)
   end
   local clientId = redis.call('HGET', sessionKey, 'client_id')
   if clientId then redis.call('SREM', p .. ':client:' .. clientId, sid) end
-  redis.call('DEL', sessionKey, leasesKey, sessionKey .. ':reqs', sessionKey .. ':released')
+  redis.call('DEL', sessionKey, leasesKey, sessionKey .. ':reqs', sessionKey .. ':released', waitsKey)
   redis.call('ZREM', sessionsKey, sid)
   return #lids
 end
@@ -103,4 +165,29 @@ local function deadSession(p, sessionsKey, usedKey, sid, now, whatNext)
     return redis.error_reply('SESSION_NOT_FOUND session ' .. sid .. ' expired and its seats were freed; ' .. whatNext)
   end
   return nil
+end
+
+-- Drops waiters at the head of a feature's queue that can never be granted (deadline passed,
+-- session expired or gone), at most `limit`; they leave with a 'queue' event (reason
+-- QUEUE_TIMEOUT or SESSION_GONE). Returns the queue's length after.
+local function pruneQueueHeads(p, sessionsKey, feature, now, limit)
+  local qKey = queueKey(p, feature)
+  for _ = 1, limit do
+    local wid = redis.call('ZRANGE', qKey, 0, 0)[1]
+    if not wid then break end
+    local w = readWaiter(p, wid)
+    local score = w[1] and redis.call('ZSCORE', sessionsKey, w[1])
+    if not w[1] then
+      -- A queue entry without its waiter (never written so): drop the entry alone.
+      redis.call('ZREM', qKey, wid)
+      if redis.call('HINCRBY', p .. ':queued', feature, -1) <= 0 then redis.call('HDEL', p .. ':queued', feature) end
+    elseif not score or tonumber(score) <= now then
+      unqueue(p, wid, w, now, nil, 'SESSION_GONE')
+    elseif tonumber(w[7]) <= now then
+      unqueue(p, wid, w, now, nil, 'QUEUE_TIMEOUT')
+    else
+      break
+    end
+  end
+  return redis.call('ZCARD', qKey)
 end

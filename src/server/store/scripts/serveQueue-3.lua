@@ -1,0 +1,74 @@
+--[[
+  Serve one feature's queue: while its head fits in the free seats, grant it exactly as a
+  checkout would (lease hash, lease index, used counter, session seats, request id mapping,
+  session renewed), oldest first. Heads that can never be granted (deadline passed, session
+  expired or gone) leave on the way. A head that does not fit stops the walk: strict FIFO, no
+  smaller checkout behind it goes first.
+
+  Input:
+    KEYS[1] leader key   KEYS[2] sessions zset   KEYS[3] used hash
+    ARGV[1] owner (fencing)  ARGV[2] prefix  ARGV[3] feature  ARGV[4] seats licensed
+    ARGV[5] now ms  ARGV[6] session ttl ms  ARGV[7] limit: queue heads looked at, at most
+    ARGV[8] reclaim limit: expired sessions freed once when the head does not fit
+
+  Output: {more (1 when the limit stopped the walk), then per head that left the queue:
+           waiter id, lease id ('' unless granted), count, expires_at_ms (0 unless granted),
+           reason ('' granted, QUEUE_TIMEOUT, SESSION_GONE)}
+  Usage events: per grant 'grant' then 'queue' (w = ms waited, l = the lease); per head
+  dropped 'queue' with the reason and no lease.
+  Errors: STALE_EPOCH
+  Cost: O(ARGV[7] x log queue) plus at most one reclaim batch of ARGV[8] sessions, whatever
+  the queue's length.
+]]
+--@include fence
+--@include sessions
+if not holdsLease(KEYS[1], ARGV[1]) then return staleEpoch() end
+local p, feature, seats, now, ttl = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local limit, reclaimLimit = tonumber(ARGV[7]), tonumber(ARGV[8])
+local qKey = queueKey(p, feature)
+local out = {0}
+local reclaimed = false
+local function left(wid, lid, count, expires, reason)
+  out[#out + 1] = wid
+  out[#out + 1] = lid
+  out[#out + 1] = count
+  out[#out + 1] = expires
+  out[#out + 1] = reason
+end
+
+for i = 1, limit + 1 do
+  local wid = redis.call('ZRANGE', qKey, 0, 0)[1]
+  if not wid then break end
+  if i > limit then
+    out[1] = 1
+    break
+  end
+  local w = readWaiter(p, wid)
+  local score = w[1] and redis.call('ZSCORE', KEYS[2], w[1])
+  if not w[1] then
+    redis.call('ZREM', qKey, wid)
+    if redis.call('HINCRBY', p .. ':queued', feature, -1) <= 0 then redis.call('HDEL', p .. ':queued', feature) end
+  elseif not score or tonumber(score) <= now then
+    unqueue(p, wid, w, now, nil, 'SESSION_GONE')
+    left(wid, '', tonumber(w[3]), 0, 'SESSION_GONE')
+  elseif tonumber(w[7]) <= now then
+    unqueue(p, wid, w, now, nil, 'QUEUE_TIMEOUT')
+    left(wid, '', tonumber(w[3]), 0, 'QUEUE_TIMEOUT')
+  else
+    local sid, count, lid = w[1], tonumber(w[3]), w[5]
+    local used = tonumber(redis.call('HGET', KEYS[3], feature) or '0')
+    if used + count > seats and not reclaimed then
+      -- Some of those seats may belong to expired sessions the sweep has not reaped yet.
+      reclaimed = true
+      reclaimExpired(p, KEYS[2], KEYS[3], now, reclaimLimit)
+      used = tonumber(redis.call('HGET', KEYS[3], feature) or '0')
+    end
+    if used + count > seats then break end
+    local who = sessionWho(p, sid)
+    local expires = now + ttl
+    grantLease(p, KEYS[2], KEYS[3], sid, feature, count, w[4] or '', lid, now, expires, who)
+    unqueue(p, wid, w, now, lid, nil, who)
+    left(wid, lid, count, expires, '')
+  end
+end
+return out
