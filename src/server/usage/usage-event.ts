@@ -12,8 +12,8 @@
  *   l  lease id ('' for a denial)                       r  denial reason ('' otherwise)
  *   w  ms the checkout waited in the queue (queue events; 0 otherwise)
  *
- * Retention: entries older than LICENSE_USAGE_RETENTION are trimmed by the appending
- * scripts themselves (XADD ... MINID ~), so the stream never needs a janitor.
+ * Retention: the lease holder drops entries older than LICENSE_USAGE_RETENTION about once a
+ * minute (trimUsage-2.lua, exact MINID), so each run drops about a minute's events.
  */
 export const USAGE_EVENT_KINDS = ['grant', 'release', 'revoke', 'expire', 'deny', 'queue'] as const;
 /**

@@ -7,6 +7,7 @@ import { formatCheckoutReport } from '../bench/report';
 import { runScaleBench } from '../bench/scale-bench';
 import { formatScaleReport } from '../bench/scale-report';
 import { formatScrapeReport, runScrapeBench } from '../bench/scrape-bench';
+import { formatUsageBenchReport, runUsageBench } from '../bench/usage-bench';
 import { formatWaitReport, runWaitBench } from '../bench/wait-bench';
 import { measureFailover, timingTable } from '../drills/failover-timing';
 import { errorMessage } from '../../server/errors';
@@ -269,6 +270,26 @@ program
   .option('--concurrency <n>', 'calls in flight per worker while opening sessions and checking out the held seats', positiveInt('--concurrency'), 16)
   .addHelpText('after', '\nQuick run (a minute or two on 2 cores): npm run bench -- scale --sessions 2000 --seats 4000 --duration 5')
   .action(scale);
+
+interface UsageFlags {
+  events: number;
+  features: number;
+  users: number;
+  rounds: number;
+}
+
+const usage = (f: UsageFlags): Promise<void> => runReported((cleanup) => runUsageBench({ ...f, log }, cleanup), formatUsageBenchReport);
+
+program
+  .command('usage')
+  .description(
+    'usage reports: N synthetic usage events written to a stream in a local redis-server, Redis memory per event, the report (read + compute) timed end to end (target: 1M events under 10 s)',
+  )
+  .option('--events <n>', 'events in the stream', positiveInt('--events'), 1_000_000)
+  .option('--features <n>', 'features the events are spread over', positiveInt('--features'), 5)
+  .option('--users <n>', 'users (each on its own host)', positiveInt('--users'), 200)
+  .option('--rounds <n>', 'timed report runs; the figure is their median', positiveInt('--rounds'), 3)
+  .action(usage);
 
 program
   .command('failover')
