@@ -166,7 +166,7 @@ forEachTopology('seat scripts against a real redis-server', (topology) => {
     assert.equal(await fx.redis.zcard(keys.sessions), 2);
   });
 
-  it('featureUsage reads the counters: an expired session counts until it is reaped, then not', async () => {
+  it('usage() reads the counters (positiveCounts): an expired session counts until it is reaped, then not', async () => {
     const { seats, fence } = await setup();
     await seats.openSession(fence, 'old', INFO, T0);
     await seats.checkout(fence, co('old', 'f', 3, 10));

@@ -119,6 +119,27 @@ export const RELEASED_REQUEST_IDS_KEPT = 256;
  * Typed wrappers over the seat scripts. Every write is fenced by the caller's epoch;
  * script refusals arrive as LicenseErrors (STALE_EPOCH, NOT_FOUND, SEATS_EXHAUSTED, ...).
  */
+/**
+ * A lease from a script's flat reply: the 9 fields after its id, in the order listLeases-1.lua
+ * and revokeLease-3.lua both return them (session_id, feature, count, client_id, user,
+ * hostname, pid, granted_ms, expires_ms), starting at `at`.
+ */
+function leaseRow(leaseId: string, flat: readonly unknown[], at: number): LeaseRow {
+  const f = (k: number): string => String(flat[at + k]);
+  return {
+    leaseId,
+    sessionId: f(0),
+    feature: f(1),
+    count: Number(f(2)),
+    clientId: f(3),
+    user: f(4),
+    hostname: f(5),
+    pid: Number(f(6)),
+    grantedAtMs: Number(f(7)),
+    expiresAtMs: Number(f(8)),
+  };
+}
+
 export class SeatStore {
   constructor(
     private readonly scripts: ScriptRunner,
@@ -240,10 +261,7 @@ export class SeatStore {
 
   /** Checkouts waiting per feature, for features with a queue (read-only, any node): O(features with a queue). */
   async queueLengths(): Promise<Map<string, number>> {
-    const flat = (await this.scripts.run('queueLengths', [this.keys.queued], [])) as (string | number)[];
-    const out = new Map<string, number>();
-    for (let i = 0; i + 1 < flat.length; i += 2) out.set(String(flat[i]), Number(flat[i + 1]));
-    return out;
+    return this.positiveCounts(this.keys.queued);
   }
 
   /** True when the lease existed in this session and is now freed. */
@@ -263,20 +281,7 @@ export class SeatStore {
       [this.keys.leader, this.keys.sessions, this.keys.used],
       [formatOwner(fence), this.keys.prefix, leaseId, RELEASED_REQUEST_IDS_KEPT, nowMs],
     )) as string[];
-    if (r.length === 0) return undefined;
-    const f = (k: number): string => String(r[k]);
-    return {
-      leaseId,
-      sessionId: f(0),
-      feature: f(1),
-      count: Number(f(2)),
-      clientId: f(3),
-      user: f(4),
-      hostname: f(5),
-      pid: Number(f(6)),
-      grantedAtMs: Number(f(7)),
-      expiresAtMs: Number(f(8)),
-    };
+    return r.length === 0 ? undefined : leaseRow(leaseId, r, 0);
   }
 
   /**
@@ -312,7 +317,12 @@ export class SeatStore {
    * until the session is reaped (the leader's sweep; see SeatService.sweep).
    */
   async usage(): Promise<Map<string, number>> {
-    const flat = (await this.scripts.run('featureUsage', [this.keys.used], [])) as (string | number)[];
+    return this.positiveCounts(this.keys.used);
+  }
+
+  /** The per-feature counts above 0 of one of the counter hashes the seat scripts keep (positiveCounts-1.lua). */
+  private async positiveCounts(key: string): Promise<Map<string, number>> {
+    const flat = (await this.scripts.run('positiveCounts', [key], [])) as (string | number)[];
     const out = new Map<string, number>();
     for (let i = 0; i + 1 < flat.length; i += 2) out.set(String(flat[i]), Number(flat[i + 1]));
     return out;
@@ -332,21 +342,7 @@ export class SeatStore {
     )) as string[];
     const next = String(flat[0] ?? '');
     const rows: LeaseRow[] = [];
-    for (let i = 1; i + 9 < flat.length; i += 10) {
-      const f = (k: number): string => String(flat[i + k]);
-      rows.push({
-        leaseId: f(0),
-        sessionId: f(1),
-        feature: f(2),
-        count: Number(f(3)),
-        clientId: f(4),
-        user: f(5),
-        hostname: f(6),
-        pid: Number(f(7)),
-        grantedAtMs: Number(f(8)),
-        expiresAtMs: Number(f(9)),
-      });
-    }
+    for (let i = 1; i + 9 < flat.length; i += 10) rows.push(leaseRow(String(flat[i]), flat, i + 1));
     return { rows, next: next === '' ? undefined : next };
   }
 
