@@ -249,7 +249,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
       return { remainingMs: Math.max(0, b.grantedMs - b.consumedMs), consumedMs: b.consumedMs, grantedMs: b.grantedMs, blocked: b.blocked };
     },
     licensedSeats: () => [...license.features.values()].map((f) => ({ name: f.name, total: f.seats })),
-    seatsInUse: async () => (await seats.usage()).map((f) => ({ name: f.name, inUse: f.seatsInUse })),
+    seatUsage: async () => (await seats.usage()).map((f) => ({ name: f.name, inUse: f.seatsInUse, queueLength: f.queueLength })),
     redisReplicas: () => replicaAck.state(),
   });
 

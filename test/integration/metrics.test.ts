@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { createSeatProbe } from '../helpers/seat-probe';
+import { rawSeatClient } from '../helpers/seat-client';
 import { createAdminClient } from '../../src/server/admin/admin-client';
 import { type StartedNode, startTestPair, TEST_TOKEN } from '../helpers/node';
 import { eventually, type RedisProcess, startRedis } from '../helpers/redis';
@@ -75,6 +76,52 @@ describe('metrics and health endpoints (in-process node)', () => {
     assert.match(standbyText, /^license_is_active 0$/m);
     assert.match(standbyText, /^license_leader_epoch [1-9]/m);
     await probe.close();
+  });
+
+  it('license_queue_length counts the checkouts waiting for a seat, on both nodes, and drops to 0 once they are granted', async () => {
+    const seats = rawSeatClient(primary.addr, 60_000);
+    const sessions: string[] = [];
+    const open = async (who: string): Promise<string> => {
+      const sid = (await seats.open({ client_id: `metrics-${who}`, user: who, hostname: 'h', pid: 1 })).session_id;
+      sessions.push(sid);
+      return sid;
+    };
+    try {
+      const holder = await open('holder');
+      const { seats_total: total, seats_in_use: inUse } =
+        (await seats.features({})).features.find((f) => f.name === 'cad-pro') ?? assert.fail('feature cad-pro');
+      const held = await seats.checkout({ session_id: holder, feature: 'cad-pro', count: total - inUse, request_id: 'fill' });
+      const waiters = ['w1', 'w2'].map(async (who) => {
+        const c = seats.checkoutWaiting({ session_id: await open(who), feature: 'cad-pro', count: 1, request_id: `q-${who}`, wait_ms: 30_000 });
+        await c.position;
+        return c;
+      });
+      const queued = await Promise.all(waiters);
+      // /metrics renders at most once a second (coalescedRender): wait for a fresh one.
+      const scrape = (url: string, want: RegExp[]) =>
+        eventually(
+          async () => {
+            const t = await (await fetch(`${url}/metrics`)).text();
+            return want.every((w) => w.test(t)) ? t : undefined;
+          },
+          10_000,
+          `${url}/metrics shows ${want.join(' ')}`,
+        );
+      const text = await scrape(urls.primary, [
+        /^license_queue_length\{feature="cad-pro"\} 2$/m,
+        new RegExp(`^license_seats_in_use\\{feature="cad-pro"\\} ${total}$`, 'm'),
+      ]);
+      assert.match(text, /^# TYPE license_queue_length gauge$/m);
+      assert.match(text, /^license_queue_length\{feature="solver"\} 0$/m, 'every licensed feature, 0 without a queue');
+      await scrape(urls.standby, [/^license_queue_length\{feature="cad-pro"\} 2$/m]);
+
+      assert.equal((await seats.release({ session_id: holder, lease_id: held.lease_id })).released, true);
+      await Promise.all(queued.map((c) => c.result));
+      await scrape(urls.primary, [/^license_queue_length\{feature="cad-pro"\} 0$/m]);
+    } finally {
+      for (const sid of sessions) await seats.closeSession({ session_id: sid }).catch(() => undefined);
+      seats.close();
+    }
   });
 
   it('the exposition passes promtool check metrics', { skip: spawnSync('promtool', ['--version']).status !== 0 && 'promtool not installed' }, async () => {

@@ -340,7 +340,7 @@ async function exportedMetricNames(): Promise<Set<string>> {
     peer: () => ({ lastHeartbeatMs: 1, reachable: true, clockSkewMs: 0 }),
     budget: () => ({ remainingMs: 1, consumedMs: 0, grantedMs: 1, blocked: false }),
     licensedSeats: () => [{ name: 'f', total: 1 }],
-    seatsInUse: () => Promise.resolve([{ name: 'f', inUse: 0 }]),
+    seatUsage: () => Promise.resolve([{ name: 'f', inUse: 0, queueLength: 0 }]),
   });
   const names = new Set<string>(['up', 'scrape_duration_seconds', 'scrape_samples_scraped']);
   for (const metric of await m.registry.getMetricsAsJSON()) {
@@ -500,7 +500,8 @@ describe('deploy/prometheus', () => {
     };
     assert.deepEqual(t.rule_files, ['alerts.yml']);
     const tested = new Set(t.tests.flatMap((x) => (x.alert_rule_test ?? []).map((a) => a.alertname)));
-    for (const a of ['NoActiveNode', 'RedundantBlocked', 'FailoverBudgetLow', 'LeaderFlapping', 'RedundantActive']) assert.ok(tested.has(a), `${a} tested`);
+    for (const a of ['NoActiveNode', 'RedundantBlocked', 'FailoverBudgetLow', 'LeaderFlapping', 'RedundantActive', 'FeatureSaturatedWithQueue'])
+      assert.ok(tested.has(a), `${a} tested`);
   });
 });
 
@@ -535,7 +536,7 @@ describe('deploy/grafana', () => {
     }
   });
 
-  it('shows what an SRE needs: state, epoch, budget, blocked, seats, checkouts, latency, peers, Redis', () => {
+  it('shows what an SRE needs: state, epoch, budget, blocked, seats, queues, checkouts, latency, peers, Redis', () => {
     const used = new Set(dashboardExprs.flatMap(promqlMetricNames));
     for (const n of [
       'license_node_state',
@@ -544,6 +545,7 @@ describe('deploy/grafana', () => {
       'license_failover_blocked',
       'license_seats_in_use',
       'license_seats_licensed',
+      'license_queue_length',
       'license_checkouts_total',
       'license_grpc_request_duration_seconds_bucket',
       'license_peer_reachable',

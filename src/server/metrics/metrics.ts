@@ -12,10 +12,21 @@ export interface MetricsSource {
   budget(): { remainingMs: number; consumedMs: number; grantedMs: number; blocked: boolean };
   /** Seats licensed per feature (from the license file). */
   licensedSeats(): { name: string; total: number }[];
-  /** Seats in use per feature (reads Redis; may fail while it is away). */
-  seatsInUse(): Promise<{ name: string; inUse: number }[]>;
+  /**
+   * Seats in use and checkouts waiting in the queue, per feature (reads Redis; may fail
+   * while it is away). Called once per scrape for both license_seats_in_use and
+   * license_queue_length.
+   */
+  seatUsage(): Promise<SeatUsage[]>;
   /** Replica acknowledgements (LICENSE_REDIS_MIN_REPLICAS): required, and what the last WAIT got. */
   redisReplicas?(): { required: number; lastAcked: number | undefined; ok: boolean };
+}
+
+/** One feature's seats in use and queued checkouts, as read at scrape time. */
+export interface SeatUsage {
+  readonly name: string;
+  readonly inUse: number;
+  readonly queueLength: number;
 }
 
 export interface NodeMetrics {
@@ -70,7 +81,7 @@ export function createNodeMetrics(opts: MetricsOptions = {}): NodeMetrics {
 
   const checkouts = new Counter({
     name: 'license_checkouts_total',
-    help: 'Checkouts by feature and result (granted, exhausted, blocked, invalid, not_active, error; queue_timeout, cancelled for checkouts that waited in the queue).',
+    help: 'Checkouts by feature and result (granted, exhausted, policy_limit (a max or reserve rule of the seat policy), policy_denied (a deny rule), blocked, invalid, not_active, error; queue_timeout, cancelled for checkouts that waited in the queue).',
     labelNames: ['feature', 'result'],
     registers,
   });
@@ -114,9 +125,16 @@ export function createNodeMetrics(opts: MetricsOptions = {}): NodeMetrics {
   };
 }
 
-/** The gauges read at scrape time (state, epoch, peer, budget, seats), from `source`; once per registry. */
+/** The gauges read at scrape time (state, epoch, peer, budget, seats, queues), from `source`; once per registry. */
 export function registerCollectors(registry: Registry, source: MetricsSource): void {
   const registers = [registry];
+  // prom-client starts every collect() of a scrape before awaiting any, so the second seat
+  // gauge joins the read the first one started: one read of Redis per scrape for both.
+  let usageRead: Promise<SeatUsage[]> | undefined;
+  const readUsage = (): Promise<SeatUsage[]> =>
+    (usageRead ??= source.seatUsage().finally(() => {
+      usageRead = undefined;
+    }));
 
   new Gauge({
     name: 'license_node_state',
@@ -240,9 +258,22 @@ export function registerCollectors(registry: Registry, source: MetricsSource): v
     registers,
     async collect() {
       try {
-        for (const f of await source.seatsInUse()) this.set({ feature: f.name }, f.inUse);
+        for (const f of await readUsage()) this.set({ feature: f.name }, f.inUse);
       } catch {
         // Redis away: keep the last values; license_is_active and the logs tell the story.
+      }
+    },
+  });
+  new Gauge({
+    name: 'license_queue_length',
+    help: 'Checkouts waiting in the feature queue for a seat (CheckoutRequest.wait_ms > 0), per feature.',
+    labelNames: ['feature'],
+    registers,
+    async collect() {
+      try {
+        for (const f of await readUsage()) this.set({ feature: f.name }, f.queueLength);
+      } catch {
+        // Redis away: keep the last values, as license_seats_in_use does.
       }
     },
   });
