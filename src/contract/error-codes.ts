@@ -18,6 +18,13 @@ export const ErrorCode = {
   QUEUE_TIMEOUT: 'QUEUE_TIMEOUT',
   /** The caller cancelled a checkout while it waited in the queue (gRPC CANCELLED; nobody is left to read it). */
   CANCELLED: 'CANCELLED',
+  /**
+   * A rule of the site's seat policy (LICENSE_POLICY_FILE) refused the checkout: gRPC
+   * RESOURCE_EXHAUSTED for a `max` or `reserve` rule, PERMISSION_DENIED for a `deny` rule.
+   * The message names the rule (`features.designer.max[0]`), as does `license-policy-rule`.
+   * Retrying does not help until the requester (max) or others (reserve) release seats.
+   */
+  POLICY_LIMIT: 'POLICY_LIMIT',
   /** A configured limit (sessions per client, seats per session, calls in flight) was hit. */
   LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
   FEATURE_EXPIRED: 'FEATURE_EXPIRED',

@@ -22,3 +22,9 @@ export const LICENSE_RETRY_AFTER_KEY = 'license-retry-after-ms';
  * when a seat is granted or the wait runs out.
  */
 export const LICENSE_QUEUE_POSITION_KEY = 'license-queue-position';
+
+/**
+ * With `license-error: POLICY_LIMIT`: the seat policy rule that refused the checkout, as
+ * `features.<feature>.<deny|max|reserve>[<index>]` (several reservations: joined by ", ").
+ */
+export const LICENSE_POLICY_RULE_KEY = 'license-policy-rule';

@@ -216,6 +216,10 @@ export const SPEC = {
     default: '0.0.0.0:9464',
     doc: 'HTTP `/metrics` (Prometheus), `/healthz` (alive), `/readyz` (active and serving); `off` disables',
   }),
+  LICENSE_POLICY_FILE: key({
+    parse: textSchema,
+    doc: 'the seat policy (YAML; docs/POLICY.md): seats reserved for a user, host or group, limits per user/host/group, denials. Re-read on change and on SIGHUP; a bad edit is refused (logged, naming the line) and the last good policy stays. Unset: no rules',
+  }),
   LICENSE_USAGE_RETENTION: key({
     parse: retentionSchema,
     default: 400 * 24 * HOUR,

@@ -83,6 +83,8 @@ export interface Config {
   readonly vendorActivation?: { readonly url: string; readonly token: string };
   /** The vendor's e-mail address for activation requests ("" when not configured). */
   readonly vendorContact: string;
+  /** LICENSE_POLICY_FILE: the seat policy file; unset: no rules. */
+  readonly policyFile?: string;
   /** LICENSE_USAGE_RETENTION: usage events older than this are trimmed. */
   readonly usageRetentionMs: number;
   readonly licenseFile: string;
@@ -317,6 +319,7 @@ export function loadConfig(env: ConfigSource, fileValues: ConfigSource = {}): Co
     ...(vendorUrl === undefined || vendorToken === undefined ? {} : { vendorActivation: { url: vendorUrl, token: vendorToken } }),
     vendorContact: v.LICENSE_VENDOR_CONTACT ?? '',
     usageRetentionMs: v.LICENSE_USAGE_RETENTION,
+    ...(v.LICENSE_POLICY_FILE === undefined ? {} : { policyFile: v.LICENSE_POLICY_FILE }),
     licenseFile: v.LICENSE_FILE,
     vendorPublicKeyFile: v.LICENSE_VENDOR_PUBLIC_KEY,
     stateDir: v.LICENSE_STATE_DIR,

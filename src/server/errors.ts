@@ -15,6 +15,10 @@ export interface LicenseErrorDetails {
   field?: string;
   /** NOT_ACTIVE from a node about to take over: retry here after this many ms (`license-retry-after-ms`). */
   retryAfterMs?: number;
+  /** POLICY_LIMIT: the seat policy rule that refused (`license-policy-rule`), e.g. `features.designer.max[0]`. */
+  policyRule?: string;
+  /** POLICY_LIMIT from a deny rule: answered PERMISSION_DENIED instead of RESOURCE_EXHAUSTED. */
+  policyDenied?: boolean;
 }
 
 export class LicenseError extends Error {

@@ -24,6 +24,8 @@ import { bindLicense, type License, loadLicenseFile } from './license/license-fi
 import { LicenseSerialGuard, withLicenseSerialCheck } from './license/serial-guard';
 import { loadPublicKey } from './license/vendor-keys';
 import { SeatService } from './seats/seat-service';
+import { createPolicyWatch, type PolicyWatch } from './policy/policy-watch';
+import { checkAgainstLicense, EMPTY_SEAT_POLICY, policyDigest, type SeatPolicy } from './policy/seat-policy';
 import { SeatStore } from './store/seat-store';
 import { bindServer, createGrpcServer, FAST_RECONNECT_OPTIONS, shutdownServer } from './grpc/server';
 import { channelCredentials, serverCredentials } from './grpc/tls';
@@ -67,6 +69,8 @@ export interface LicenseNode {
   /** Binds the gRPC server, connects Redis, starts the loops. Resolves with the bound gRPC port. */
   start(): Promise<{ grpcPort: number; advertiseAddr: string; metricsPort?: number; consolePort?: number; consoleUrl?: string }>;
   readonly metrics: NodeMetrics;
+  /** The seat policy file's watch (LICENSE_POLICY_FILE); undefined without one. `reload()` on SIGHUP. */
+  readonly policy: PolicyWatch | undefined;
   /** Planned handover then shutdown; safe to call twice. */
   stop(): Promise<void>;
   status(): Promise<GetStatusResponse>;
@@ -109,6 +113,23 @@ export function createNode(deps: NodeDeps): LicenseNode {
     stateFile,
     logger,
   });
+
+  // The site's seat policy: a bad file refuses the start (one line naming the line); a bad edit
+  // later is refused and the last good policy stays (policy-watch.ts).
+  const licensedSeats = new Map([...license.features.values()].map((f) => [f.name, f.seats]));
+  const policyWatch: PolicyWatch | undefined =
+    config.policyFile === undefined
+      ? undefined
+      : createPolicyWatch({
+          file: config.policyFile,
+          logger,
+          check: (p) => checkAgainstLicense(p, licensedSeats),
+          // Waiters a reservation held back may fit the new rules: the lease holder serves the queues now.
+          onChange: (): Promise<void> | undefined => (controller.machine.isServing() ? seats.serveAllQueues() : undefined),
+        });
+  policyWatch?.start();
+  const noPolicyDigest = policyDigest(EMPTY_SEAT_POLICY);
+  const currentPolicyDigest = (): string => policyWatch?.digest ?? noPolicyDigest;
 
   // Counters and histograms first: every part below may count from the start.
   const metrics = createNodeMetrics();
@@ -197,6 +218,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
     licenseDigest,
     advertiseAddr: () => advertiseAddr,
     consoleUrl: () => consoleUrl,
+    policyDigest: currentPolicyDigest,
     // The budget rides on the lease loop; its hooks return verdicts that the controller applies.
     // The license serial check rides along with it (and never changes what it reports).
     hooks: withLicenseSerialCheck(budget, serialGuard, lease, logger),
@@ -226,6 +248,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
     clock,
     logger,
     settings: pick(config, 'blockedKeepsSessions'),
+    policy: (): SeatPolicy => policyWatch?.current ?? EMPTY_SEAT_POLICY,
     onCheckout: (feature, result) => metrics.observeCheckout(feature, result),
     onLimit: (limit) => metrics.limitRejections.inc({ limit }),
   });
@@ -278,6 +301,8 @@ export function createNode(deps: NodeDeps): LicenseNode {
       peerLicenseSerial: controller.machine.peer?.licenseSerial ?? 0,
       consoleUrl,
       redisTopology: describeRedis(config.redis),
+      policyDigest: currentPolicyDigest(),
+      policyError: policyWatch?.lastError ?? '',
     }),
   });
   const vendorActivation = config.vendorActivation;
@@ -390,6 +415,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
     license,
     role,
     metrics,
+    policy: policyWatch,
     status,
     async start() {
       const grpcPort = await bindServer(server, config.grpcAddr, serverCreds);
@@ -447,6 +473,7 @@ export function createNode(deps: NodeDeps): LicenseNode {
         sweepTimer = undefined;
         if (usageTrimTimer) clearTimeout(usageTrimTimer);
         usageTrimTimer = undefined;
+        policyWatch?.stop();
         await controller.stop();
         health.setStatus(SEAT_SERVICE_NAME, 'NOT_SERVING');
         await shutdownServer(server, 1_500);

@@ -19,6 +19,7 @@ export function peerHeartbeat(clusterId: string, highestEpoch: number, over: Par
     auth_tag: '',
     license_serial: 1,
     console_url: '',
+    policy_digest: '',
     ...over,
   };
 }

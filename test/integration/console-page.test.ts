@@ -37,6 +37,7 @@ const REQUEST_KEY = `LRQ1.${Buffer.from(JSON.stringify({ cluster_id: 'acme', nod
 const GOOD_KEY = `LAK1.${Buffer.from(JSON.stringify({ node_id: 'node-b', episode_id: EPISODE, seq: 1, granted_ms: BUDGET_MS })).toString('base64url')}.c2lnbmF0dXJl`;
 const TAMPERED_KEY = GOOD_KEY.replace('LAK1.e', 'LAK1.f');
 const REDIS_TOPOLOGY = 'sentinel licmaster via s1:26379,s2:26379 (writes confirmed by 1 replica)';
+const POLICY_DIGEST = '44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaa8a4';
 
 // The console's own types must accept what the proto says the API answers (a drift here is a compile error).
 type Accepts<Console, Proto extends Console> = Proto;
@@ -139,6 +140,7 @@ class FakeNode {
         license_serial: 3,
         console_url: 'http://node-a.example:7480/',
         store_ok: this.peerStoreOk,
+        policy_digest: POLICY_DIGEST,
       },
       license_digest: 'sha256:4f1c',
       store_ok: true,
@@ -149,6 +151,8 @@ class FakeNode {
       license_error: '',
       console_url: 'http://node-b.example:7480/',
       redis_topology: REDIS_TOPOLOGY,
+      policy_digest: POLICY_DIGEST,
+      policy_error: '',
     };
   }
 

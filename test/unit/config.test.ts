@@ -337,6 +337,13 @@ describe('describeRedis', () => {
   });
 });
 
+describe('LICENSE_POLICY_FILE', () => {
+  it('is optional, and names the seat policy file when set', () => {
+    assert.equal(loadConfig(BASE).policyFile, undefined);
+    assert.equal(loadConfig({ ...BASE, LICENSE_POLICY_FILE: '/etc/license/policy.yaml' }).policyFile, '/etc/license/policy.yaml');
+  });
+});
+
 describe('LICENSE_USAGE_RETENTION', () => {
   it('takes days, hours, minutes, seconds or milliseconds; 400 days by default; at least a minute', () => {
     assert.equal(loadConfig(BASE).usageRetentionMs, 400 * 24 * 3_600_000);
@@ -380,7 +387,7 @@ describe('console and vendor settings', () => {
 describe('config spec', () => {
   it('CONFIG_KEYS lists every declared key; the failover terms are license terms, not keys', () => {
     assert.deepEqual(CONFIG_KEYS, Object.keys(SPEC));
-    assert.equal(new Set(CONFIG_KEYS).size, 41);
+    assert.equal(new Set(CONFIG_KEYS).size, 42);
     assert.deepEqual(Object.keys(LICENSE_TERM_KEYS).sort(), ['LICENSE_ACTIVATION_EXTENSION_MS', 'LICENSE_BUDGET_RESET_AFTER_MS', 'LICENSE_FAILOVER_BUDGET_MS']);
     for (const k of Object.keys(LICENSE_TERM_KEYS)) assert.ok(!(CONFIG_KEYS as readonly string[]).includes(k), k);
   });

@@ -7,6 +7,7 @@ import { before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { CONFIG_KEYS, loadConfig } from '../../src/server/config';
 import { parseUnsignedLicense } from '../../src/server/license/license-file';
+import { checkAgainstLicense, parseSeatPolicy } from '../../src/server/policy/seat-policy';
 import { LOADGEN_ENV_KEYS } from '../../src/tools/loadgen/options';
 import { createMetrics } from '../../src/server/metrics/metrics';
 
@@ -122,6 +123,23 @@ describe('docker-compose.yml', () => {
     assert.match(resign, /serial \+ 1/);
     assert.equal(spawnSync('sh', ['-n', 'deploy/demo/sign-license.sh']).status, 0, 'sign-license.sh parses');
     assert.match(readFileSync('deploy/drills/budget-exhaust-and-activate.sh', 'utf8'), /demo\/sign-license\.sh "\$@"/);
+  });
+
+  it('both nodes load the same seat policy from a mounted directory; it parses and fits the demo license', () => {
+    const files = (['primary', 'redundant'] as const).map((role) => String(svc(role).environment?.['LICENSE_POLICY_FILE']));
+    assert.equal(files[0], files[1]);
+    const file = files[0] ?? '';
+    for (const role of ['primary', 'redundant'] as const) {
+      // The directory, so a file saved by rename-replace reaches the node (a file mount keeps the old inode).
+      const mount = (svc(role).volumes ?? []).map((v) => v.split(':')).find(([, inside]) => inside !== undefined && file.startsWith(`${inside}/`));
+      assert.ok(mount, `${role} mounts the directory of ${file}`);
+      assert.equal(mount[0], './deploy/demo');
+      assert.equal(path.posix.dirname(file), mount[1]);
+    }
+    const policy = parseSeatPolicy(readFileSync(path.join('deploy/demo', path.posix.basename(file)), 'utf8'), 'deploy/demo/policy.yaml');
+    const unsigned = parseUnsignedLicense(JSON.parse(readFileSync('deploy/demo/license.unsigned.json', 'utf8')));
+    assert.deepEqual(checkAgainstLicense(policy, new Map(unsigned.features.map((f) => [f.name, f.seats]))), []);
+    assert.ok(policy.features.size > 0);
   });
 
   it('both nodes share one cluster id and distinct node ids', () => {

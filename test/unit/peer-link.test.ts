@@ -22,7 +22,7 @@ function fromPeer(over: Partial<PeerHeartbeatRequest__Output> = {}): PeerHeartbe
 type Answer = { err: Partial<grpc.ServiceError> | null; value?: PeerHeartbeatRequest__Output };
 
 /** The primary "a"'s link, with a fake ClusterService client that answers from `answers` and records what the owner hears. */
-function link(opts: { answers?: Answer[]; auth?: PeerAuthenticator; noClient?: boolean; epochAnchor?: number } = {}) {
+function link(opts: { answers?: Answer[]; auth?: PeerAuthenticator; noClient?: boolean; epochAnchor?: number; policyDigest?: () => string } = {}) {
   const clock = new ManualClock();
   const events: string[] = [];
   const heard: PeerView[] = [];
@@ -54,6 +54,7 @@ function link(opts: { answers?: Answer[]; auth?: PeerAuthenticator; noClient?: b
     licenseDigest: 'digest',
     advertiseAddr: () => 'a:1',
     ...(opts.auth ? { auth: opts.auth } : {}),
+    ...(opts.policyDigest ? { policyDigest: opts.policyDigest } : {}),
     onRtt: (s) => rtts.push(s),
     owner: {
       ownStatus: () => {
@@ -88,7 +89,15 @@ describe('PeerLink', () => {
     assert.equal(reply.advertise_addr, 'a:1');
     assert.equal(reply.license_serial, 4, 'our license serial goes out with every heartbeat');
     assert.equal(heard[0]?.licenseSerial, 1, "the peer's serial reaches the owner");
-    assert.deepEqual(pl.observed(), { lastHeartbeatMs: clock.now(), error: '', licenseDigest: 'digest', licenseSerial: 1, clockSkewMs: -40, consoleUrl: '' });
+    assert.deepEqual(pl.observed(), {
+      lastHeartbeatMs: clock.now(),
+      error: '',
+      licenseDigest: 'digest',
+      licenseSerial: 1,
+      clockSkewMs: -40,
+      consoleUrl: '',
+      policyDigest: '',
+    });
   });
 
   it('refuses a peer claiming our role, tells the owner nothing, and logs the reason once', () => {
@@ -157,6 +166,35 @@ describe('PeerLink', () => {
     pl.answer(fromPeer({ license_digest: 'other' }));
     assert.equal(logs.filter((l) => l.msg.startsWith('peer loaded a different license file')).length, 1);
     assert.equal(pl.observed().licenseDigest, 'other');
+  });
+
+  it('sends its seat policy digest (signed), and logs a peer policy that differs once, and its end', () => {
+    const A = 'a'.repeat(64);
+    const B = 'b'.repeat(64);
+    let own = A;
+    const { pl, logs, clock } = link({ auth: new PeerAuthenticator('s3cret'), policyDigest: () => own });
+    const peerAuth = new PeerAuthenticator('s3cret');
+    const reply = pl.answer(peerAuth.sign(fromPeer({ sent_at_ms: clock.now(), policy_digest: A })) as PeerHeartbeatRequest__Output);
+    assert.equal(reply.policy_digest, A);
+    assert.equal(pl.observed().policyDigest, A);
+    // The digest is signed: nobody between the nodes can hide a mismatch.
+    const signed = peerAuth.sign(fromPeer({ sent_at_ms: clock.now() + 1, policy_digest: B }));
+    assert.throws(
+      () => pl.answer({ ...signed, policy_digest: A } as PeerHeartbeatRequest__Output),
+      (err: unknown) => err instanceof LicenseError && err.code === ErrorCode.UNAUTHENTICATED,
+    );
+    pl.answer(signed as PeerHeartbeatRequest__Output);
+    pl.answer(peerAuth.sign(fromPeer({ sent_at_ms: clock.now() + 2, policy_digest: B })) as PeerHeartbeatRequest__Output);
+    const differs = logs.filter((l) => l.msg.startsWith('peer enforces a different seat policy'));
+    assert.equal(differs.length, 1);
+    assert.equal(differs[0]?.level, 'error');
+    // We reload the same file: the mismatch ends, said once.
+    own = B;
+    pl.answer(peerAuth.sign(fromPeer({ sent_at_ms: clock.now() + 3, policy_digest: B })) as PeerHeartbeatRequest__Output);
+    assert.equal(logs.filter((l) => l.msg === 'peer enforces the same seat policy again').length, 1);
+    // Anything but a sha256 hex is not a digest: not known, never a mismatch.
+    pl.answer(peerAuth.sign(fromPeer({ sent_at_ms: clock.now() + 4, policy_digest: 'nonsense' })) as PeerHeartbeatRequest__Output);
+    assert.equal(pl.observed().policyDigest, '');
   });
 
   it('tellSteppingDown sends stepping_down with the short deadline and accepts the answer', async () => {

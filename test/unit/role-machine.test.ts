@@ -486,6 +486,7 @@ describe('NodeController: fences and budget verdicts (not started: no Redis, no 
       auth_tag: '',
       license_serial: 1,
       console_url: '',
+      policy_digest: '',
     };
     for (const highest of [1e15, EPOCH_LIMIT, -1, 3 + MAX_PEER_EPOCH_JUMP + 1]) {
       assert.throws(() => c.onPeerHeartbeat({ ...hostile, highest_epoch: highest }), refusedWith(ErrorCode.PEER_REFUSED));

@@ -107,6 +107,9 @@ function formatStatus(s: GetStatusResponse__Output, nowMs = Date.now()): string 
     if (p.node_id && p.license_digest !== s.license_digest) {
       rows.push(['', `WARNING: peer loaded a different license file${p.license_serial ? ` (serial ${p.license_serial})` : ''}`]);
     }
+    if (p.node_id && p.policy_digest && s.policy_digest && p.policy_digest !== s.policy_digest) {
+      rows.push(['', 'WARNING: peer enforces a different seat policy (LICENSE_POLICY_FILE); load the same file on both nodes']);
+    }
   } else {
     rows.push(['peer', 'none configured']);
   }
@@ -118,10 +121,17 @@ function formatStatus(s: GetStatusResponse__Output, nowMs = Date.now()): string 
         `${b.episode_id ? `failover episode ${b.episode_id}` : 'no failover episode'}`,
     ]);
   }
+  if (s.policy_digest) {
+    rows.push([
+      'policy',
+      `digest ${s.policy_digest.slice(0, 16)}${s.policy_error ? `; the file on disk is REFUSED (the last good policy stays): ${s.policy_error}` : ''}`,
+    ]);
+  }
   for (const f of s.features) {
     rows.push([
       'feature',
-      `${f.name}: ${f.seats_in_use}/${f.seats_total} in use${f.expires_at_ms ? `, expires ${new Date(f.expires_at_ms).toISOString()}` : ''}`,
+      `${f.name}: ${f.seats_in_use}/${f.seats_total} in use${f.queue_length ? `, ${f.queue_length} queued` : ''}` +
+        `${f.expires_at_ms ? `, expires ${new Date(f.expires_at_ms).toISOString()}` : ''}`,
     ]);
   }
   rows.push(['version', s.version]);

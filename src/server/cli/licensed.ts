@@ -4,6 +4,7 @@ import { loadConfig, readConfigFile } from '../config';
 import { errorMessage } from '../errors';
 import { createLogger } from '../log';
 import { createNode } from '../node';
+import { reloadOnSighup } from '../policy/policy-watch';
 import { VERSION } from '../version';
 
 /** The node exits within this time of SIGTERM whatever happens (contract: 5 s). */
@@ -54,6 +55,10 @@ async function serve(opts: { config?: string }): Promise<void> {
       },
     );
   };
+  // SIGHUP re-reads the seat policy. Either way it no longer ends the process (Node's default):
+  // a reload signal sent to a daemon must not stop it.
+  if (started.policy) reloadOnSighup(started.policy);
+  else process.on('SIGHUP', () => logger.info('SIGHUP: nothing to re-read (no LICENSE_POLICY_FILE)'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 

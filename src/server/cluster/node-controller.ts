@@ -33,6 +33,8 @@ export interface PeerStatusSnapshot {
   readonly consoleUrl: string;
   /** The peer reaches Redis, by its last heartbeat (false before one). */
   readonly storeOk: boolean;
+  /** The peer's seat policy digest, from its heartbeats ('' when not known). */
+  readonly policyDigest: string;
 }
 
 export interface ClusterSnapshot {
@@ -105,6 +107,8 @@ export interface NodeControllerDeps {
   readonly advertiseAddr: () => string;
   /** This node's web console URL (final once the console is bound; '' when off), told to the peer. */
   readonly consoleUrl?: () => string;
+  /** Digest of the seat policy in force (changes on reload), told to the peer. */
+  readonly policyDigest?: () => string;
   readonly hooks?: LeaseHooks;
   readonly observer?: ControllerObserver;
   /** Signs and checks heartbeats with LICENSE_CLUSTER_SECRET. */
@@ -171,6 +175,7 @@ export class NodeController {
       licenseDigest: deps.licenseDigest,
       advertiseAddr: deps.advertiseAddr,
       ...(deps.consoleUrl ? { consoleUrl: deps.consoleUrl } : {}),
+      ...(deps.policyDigest ? { policyDigest: deps.policyDigest } : {}),
       ...(deps.peerAuth ? { auth: deps.peerAuth } : {}),
       onRtt: (seconds) => this.deps.observer?.peerRtt?.(seconds),
       owner: {
@@ -316,6 +321,7 @@ export class NodeController {
               clockSkewMs: seen.clockSkewMs,
               consoleUrl: seen.consoleUrl,
               storeOk: peer?.storeOk ?? false,
+              policyDigest: seen.policyDigest,
             },
     };
   }

@@ -7,10 +7,15 @@ import { canonicalJson } from '../license/canonical-json';
 export const PEER_AUTH_WINDOW_MS = 30_000;
 
 function tagOf(msg: PeerHeartbeatRequest | PeerHeartbeatRequest__Output, secret: string): string {
-  const { auth_tag: _ignored, license_serial, console_url, ...rest } = msg;
-  // A sender from before license_serial (or console_url) signed without it, and the receiver
-  // decodes it as 0 (""): leaving those out keeps such a heartbeat verifiable.
-  const fields = { ...rest, ...(license_serial ? { license_serial } : {}), ...(console_url ? { console_url } : {}) };
+  const { auth_tag: _ignored, license_serial, console_url, policy_digest, ...rest } = msg;
+  // A sender from before license_serial (or console_url, policy_digest) signed without it, and
+  // the receiver decodes it as 0 (""): leaving those out keeps such a heartbeat verifiable.
+  const fields = {
+    ...rest,
+    ...(license_serial ? { license_serial } : {}),
+    ...(console_url ? { console_url } : {}),
+    ...(policy_digest ? { policy_digest } : {}),
+  };
   return createHmac('sha256', secret).update(canonicalJson(fields)).digest('hex');
 }
 

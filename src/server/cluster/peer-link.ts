@@ -69,6 +69,8 @@ export interface PeerLinkDeps {
   readonly advertiseAddr: () => string;
   /** This node's web console URL, sent so the peer's console can link to it ('' or unset: off). */
   readonly consoleUrl?: () => string;
+  /** Digest of the seat policy this node enforces now (it changes on reload); unset: none sent. */
+  readonly policyDigest?: () => string;
   /** Signs and checks heartbeats with LICENSE_CLUSTER_SECRET. */
   readonly auth?: PeerAuthenticator;
   /** Round-trip time of each answered heartbeat (metrics). */
@@ -88,6 +90,8 @@ export interface PeerObservation {
   readonly clockSkewMs: number;
   /** The peer's web console URL from its last valid heartbeat ('' when it has none or sent something else). */
   readonly consoleUrl: string;
+  /** The peer's seat policy digest from its last valid heartbeat ('' when it does not say). */
+  readonly policyDigest: string;
 }
 
 /**
@@ -97,6 +101,9 @@ export interface PeerObservation {
  * errors logged once per distinct reason). It only informs; the lease decides.
  */
 export class PeerLink {
+  private peerPolicyDigest = '';
+  /** The last seat policy comparison logged ('same', 'unknown' or 'differs:<peer>:<own>'). */
+  private policyVerdict = 'unknown';
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private error = '';
@@ -145,6 +152,7 @@ export class PeerLink {
       licenseSerial: this.serial,
       clockSkewMs: this.skewMs,
       consoleUrl: this.peerConsoleUrl,
+      policyDigest: this.peerPolicyDigest,
     };
   }
 
@@ -179,6 +187,7 @@ export class PeerLink {
       highest_epoch: own.highestEpoch,
       license_serial: settings.licenseSerial ?? 0,
       console_url: this.deps.consoleUrl?.() ?? '',
+      policy_digest: this.deps.policyDigest?.() ?? '',
     };
     return this.deps.auth ? this.deps.auth.sign(msg) : msg;
   }
@@ -247,9 +256,33 @@ export class PeerLink {
         });
       }
     }
+    this.notePolicyDigest(view.nodeId, /^[0-9a-f]{64}$/.test(msg.policy_digest) ? msg.policy_digest : '');
     if (this.error) {
       this.deps.logger.info('peer heartbeats healthy again', { peer: view.nodeId, previously: this.error });
       this.error = '';
+    }
+  }
+
+  /**
+   * Both nodes must enforce the same seat policy (after a failover the other node's applies).
+   * Logged when the comparison changes: a mismatch at error level, its end at info; a rolling
+   * edit shows a mismatch until the second node has the file.
+   */
+  private notePolicyDigest(peer: string, peerDigest: string): void {
+    const own = this.deps.policyDigest?.() ?? '';
+    const verdict = peerDigest === '' || own === '' ? 'unknown' : peerDigest === own ? 'same' : `differs:${peerDigest}:${own}`;
+    this.peerPolicyDigest = peerDigest;
+    if (verdict === this.policyVerdict) return;
+    const was = this.policyVerdict;
+    this.policyVerdict = verdict;
+    if (verdict.startsWith('differs')) {
+      this.deps.logger.error('peer enforces a different seat policy; both nodes must load the same LICENSE_POLICY_FILE', {
+        peer,
+        peerPolicyDigest: peerDigest,
+        ownPolicyDigest: own,
+      });
+    } else if (verdict === 'same' && was.startsWith('differs')) {
+      this.deps.logger.info('peer enforces the same seat policy again', { peer, policyDigest: own });
     }
   }
 

@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { ErrorCode, LicenseError } from '../errors';
-import { statusName, statusOfCode } from '../grpc/to-status';
+import { statusName, statusOf } from '../grpc/to-status';
 import type { Logger } from '../log';
 
 /** docs/CONSOLE.md, "Security headers": the page loads only its own files and runs no inline script or style. */
@@ -78,7 +78,7 @@ export interface ErrorAnswer {
  */
 export function errorAnswer(err: unknown, logger: Logger, what: string): ErrorAnswer {
   if (err instanceof LicenseError) {
-    const grpc = statusOfCode(err.code);
+    const grpc = statusOf(err);
     const refusal = err instanceof HttpRefusal ? err : undefined;
     return {
       status: refusal?.httpStatus ?? httpStatusOf(grpc),

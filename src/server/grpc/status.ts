@@ -26,6 +26,10 @@ export interface StatusInfo {
   readonly consoleUrl: string;
   /** How this node reaches Redis, without credentials (describeRedis). */
   readonly redisTopology: string;
+  /** Digest of the seat policy in force. */
+  readonly policyDigest: string;
+  /** Why the policy file on disk is not in force ('' when it is). */
+  readonly policyError: string;
 }
 
 /** Where a status comes from; only the parts named here are read. */
@@ -94,6 +98,8 @@ export function toStatusResponse(info: StatusInfo, s: ClusterSnapshot, budget: B
     license_error: info.licenseError,
     console_url: info.consoleUrl,
     redis_topology: info.redisTopology,
+    policy_digest: info.policyDigest,
+    policy_error: info.policyError,
     ...(s.peer
       ? {
           peer: {
@@ -110,6 +116,7 @@ export function toStatusResponse(info: StatusInfo, s: ClusterSnapshot, budget: B
             license_serial: info.peerLicenseSerial,
             console_url: s.peer.consoleUrl,
             store_ok: s.peer.storeOk,
+            policy_digest: s.peer.policyDigest,
           },
         }
       : {}),

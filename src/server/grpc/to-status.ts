@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { ErrorCode, LicenseError } from '../errors';
-import { LICENSE_ERROR_KEY, LICENSE_LEADER_KEY, LICENSE_RETRY_AFTER_KEY } from '../../contract/metadata';
+import { LICENSE_ERROR_KEY, LICENSE_LEADER_KEY, LICENSE_POLICY_RULE_KEY, LICENSE_RETRY_AFTER_KEY } from '../../contract/metadata';
 import type { Logger } from '../log';
 
 const STATUS_OF: Record<ErrorCode, grpc.status> = {
@@ -16,6 +16,8 @@ const STATUS_OF: Record<ErrorCode, grpc.status> = {
   QUEUE_TIMEOUT: grpc.status.DEADLINE_EXCEEDED,
   CANCELLED: grpc.status.CANCELLED,
   LIMIT_EXCEEDED: grpc.status.RESOURCE_EXHAUSTED,
+  // A deny rule's refusal is PERMISSION_DENIED (statusOf below): the same code, since callers act on the rule, not the status.
+  POLICY_LIMIT: grpc.status.RESOURCE_EXHAUSTED,
   FEATURE_EXPIRED: grpc.status.FAILED_PRECONDITION,
   REDUNDANT_BLOCKED: grpc.status.FAILED_PRECONDITION,
   UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
@@ -41,6 +43,11 @@ export function statusOfCode(code: ErrorCode): grpc.status {
   return STATUS_OF[code];
 }
 
+/** The gRPC status of one error: its code's, except a seat policy's deny rule (DESIGN: POLICY_LIMIT, deny: PERMISSION_DENIED). */
+export function statusOf(err: LicenseError): grpc.status {
+  return err.code === ErrorCode.POLICY_LIMIT && err.details.policyDenied === true ? grpc.status.PERMISSION_DENIED : STATUS_OF[err.code];
+}
+
 /**
  * The one place that knows gRPC status codes. A LicenseError keeps its message and
  * carries `license-error: <CODE>` (and `license-leader` when known); anything else is
@@ -52,7 +59,8 @@ export function toStatus(err: unknown, logger: Logger, method: string): Partial<
     metadata.set(LICENSE_ERROR_KEY, err.code);
     if (err.details.leaderAddr) metadata.set(LICENSE_LEADER_KEY, err.details.leaderAddr);
     if (err.details.retryAfterMs !== undefined) metadata.set(LICENSE_RETRY_AFTER_KEY, String(Math.max(0, Math.round(err.details.retryAfterMs))));
-    return { code: statusOfCode(err.code), details: err.message, metadata };
+    if (err.details.policyRule) metadata.set(LICENSE_POLICY_RULE_KEY, err.details.policyRule);
+    return { code: statusOf(err), details: err.message, metadata };
   }
   logger.error('unexpected error in rpc', { method, err: err instanceof Error ? err.stack : String(err) });
   metadata.set(LICENSE_ERROR_KEY, ErrorCode.INTERNAL);

@@ -17,9 +17,9 @@ import type { MaxRule, Principal, PrincipalKind, SeatPolicy } from './seat-polic
  */
 
 /**
- * The `license-error` codes of a policy refusal. The contract's ErrorCode does not have them
- * yet; until it does, these are the strings (POLICY_LIMIT: gRPC RESOURCE_EXHAUSTED,
- * POLICY_DENIED: gRPC PERMISSION_DENIED).
+ * The two flavours of a policy refusal. On the wire both are `license-error: POLICY_LIMIT`
+ * (the contract's one code); POLICY_DENIED (a deny rule) is answered gRPC PERMISSION_DENIED,
+ * POLICY_LIMIT (max, reserve) RESOURCE_EXHAUSTED. The usage events keep the two apart as reasons.
  */
 export const POLICY_LIMIT = 'POLICY_LIMIT';
 export const POLICY_DENIED = 'POLICY_DENIED';

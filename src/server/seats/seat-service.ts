@@ -5,6 +5,8 @@ import { ErrorCode, errorMessage, LicenseError } from '../errors';
 import type { Feature, License } from '../license/license-file';
 import type { Logger } from '../log';
 import type { Fence } from '../store/fence';
+import { featurePolicyArg, parsePolicyRefusal, policyLimitError } from '../policy/policy-script';
+import { EMPTY_SEAT_POLICY, type SeatPolicy } from '../policy/seat-policy';
 import { type LeaseRow, type QueueExit, type Queued, type SeatStore, type SessionRenewal, SWEEP_BATCH } from '../store/seat-store';
 import { checkCount, checkFeatureName, checkId, checkPid, checkText, LIMITS } from './validate';
 
@@ -27,8 +29,12 @@ export interface SeatSettings {
   readonly blockedKeepsSessions: boolean;
 }
 
-/** A checkout's outcome (metrics): queue_timeout and cancelled end a checkout that waited in its queue. */
-export type CheckoutResult = 'granted' | 'exhausted' | 'blocked' | 'invalid' | 'not_active' | 'error' | 'queue_timeout' | 'cancelled';
+/**
+ * A checkout's outcome (metrics): queue_timeout and cancelled end a checkout that waited in its
+ * queue; policy_limit and policy_denied are refusals by a max/reserve or a deny rule of the seat policy.
+ */
+export type CheckoutResult =
+  'granted' | 'exhausted' | 'blocked' | 'invalid' | 'not_active' | 'error' | 'queue_timeout' | 'cancelled' | 'policy_limit' | 'policy_denied';
 
 /** The longest CheckoutRequest.wait_ms honoured: a longer wait is cut to this (proto/license/v1/seat.proto). */
 export const MAX_QUEUE_WAIT_MS = 3_600_000;
@@ -81,6 +87,8 @@ export interface SeatServiceDeps {
   readonly settings: SeatSettings;
   /** Metrics hook, called once per checkout with its outcome. */
   readonly onCheckout?: (feature: string, result: CheckoutResult) => void;
+  /** The seat policy in force (LICENSE_POLICY_FILE), read at each checkout and queue serve; none: no rules. */
+  readonly policy?: () => SeatPolicy;
   /** Metrics hook, called when a per-client or per-session limit refuses a call. */
   readonly onLimit?: (limit: 'sessions_per_client' | 'seats_per_session') => void;
 }
@@ -230,6 +238,7 @@ export class SeatService {
         requestId: req.request_id,
         newLeaseId: newId(),
         nowMs: now,
+        policy: featurePolicyArg(this.policy(), feature),
       };
       const g = await this.write(() => (waitMs > 0 ? this.deps.store.checkoutOrQueue(fence, args, now + waitMs) : this.deps.store.checkout(fence, args)));
       if ('waiterId' in g) return await this.waitInQueue(g, { feature, sessionId: req.session_id, requestId: req.request_id, waitMs }, wait);
@@ -237,6 +246,11 @@ export class SeatService {
       return { leaseId: g.leaseId, feature, count: g.count, expiresAtMs: g.expiresAtMs };
     } catch (err) {
       if (err instanceof QueuedCheckoutEnded) throw err.cause; // observed when it ended
+      if (err instanceof LicenseError && err.code === ErrorCode.POLICY_LIMIT) {
+        const e = policyError(err.message);
+        this.observe(feature, resultOf(e));
+        throw e;
+      }
       if (err instanceof LicenseError && err.code === ErrorCode.LIMIT_EXCEEDED) {
         this.deps.onLimit?.('seats_per_session');
         this.observe(feature, 'invalid');
@@ -329,7 +343,8 @@ export class SeatService {
     // An expired feature grants nothing more: its waiters run out their waits.
     if (f.expiresAtMs !== undefined && this.deps.clock.now() >= f.expiresAtMs) return;
     for (let call = 0; call < SERVE_MAX_CALLS; call++) {
-      const r = await this.write(() => this.deps.store.serveQueue(fence, feature, f.seats, this.deps.clock.now()));
+      const policy = featurePolicyArg(this.policy(), feature);
+      const r = await this.write(() => this.deps.store.serveQueue(fence, feature, f.seats, this.deps.clock.now(), policy));
       for (const exit of r.exits) this.answerExit(feature, exit);
       if (!r.more) return;
     }
@@ -355,6 +370,7 @@ export class SeatService {
     if (exit.leaseId !== '') return { ok: true, grant: { leaseId: exit.leaseId, feature, count: exit.count, expiresAtMs: exit.expiresAtMs } };
     const sid = exit.waiterId.slice(0, exit.waiterId.indexOf(':'));
     if (exit.reason === 'SESSION_GONE') return { ok: false, err: sessionEndedWhileQueued(sid, feature) };
+    if (exit.reason === 'POLICY_LIMIT') return { ok: false, err: policyError(exit.refusal ?? '') };
     return { ok: false, err: queueTimeout(feature, exit.count) };
   }
 
@@ -624,6 +640,10 @@ export class SeatService {
     }
   }
 
+  private policy(): SeatPolicy {
+    return this.deps.policy?.() ?? EMPTY_SEAT_POLICY;
+  }
+
   private observe(feature: string, result: CheckoutResult): void {
     // Label only licensed feature names so a client cannot blow up metric cardinality.
     this.deps.onCheckout?.(this.deps.license.features.has(feature) ? feature : '(unknown)', result);
@@ -655,9 +675,18 @@ function resultOf(err: unknown): CheckoutResult {
       return 'queue_timeout';
     case ErrorCode.CANCELLED:
       return 'cancelled';
+    case ErrorCode.POLICY_LIMIT:
+      return err.details.policyDenied === true ? 'policy_denied' : 'policy_limit';
     default:
       return 'error';
   }
+}
+
+/** The answer to a script's POLICY_LIMIT refusal (`<kind>|<rule>|<message>`). */
+function policyError(scriptText: string): LicenseError {
+  const r = parsePolicyRefusal(scriptText);
+  // The scripts always send the three parts; a bare text still says what refused.
+  return r ? policyLimitError(r) : new LicenseError(ErrorCode.POLICY_LIMIT, scriptText);
 }
 
 function queueTimeout(feature: string, count?: number): LicenseError {

@@ -17,6 +17,8 @@ export interface CheckoutArgs {
   readonly requestId: string;
   readonly newLeaseId: string;
   readonly nowMs: number;
+  /** The feature's seat policy as the script reads it (policy/policy-script.ts featurePolicyArg); '' or absent: no rules. */
+  readonly policy?: string;
 }
 
 /** A checkout that waits in its feature's queue (CheckoutArgs.queueDeadlineMs). */
@@ -39,8 +41,10 @@ export interface QueueExit {
   readonly count: number;
   /** 0 unless granted. */
   readonly expiresAtMs: number;
-  /** '' when granted; QUEUE_TIMEOUT or SESSION_GONE when dropped. */
-  readonly reason: '' | 'QUEUE_TIMEOUT' | 'SESSION_GONE';
+  /** '' when granted; QUEUE_TIMEOUT or SESSION_GONE when dropped, or POLICY_LIMIT when a rule of the seat policy refuses it now. */
+  readonly reason: '' | 'QUEUE_TIMEOUT' | 'SESSION_GONE' | 'POLICY_LIMIT';
+  /** With POLICY_LIMIT: the refusal, `<deny|max>|<rule>|<message>` (policy/policy-script.ts parsePolicyRefusal). */
+  readonly refusal?: string;
 }
 
 /** What leaveQueue found: the waiter left, had been granted meanwhile, or was gone already. */
@@ -210,6 +214,7 @@ export class SeatStore {
         this.limits.maxSeatsPerSession,
         Math.max(0, Math.floor(queueDeadlineMs)),
         waiterId,
+        a.policy ?? '',
       ],
     )) as [string, number, number, number, number, number?];
     if (r[5] !== undefined && Number(r[5]) > 0) {
@@ -222,20 +227,22 @@ export class SeatStore {
    * Grants the head(s) of a feature's queue while they fit, oldest first, dropping dead heads
    * on the way; at most QUEUE_SERVE_BATCH heads per call (`more` when that stopped it).
    */
-  async serveQueue(fence: Fence, feature: string, seatsLicensed: number, nowMs: number): Promise<{ exits: QueueExit[]; more: boolean }> {
+  async serveQueue(fence: Fence, feature: string, seatsLicensed: number, nowMs: number, policy = ''): Promise<{ exits: QueueExit[]; more: boolean }> {
     const r = (await this.scripts.run(
       'serveQueue',
       [this.keys.leader, this.keys.sessions, this.keys.used],
-      [formatOwner(fence), this.keys.prefix, feature, seatsLicensed, nowMs, this.sessionTtlMs, QUEUE_SERVE_BATCH, CHECKOUT_RECLAIM_BATCH],
+      [formatOwner(fence), this.keys.prefix, feature, seatsLicensed, nowMs, this.sessionTtlMs, QUEUE_SERVE_BATCH, CHECKOUT_RECLAIM_BATCH, policy],
     )) as (string | number)[];
     const exits: QueueExit[] = [];
     for (let i = 1; i + 4 < r.length; i += 5) {
+      const reason = String(r[i + 4]);
+      const policyRefusal = reason.startsWith('POLICY_LIMIT ') ? reason.slice('POLICY_LIMIT '.length) : undefined;
       exits.push({
         waiterId: String(r[i]),
         leaseId: String(r[i + 1]),
         count: Number(r[i + 2]),
         expiresAtMs: Number(r[i + 3]),
-        reason: String(r[i + 4]) as QueueExit['reason'],
+        ...(policyRefusal === undefined ? { reason: reason as QueueExit['reason'] } : { reason: 'POLICY_LIMIT' as const, refusal: policyRefusal }),
       });
     }
     return { exits, more: Number(r[0]) === 1 };

@@ -12,17 +12,21 @@
     ARGV[12] max seats per session
     ARGV[13] queue deadline ms (0 = do not wait: refuse when no seat is free)
     ARGV[14] waiter id: '<session id>:<request id>', or '<session id>:<new lease id>' without one
+    ARGV[15] the feature's seat policy, compiled (src/server/policy/policy-script.ts; '' = no rules)
 
   Output: granted: {lease_id, count, expires_at_ms, reused (0|1), seats_in_use_after}
           queued:  {lease_id (granted under this id later), count, expires_at_ms, 0, seats_in_use,
                     position (1-based)}: six elements, position > 0
-  Usage events: 'grant' for a new lease; 'deny' (reason SEATS_EXHAUSTED or LIMIT_EXCEEDED) for
-  a refusal for lack of seats or over the per-session limit. Queueing records nothing; the
+  Usage events: 'grant' for a new lease; 'deny' (reason SEATS_EXHAUSTED, LIMIT_EXCEEDED,
+  POLICY_LIMIT or POLICY_DENIED) for a refusal for lack of seats, over the per-session limit,
+  or by a rule of the seat policy. Queueing records nothing; the
   queued checkout's end does ('queue', in serveQueue, leaveQueue or when its session goes).
   Errors: STALE_EPOCH; NOT_FOUND (session unknown/expired);
           SEATS_EXHAUSTED <in_use> [<queue length>] (not enough free seats now, or a queue
             waits ahead and the caller does not wait);
           LIMIT_EXCEEDED (the session would hold, or wait for, more seats than allowed);
+          POLICY_LIMIT <deny|max|reserve>|<rule>|<message> (a rule of the seat policy refuses;
+            includes/policy.lua);
           INVALID_ARGUMENT (request id reused for another feature or count);
           FAILED_PRECONDITION (request id already used for a lease since released).
 
@@ -37,6 +41,13 @@
   ahead of it; it queues behind (deadline > 0) or is refused. Dead heads (deadline passed,
   session gone) are dropped first, at most ARGV[11].
 
+  Seat policy (ARGV[15]): deny and max rules refuse at once, waiting or not (a wait would not
+  help: deny never lifts, and max lifts only when the requester itself releases). A reservation
+  that keeps the free seats for others refuses a checkout that does not wait and queues one
+  that does, as a lack of seats would. The unused seats of the requester's own reservations
+  are not the queue's (nobody queued ahead may take them unless they own them too): an owner
+  they cover is granted ahead of the queue.
+
   Cost: a fixed number of commands while the feature has free seats and no queue; O(log queue)
   to queue. Seats of expired sessions count until they are reaped (the leader's sweep); only a
   checkout that finds too few free seats reaps, at most ARGV[11] sessions, and counts again.
@@ -45,6 +56,7 @@
 ]]
 --@include fence
 --@include sessions
+--@include policy
 if not holdsLease(KEYS[1], ARGV[1]) then return staleEpoch() end
 local p, sid, now, ttl = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local feature, count, seats, rid, lid = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9], ARGV[10]
@@ -116,7 +128,23 @@ if queued == 0 and used + count > seats then
   used = tonumber(redis.call('HGET', KEYS[3], feature) or '0')
 end
 
-if queued > 0 or used + count > seats then
+local who = sessionWho(p, sid)
+local reserved, ownUnused = false, 0
+if ARGV[15] ~= '' then
+  local refusal
+  refusal, ownUnused = policyRefusal(p, decodePolicy(ARGV[15]), feature, who[2], who[3], count, seats, used)
+  if refusal then
+    if refusal[1] ~= 'reserve' or deadline == 0 then
+      usageEvent(p, now, 'deny', feature, count, sid, who, nil, policyReason(refusal))
+      return policyError(refusal)
+    end
+    reserved = true
+  end
+  ownUnused = ownUnused or 0
+end
+local ahead = queued > 0 and ownUnused < count
+
+if ahead or reserved or used + count > seats then
   if deadline > 0 then
     redis.call('ZADD', qKey, redis.call('INCR', p .. ':queue_seq'), wid)
     redis.call('HINCRBY', p .. ':queued', feature, 1)
@@ -127,10 +155,10 @@ if queued > 0 or used + count > seats then
     renew()
     return {lid, count, expires, 0, used, queued + 1}
   end
-  usageEvent(p, now, 'deny', feature, count, sid, sessionWho(p, sid), nil, 'SEATS_EXHAUSTED')
+  usageEvent(p, now, 'deny', feature, count, sid, who, nil, 'SEATS_EXHAUSTED')
   if queued > 0 then return redis.error_reply('SEATS_EXHAUSTED ' .. used .. ' ' .. queued) end
   return redis.error_reply('SEATS_EXHAUSTED ' .. used)
 end
 
-local after = grantLease(p, KEYS[2], KEYS[3], sid, feature, count, rid, lid, now, expires, sessionWho(p, sid))
+local after = grantLease(p, KEYS[2], KEYS[3], sid, feature, count, rid, lid, now, expires, who)
 return {lid, count, expires, 0, after}

@@ -28,6 +28,8 @@ export interface GetStatusResponse {
   'license_error'?: (string);
   'console_url'?: (string);
   'redis_topology'?: (string);
+  'policy_digest'?: (string);
+  'policy_error'?: (string);
 }
 
 export interface GetStatusResponse__Output {
@@ -51,4 +53,6 @@ export interface GetStatusResponse__Output {
   'license_error': (string);
   'console_url': (string);
   'redis_topology': (string);
+  'policy_digest': (string);
+  'policy_error': (string);
 }

@@ -21,6 +21,7 @@ export interface PeerHeartbeatRequest {
   'auth_tag'?: (string);
   'license_serial'?: (number | string | Long);
   'console_url'?: (string);
+  'policy_digest'?: (string);
 }
 
 export interface PeerHeartbeatRequest__Output {
@@ -40,4 +41,5 @@ export interface PeerHeartbeatRequest__Output {
   'auth_tag': (string);
   'license_serial': (number);
   'console_url': (string);
+  'policy_digest': (string);
 }

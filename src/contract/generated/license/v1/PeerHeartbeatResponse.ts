@@ -21,6 +21,7 @@ export interface PeerHeartbeatResponse {
   'auth_tag'?: (string);
   'license_serial'?: (number | string | Long);
   'console_url'?: (string);
+  'policy_digest'?: (string);
 }
 
 export interface PeerHeartbeatResponse__Output {
@@ -40,4 +41,5 @@ export interface PeerHeartbeatResponse__Output {
   'auth_tag': (string);
   'license_serial': (number);
   'console_url': (string);
+  'policy_digest': (string);
 }

@@ -18,6 +18,7 @@ export interface PeerStatus {
   'license_serial'?: (number | string | Long);
   'console_url'?: (string);
   'store_ok'?: (boolean);
+  'policy_digest'?: (string);
 }
 
 export interface PeerStatus__Output {
@@ -34,4 +35,5 @@ export interface PeerStatus__Output {
   'license_serial': (number);
   'console_url': (string);
   'store_ok': (boolean);
+  'policy_digest': (string);
 }

@@ -9,7 +9,11 @@
 --   <p>:session:<sid>:released   ZSET  request_id -> release sequence: the request ids of the last
 --                                      256 released leases (RELEASED_REQUEST_IDS_KEPT in seat-store.ts),
 --                                      so a late retry of one is refused instead of taking a second seat
---   <p>:lease:<lid>              HASH  session_id, feature, count, granted_ms, request_id
+--   <p>:lease:<lid>              HASH  session_id, feature, count, granted_ms, request_id, hu, hh (the
+--                                      user and host its seats count for in <p>:holders:<feature>; absent
+--                                      on leases granted before that hash existed, which it never counted)
+--   <p>:holders:<feature>        HASH  'u:<user>' / 'h:<host>' -> seats of the feature held by that user /
+--                                      on that host: what the seat policy's limits count (includes/policy.lua)
 --   <p>:lease_index              ZSET  '<feature>:<lease id>' -> 0, every lease not yet freed; read
 --                                      with ZRANGEBYLEX, so ListLeases pages by a cursor that no
 --                                      heartbeat moves (feature names and lease ids have no ':')
@@ -48,6 +52,15 @@ local function leaseIndexKey(p)
   return p .. ':lease_index'
 end
 
+local function holdersKey(p, feature)
+  return p .. ':holders:' .. feature
+end
+
+-- Adds `delta` seats to a holder's count of `feature`; a count that reaches 0 is deleted.
+local function countHolder(p, feature, field, delta)
+  if redis.call('HINCRBY', holdersKey(p, feature), field, delta) <= 0 then redis.call('HDEL', holdersKey(p, feature), field) end
+end
+
 local function queueKey(p, feature)
   return p .. ':queue:' .. feature
 end
@@ -80,7 +93,10 @@ end
 -- seats and the limits) and renews the session to `expires`. Returns the feature's seats in use after.
 local function grantLease(p, sessionsKey, usedKey, sid, feature, count, rid, lid, now, expires, who)
   local sessionKey = p .. ':session:' .. sid
-  redis.call('HSET', p .. ':lease:' .. lid, 'session_id', sid, 'feature', feature, 'count', count, 'granted_ms', now, 'request_id', rid)
+  redis.call('HSET', p .. ':lease:' .. lid, 'session_id', sid, 'feature', feature, 'count', count, 'granted_ms', now, 'request_id', rid,
+    'hu', who[2], 'hh', who[3])
+  countHolder(p, feature, 'u:' .. who[2], count)
+  countHolder(p, feature, 'h:' .. who[3], count)
   redis.call('SADD', sessionKey .. ':leases', lid)
   redis.call('ZADD', leaseIndexKey(p), 0, feature .. ':' .. lid)
   local after = redis.call('HINCRBY', usedKey, feature, count)
@@ -99,6 +115,11 @@ local function freeLease(p, usedKey, sid, lid, l, remember)
   local left = redis.call('HINCRBY', usedKey, l[1], -tonumber(l[2]))
   if left <= 0 then redis.call('HDEL', usedKey, l[1]) end
   redis.call('ZREM', leaseIndexKey(p), l[1] .. ':' .. lid)
+  local h = redis.call('HMGET', p .. ':lease:' .. lid, 'hu', 'hh')
+  if h[1] then
+    countHolder(p, l[1], 'u:' .. h[1], -tonumber(l[2]))
+    countHolder(p, l[1], 'h:' .. (h[2] or ''), -tonumber(l[2]))
+  end
   redis.call('DEL', p .. ':lease:' .. lid)
   local rid = l[3]
   if rid and rid ~= '' and remember > 0 then
