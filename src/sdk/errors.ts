@@ -1,8 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 
-import { LICENSE_ERROR_KEY, LICENSE_LEADER_KEY, LICENSE_RETRY_AFTER_KEY } from '../contract/metadata';
+import { LICENSE_ERROR_KEY, LICENSE_LEADER_KEY, LICENSE_POLICY_RULE_KEY, LICENSE_QUEUE_POSITION_KEY, LICENSE_RETRY_AFTER_KEY } from '../contract/metadata';
 
-export { LICENSE_ERROR_KEY, LICENSE_LEADER_KEY, LICENSE_RETRY_AFTER_KEY };
+export { LICENSE_ERROR_KEY, LICENSE_LEADER_KEY, LICENSE_POLICY_RULE_KEY, LICENSE_QUEUE_POSITION_KEY, LICENSE_RETRY_AFTER_KEY };
 
 /**
  * Codes the SDK itself produces, next to the server's `license-error` codes
@@ -46,6 +46,45 @@ export class LicenseClientError extends Error {
 /** Not enough free seats of the feature right now (RESOURCE_EXHAUSTED). Retry later or release a seat. */
 export class SeatsExhaustedError extends LicenseClientError {
   override name = 'SeatsExhaustedError';
+}
+
+/**
+ * A checkout that waited for a seat (CheckoutOptions.wait) used up its whole wait without
+ * one freeing up for it (`code` 'QUEUE_TIMEOUT'). Either the server said so (gRPC
+ * DEADLINE_EXCEEDED; the checkout has left the queue), or the wait ran out while the
+ * checkout was being retried, say through a failover (`grpcCode` undefined, `cause` the
+ * last failure). Not retried: check out again later, or with a longer wait.
+ */
+export class QueueTimeoutError extends LicenseClientError {
+  override name = 'QueueTimeoutError';
+}
+
+/**
+ * A rule of the site's seat policy refused the checkout (`code` 'POLICY_LIMIT'): a `max`
+ * rule (the user, host or group already holds its share) or a `reserve` rule (the free
+ * seats are kept for others), both gRPC RESOURCE_EXHAUSTED, or a `deny` rule (gRPC
+ * PERMISSION_DENIED: `denied` true). Not retried; the message names the rule.
+ */
+export class PolicyLimitError extends LicenseClientError {
+  override name = 'PolicyLimitError';
+  /**
+   * The rule that refused, as the server names it in `license-policy-rule`
+   * (`features.<feature>.<deny|max|reserve>[<index>]`, several reservations joined by ", ");
+   * undefined if the server did not say.
+   */
+  readonly rule: string | undefined;
+  /** True for a `deny` rule (gRPC PERMISSION_DENIED): this requester may never check the feature out, so waiting does not help either. */
+  readonly denied: boolean;
+
+  constructor(
+    code: string,
+    message: string,
+    opts: { grpcCode?: grpc.status | undefined; endpoint?: string | undefined; cause?: unknown; rule?: string | undefined } = {},
+  ) {
+    super(code, message, opts);
+    this.rule = opts.rule;
+    this.denied = opts.grpcCode === grpc.status.PERMISSION_DENIED;
+  }
 }
 
 /**
@@ -156,12 +195,33 @@ export function retryAfterMs(err: grpc.ServiceError): number | undefined {
 }
 
 /**
+ * The rule of the seat policy that refused a checkout (`license-policy-rule`, sent with
+ * `license-error: POLICY_LIMIT`), if the server named it.
+ */
+export function policyRule(err: grpc.ServiceError): string | undefined {
+  return metadataString(err.metadata, LICENSE_POLICY_RULE_KEY);
+}
+
+/**
+ * The 1-based place in its feature's queue that a server gave a waiting Checkout in its
+ * initial metadata (`license-queue-position`), if this metadata carries a usable one.
+ */
+export function queuePosition(md: grpc.Metadata): number | undefined {
+  const s = metadataString(md, LICENSE_QUEUE_POSITION_KEY);
+  if (s === undefined || !/^[1-9]\d{0,15}$/.test(s)) return undefined;
+  return Number(s);
+}
+
+/**
  * Failures that say "this node cannot serve you now" rather than "your request is wrong":
  * a standby, a node that is down or lost its lease mid-call (STALE_EPOCH), a store hiccup,
- * or a call that hit its deadline. They are worth another endpoint or another try.
+ * or a call that hit its deadline. They are worth another endpoint or another try. A
+ * server's QUEUE_TIMEOUT is also DEADLINE_EXCEEDED, but a verdict: the checkout waited its
+ * whole wait_ms in the queue, and trying again would only wait again.
  */
 export function isRetryable(err: grpc.ServiceError): boolean {
-  return err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.DEADLINE_EXCEEDED;
+  if (err.code === grpc.status.DEADLINE_EXCEEDED) return licenseErrorCode(err) !== 'QUEUE_TIMEOUT';
+  return err.code === grpc.status.UNAVAILABLE;
 }
 
 /**
@@ -191,6 +251,8 @@ export function toClientError(err: grpc.ServiceError, ctx: { endpoint?: string; 
   if (serverCode === 'SEATS_EXHAUSTED' || (serverCode === undefined && err.code === grpc.status.RESOURCE_EXHAUSTED)) {
     return new SeatsExhaustedError(code, message, opts);
   }
+  if (serverCode === 'QUEUE_TIMEOUT') return new QueueTimeoutError(code, message, opts);
+  if (serverCode === 'POLICY_LIMIT') return new PolicyLimitError(code, message, { ...opts, rule: policyRule(err) });
   if (serverCode === 'REDUNDANT_BLOCKED') return new ServerBlockedError(code, message, opts);
   if (serverCode === 'FEATURE_EXPIRED') return new FeatureExpiredError(code, message, opts);
   if (err.code === grpc.status.INVALID_ARGUMENT) return new InvalidRequestError(code, message, opts);

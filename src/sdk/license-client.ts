@@ -1,9 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import type { CheckoutRequest } from '../contract/generated/license/v1/CheckoutRequest';
 import type { CheckoutResponse__Output } from '../contract/generated/license/v1/CheckoutResponse';
+import type * as grpc from '@grpc/grpc-js';
 import { raceAbort } from './abort';
-import { ClientClosedError, ClientErrorCode, InvalidRequestError, NoActiveServerError, OperationAbortedError, SessionLostError } from './errors';
-import { type LicenseClientOptions, type ResolvedOptions, resolveOptions } from './options';
+import {
+  ClientClosedError,
+  ClientErrorCode,
+  InvalidRequestError,
+  type LicenseClientError,
+  NoActiveServerError,
+  OperationAbortedError,
+  QueueTimeoutError,
+  queuePosition,
+  SessionLostError,
+} from './errors';
+import { type LicenseClientOptions, MAX_CHECKOUT_WAIT_MS, type ResolvedOptions, resolveOptions } from './options';
 import { monotonic } from './retry-policy';
 import { type Seat, SeatHandle } from './seat';
 import { SessionKeeper } from './session-keeper';
@@ -12,7 +23,7 @@ import { type Emit, TypedEmitter } from './typed-emitter';
 import type { CheckoutOptions, FeatureInfo, FeaturesOptions, LicenseClientEvents } from './types';
 import type { UnresolvedCheckout } from './unresolved-checkouts';
 
-export type { CheckoutOptions, FeatureInfo, FeaturesOptions, LicenseClientEvents, SeatLostReason } from './types';
+export type { CheckoutOptions, CheckoutQueuedEvent, FeatureInfo, FeaturesOptions, LicenseClientEvents, SeatLostReason } from './types';
 
 /**
  * Client of a redundant license cluster: one session, seats leased in it, a background
@@ -99,15 +110,20 @@ export class LicenseClient extends TypedEmitter<LicenseClientEvents> {
    * session turns out to be lost, reopens it once (reporting its seats via `seatLost`)
    * and tries again. Connects first when needed. `options.signal` aborts it.
    *
+   * With `options.wait` (ms) a checkout that finds no free seat waits in the feature's
+   * queue on the cluster for up to that long, across failovers (see CheckoutOptions.wait);
+   * `queued` events (and `options.onQueued`) report its place.
+   *
    * When it rejects after a try may have reached a server (NoActiveServerError after lost
    * answers or timeouts, or an abort after sending), the client takes the request as given
    * up: it remembers it and, once the cluster answers again, asks with the same request id
    * and releases whatever lease comes back, so no orphaned seat stays counted. Calling
    * checkout() again with that `requestId` claims the lease instead.
    *
-   * @throws SeatsExhaustedError, FeatureNotFoundError, FeatureExpiredError, InvalidRequestError,
-   *   ServerBlockedError, SessionLostError, NoActiveServerError, ClientClosedError,
-   *   OperationAbortedError (`options.signal` aborted)
+   * @throws SeatsExhaustedError, QueueTimeoutError (`options.wait` used up), PolicyLimitError,
+   *   FeatureNotFoundError, FeatureExpiredError, InvalidRequestError, ServerBlockedError,
+   *   SessionLostError, NoActiveServerError, ClientClosedError, OperationAbortedError
+   *   (`options.signal` aborted)
    */
   async checkout(feature: string, options: CheckoutOptions = {}): Promise<Seat> {
     const op = `checkout ${feature}`;
@@ -118,6 +134,9 @@ export class LicenseClient extends TypedEmitter<LicenseClientEvents> {
     if (!Number.isInteger(count) || count < -0x80000000 || count > 0x7fffffff) {
       throw new InvalidRequestError('INVALID_ARGUMENT', `count: must be an integer seat count, got ${String(count)}`);
     }
+    const waitMs = checkWait(options.wait);
+    // One budget for the whole checkout: its retries and a reopened session get what is left of it.
+    const waitUntil = monotonic() + waitMs;
     const aborted = (): OperationAbortedError => new OperationAbortedError(op, signal?.reason);
     let reopened = false;
     for (;;) {
@@ -133,17 +152,38 @@ export class LicenseClient extends TypedEmitter<LicenseClientEvents> {
       // Asked again with the id of a checkout given up earlier: the caller wants that lease after all.
       if (options.requestId !== undefined) this.#keeper.unresolved.forget(session.id, options.requestId);
       const ctx: InvokeContext = { op, deadline: monotonic() + this.#opts.retryTimeoutMs, signal };
+      let send: CheckoutRequest | (() => CheckoutRequest) = request;
+      let unresolved: UnresolvedCheckout['request'] = request;
+      let waitRanOut = false;
+      if (waitMs > 0) {
+        // Each try sends the wait it has left: a retry after a failover must not start the whole
+        // wait again. The first try in a session always goes (at least 1 ms: "grant it if a seat
+        // is free, else QUEUE_TIMEOUT"), even when connecting or reopening used up the wait.
+        send = () => ({ ...request, wait_ms: Math.max(1, Math.ceil(waitUntil - monotonic())) });
+        // Tries go on while there is wait left; the deadline only bounds the last one, with its margin.
+        ctx.deadline = Math.max(ctx.deadline, waitUntil + this.#opts.callTimeoutMs);
+        ctx.hold = {
+          until: waitUntil,
+          expired: (lastError) => {
+            waitRanOut = true;
+            return queueWaitRanOut(op, waitMs, lastError);
+          },
+        };
+        ctx.onMetadata = this.#queuedListener(feature, request.request_id, ctx, options.onQueued);
+        // Settled (if given up on) with wait_ms 1: the lease if its turn came meanwhile, else out of the queue at once.
+        unresolved = { ...request, wait_ms: 1 };
+      }
       // Until the outcome is registered, a lease the server lists but the client does not know may be this one.
       const registered = this.#keeper.checkoutStarted();
       try {
         let res: CheckoutResponse__Output;
         try {
-          res = await this.#transport.invoke('Checkout', request, ctx);
+          res = await this.#transport.invoke('Checkout', send, ctx);
         } catch (err) {
           // Sent, but no answer seen: it may have been granted unseen. The caller gives up on it, so it is settled in the background.
-          if (err instanceof OperationAbortedError && (ctx.attempts ?? 0) > 0) this.#keeper.unresolvedCheckout(request, true);
-          if (err instanceof NoActiveServerError && ctx.mayHaveActed) this.#keeper.unresolvedCheckout(request, false);
-          if (err instanceof OperationAbortedError) throw err;
+          if (err instanceof OperationAbortedError && (ctx.attempts ?? 0) > 0) this.#keeper.unresolvedCheckout(unresolved, true);
+          if ((err instanceof NoActiveServerError || waitRanOut) && ctx.mayHaveActed) this.#keeper.unresolvedCheckout(unresolved, false);
+          if (err instanceof OperationAbortedError || err instanceof QueueTimeoutError) throw err;
           const lost = await this.#keeper.lostByCheckout(err, session, op, signal);
           // The probe that tells a lost session from an unknown feature can itself be cut short.
           if (signal?.aborted) throw aborted();
@@ -186,6 +226,7 @@ export class LicenseClient extends TypedEmitter<LicenseClientEvents> {
       name: f.name,
       seatsTotal: f.seats_total,
       seatsInUse: f.seats_in_use,
+      queueLength: f.queue_length,
       expiresAtMs: f.expires_at_ms > 0 ? f.expires_at_ms : null,
     }));
   }
@@ -202,6 +243,38 @@ export class LicenseClient extends TypedEmitter<LicenseClientEvents> {
   close(): Promise<void> {
     this.#closing ??= this.#doClose();
     return this.#closing;
+  }
+
+  /**
+   * The `onMetadata` of a waiting checkout: emits `queued` (and calls `onQueued`) when a
+   * server says the checkout's place in the queue, once per try.
+   */
+  #queuedListener(
+    feature: string,
+    requestId: string,
+    ctx: InvokeContext,
+    onQueued: ((position: number) => void) | undefined,
+  ): (md: grpc.Metadata, endpoint: string) => void {
+    let reportedTry = 0;
+    return (md, endpoint) => {
+      const position = queuePosition(md);
+      const attempt = ctx.attempts ?? 0;
+      if (position === undefined || attempt === reportedTry) return;
+      reportedTry = attempt;
+      // Queued means written: a refusal of this try from here on (a node that loses its lease
+      // answers its waiting calls NOT_ACTIVE) no longer proves that nothing was done.
+      ctx.mayHaveActed = true;
+      this.emit('queued', { feature, position, requestId, endpoint });
+      if (!onQueued) return;
+      try {
+        onQueued(position);
+      } catch (err) {
+        // As with an event listener: surfaced, but without breaking the call that is waiting.
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+    };
   }
 
   #assertOpen(op: string): void {
@@ -234,4 +307,23 @@ export class LicenseClient extends TypedEmitter<LicenseClientEvents> {
     seat.markReleased();
     this.#keeper.seats.delete(seat.leaseId);
   }
+}
+
+/** A waiting checkout's wait ran out between tries (the server's own QUEUE_TIMEOUT comes typed from toClientError). */
+function queueWaitRanOut(op: string, waitMs: number, lastError: LicenseClientError): QueueTimeoutError {
+  return new QueueTimeoutError(
+    'QUEUE_TIMEOUT',
+    `${op}: its wait of ${waitMs} ms for a seat ran out while the checkout was being retried ` +
+      `(last failure: ${lastError.message}); check out again later, or with a longer wait`,
+    { cause: lastError },
+  );
+}
+
+/** CheckoutOptions.wait as whole milliseconds, cut to the server's cap; a bad value throws naming it. */
+function checkWait(wait: number | undefined): number {
+  if (wait === undefined) return 0;
+  if (typeof wait !== 'number' || Number.isNaN(wait) || wait < 0) {
+    throw new InvalidRequestError('INVALID_ARGUMENT', `wait: must be 0 (do not wait) or a number of milliseconds to wait for a seat, got ${String(wait)}`);
+  }
+  return Math.min(Math.ceil(wait), MAX_CHECKOUT_WAIT_MS);
 }

@@ -76,6 +76,9 @@ export const CLIENT_DEFAULTS = Object.freeze({
   backoffMaxMs: 1_000,
 });
 
+/** The longest CheckoutOptions.wait: the server's own cap on CheckoutRequest.wait_ms (one hour). */
+export const MAX_CHECKOUT_WAIT_MS = 3_600_000;
+
 /**
  * Channel options of every endpoint's channel. grpc-js waits 1 s before the first
  * reconnect and backs off up to 120 s; after a node restarts or a failover the client

@@ -13,10 +13,13 @@ export const monotonic = (): number => performance.now();
 
 /**
  * Deadline of one try: a hung node costs at most `callTimeoutMs`, and no try outlives the
- * operation's `deadline`. Zero or less means the operation is out of time.
+ * operation's `deadline`. Zero or less means the operation is out of time. A call the
+ * server may hold open on purpose until `holdUntil` (a Checkout waiting in a queue) gets
+ * the time left until then on top, so the deadline cuts short a hung node, not the wait.
  */
-export function tryTimeoutMs(callTimeoutMs: number, deadline: number, now: number = monotonic()): number {
-  return Math.min(callTimeoutMs, deadline - now);
+export function tryTimeoutMs(callTimeoutMs: number, deadline: number, now: number = monotonic(), holdUntil?: number): number {
+  const held = holdUntil === undefined ? 0 : Math.max(0, holdUntil - now);
+  return Math.min(callTimeoutMs + held, deadline - now);
 }
 
 /** What one operation's retries remember. */

@@ -62,6 +62,15 @@ export interface InvokeContext {
   /** Set by invoke: tries sent so far, whatever became of them (any of them may have reached a server). */
   attempts?: number;
   /**
+   * A call the server may hold open on purpose until this monotonic time (a Checkout
+   * waiting in its feature's queue): each try's deadline is the time left until `until`
+   * plus `callTimeoutMs`, so gRPC cuts short a hung node but not the wait, and no retry
+   * starts at or after `until`: the operation ends with `expired(lastError)` instead.
+   */
+  hold?: { readonly until: number; readonly expired: (lastError: LicenseClientError) => LicenseClientError };
+  /** Hears the initial metadata of each try (what the server sends before its answer) and the endpoint it came from. */
+  onMetadata?: (md: grpc.Metadata, endpoint: string) => void;
+  /**
    * Set by invoke when a try failed in a way that does not rule out that a server acted on
    * it (a lost connection, a deadline, an unacknowledged write), unlike a standby's
    * NOT_ACTIVE refusal. A Checkout that gave up with this set may have been granted unseen.
@@ -119,9 +128,11 @@ export class Transport {
    * at once to an endpoint this call has not tried yet; a standby's `license-leader` hint
    * is followed at once (not twice in a row); else the call rotates to the next endpoint
    * after a jittered backoff. The request object is sent unchanged on every try (that is
-   * what keeps a Checkout's request_id stable). Other errors are final and come back typed.
+   * what keeps a Checkout's request_id stable); a function instead is asked for the request
+   * of each try (a waiting Checkout sends the wait it has left). Other errors are final and
+   * come back typed.
    */
-  async invoke<M extends SeatMethod>(method: M, request: SeatRpcs[M]['req'], ctx: InvokeContext): Promise<SeatRpcs[M]['res']> {
+  async invoke<M extends SeatMethod>(method: M, request: SeatRpcs[M]['req'] | (() => SeatRpcs[M]['req']), ctx: InvokeContext): Promise<SeatRpcs[M]['res']> {
     const started = monotonic();
     const tried: string[] = [];
     // The CloseSession of close() must survive the abort that close() itself sends.
@@ -134,13 +145,14 @@ export class Transport {
       this.#throwIfStopped(ctx);
       const endpoint = this.#endpoints[this.#current] ?? this.#endpoints[0] ?? '';
       if (!tried.includes(endpoint)) tried.push(endpoint);
-      const timeoutMs = tryTimeoutMs(this.#opts.callTimeoutMs, ctx.deadline);
+      const timeoutMs = tryTimeoutMs(this.#opts.callTimeoutMs, ctx.deadline, monotonic(), ctx.hold?.until);
       if (timeoutMs <= 0) throw giveUp();
+      const req: SeatRpcs[M]['req'] = typeof request === 'function' ? (request as () => SeatRpcs[M]['req'])() : request;
       let failure: grpc.ServiceError;
       const sentAt = monotonic();
       ctx.attempts = ++attempts;
       try {
-        const res = await this.#call(endpoint, method, request, timeoutMs, signals);
+        const res = await this.#call(endpoint, method, req, timeoutMs, signals, ctx.onMetadata);
         ctx.sentAt = sentAt;
         // An answer that beat the caller's abort still counts (the server acted); a closed client takes nothing.
         if (this.closed && !ctx.duringClose) throw new ClientClosedError(ctx.op);
@@ -165,7 +177,10 @@ export class Transport {
       const step = planNextTry(failure, endpoint, retry, { endpoints: this.#endpoints, tried }, this.#backoff);
       retry = step.next;
       this.#current = this.#endpointIndex(step.endpoint);
-      if (monotonic() + step.delayMs >= ctx.deadline || ctx.moot?.()) throw giveUp();
+      if (ctx.moot?.()) throw giveUp();
+      // Retried after the hold ended, a waiting call would no longer wait: the wait is used up.
+      if (ctx.hold && monotonic() + step.delayMs >= ctx.hold.until) throw ctx.hold.expired(error);
+      if (monotonic() + step.delayMs >= ctx.deadline) throw giveUp();
       await sleep(step.delayMs, signals);
       if (ctx.moot?.()) throw giveUp();
     }
@@ -197,13 +212,17 @@ export class Transport {
     if (ctx.signal?.aborted) throw new OperationAbortedError(ctx.op, ctx.signal.reason);
   }
 
-  /** A single attempt, with the per-call deadline; an abort of any of `signals` cancels it. Rejects with the grpc-js ServiceError. */
+  /**
+   * A single attempt, with the per-call deadline; an abort of any of `signals` cancels it.
+   * `onMetadata` hears the server's initial metadata. Rejects with the grpc-js ServiceError.
+   */
   #call<M extends SeatMethod>(
     endpoint: string,
     method: M,
     request: SeatRpcs[M]['req'],
     timeoutMs: number,
     signals: ReadonlyArray<AbortSignal | undefined>,
+    onMetadata?: (md: grpc.Metadata, endpoint: string) => void,
   ): Promise<SeatRpcs[M]['res']> {
     const client = this.#channel(endpoint);
     // The generated client overloads each method; pick the (req, md, opts, cb) form.
@@ -219,7 +238,10 @@ export class Transport {
         else if (res === undefined) reject(new Error(`${method}: empty response from ${endpoint}`));
         else resolve(res);
       });
-      if (!done) unsubscribe = onAbort(signals, () => call.cancel());
+      if (done) return;
+      // Initial metadata arrives on a later tick than this, and before the answer.
+      if (onMetadata) call.on('metadata', (md: grpc.Metadata) => onMetadata(md, endpoint));
+      unsubscribe = onAbort(signals, () => call.cancel());
     });
   }
 

@@ -7,6 +7,8 @@ export interface FeatureInfo {
   readonly name: string;
   readonly seatsTotal: number;
   readonly seatsInUse: number;
+  /** Checkouts waiting in the feature's queue (CheckoutOptions.wait); 0 from a server without queueing. */
+  readonly queueLength: number;
   /** When the feature's license expires (server epoch ms); null when it never does. */
   readonly expiresAtMs: number | null;
 }
@@ -21,13 +23,38 @@ export interface CheckoutOptions {
    */
   requestId?: string;
   /**
+   * How long to wait for a seat, in milliseconds, when none is free (or other checkouts
+   * already queue for the feature): the checkout waits in the feature's first-come,
+   * first-served queue on the cluster and resolves once a seat is granted to it. Default 0:
+   * no wait, a full feature fails at once with SeatsExhaustedError. At most 3,600,000 (one
+   * hour, the server's cap; more is cut to it).
+   *
+   * The wait counts from the checkout() call and is one budget for the whole checkout. A
+   * failover while it waits is followed like any call, with the same request id (so it
+   * keeps its place in the queue and is never granted twice) and the wait it has left, not
+   * the whole wait again; `queued` then reports its place again. Each call's deadline is
+   * the wait left plus `callTimeoutMs`, so gRPC does not cut the wait short, and retries
+   * go on while wait is left (and at least for `retryTimeoutMs`). When the wait is used
+   * up the checkout rejects with QueueTimeoutError and is not retried: the server said so,
+   * or the wait ran out while the checkout was being retried (then a seat granted to it
+   * unseen is given back in the background, as after NoActiveServerError).
+   */
+  wait?: number;
+  /**
+   * Called with the checkout's 1-based place in the feature's queue when a server queues it
+   * (at most once per try; again with the new place after a failover). The client emits
+   * `queued` with the same news.
+   */
+  onQueued?: (position: number) => void;
+  /**
    * Aborts the checkout: the call in flight is cancelled, no retry follows, and checkout()
    * rejects with OperationAbortedError (`name` 'AbortError', `code` 'ABORTED', `cause` the
    * signal's reason). An answer that arrived before the abort still resolves with its seat.
    * A Checkout that was sent may have been granted unseen; the client then asks again with
    * the same request id and releases that lease in the background (now, and whenever the
    * cluster answers again), so an abort leaves no seat behind. An OpenSession the checkout
-   * was waiting for is shared and goes on.
+   * was waiting for is shared and goes on. Aborting a checkout that waits in the queue
+   * (`wait`) cancels its call, and the server takes it out of the queue.
    */
   signal?: AbortSignal;
 }
@@ -56,8 +83,26 @@ export type SeatLostReason =
    */
   | 'not-held-by-server';
 
+/** Payload of the client's `queued` event. */
+export interface CheckoutQueuedEvent {
+  readonly feature: string;
+  /** 1-based place in the feature's queue: 1 is next when a seat frees up. */
+  readonly position: number;
+  /** The checkout's request id (CheckoutOptions.requestId, or the one the client made up): tells concurrent checkouts apart. */
+  readonly requestId: string;
+  /** The server (`host:port`) that queued it. */
+  readonly endpoint: string;
+}
+
 /** Events of {@link LicenseClient}; it never emits 'error'. */
 export interface LicenseClientEvents {
+  /**
+   * A checkout with `wait` found no free seat and a server queued it: emitted when the
+   * server says its place (once per try; after a failover the checkout is queued again,
+   * keeping its place, and this comes again). The checkout's promise settles later: a
+   * seat, or QueueTimeoutError when the wait runs out.
+   */
+  queued: CheckoutQueuedEvent;
   /** Another endpoint now answers for the cluster (failover or handback). Session and seats carry over. */
   failover: { from: string; to: string };
   /**

@@ -5,8 +5,14 @@ export const MAX_UNRESOLVED_CHECKOUTS = 1_000;
 
 /** A Checkout that may have been granted unseen: its answer was lost, and the application has given up on it. */
 export interface UnresolvedCheckout {
-  /** The request as sent, request id and session included: re-sent unchanged to learn its lease. */
-  readonly request: Readonly<Required<Pick<CheckoutRequest, 'session_id' | 'feature' | 'count' | 'request_id'>>>;
+  /**
+   * The request as sent, request id and session included: re-sent unchanged to learn its
+   * lease. A checkout that waited in a queue is re-sent with `wait_ms` 1: the server then
+   * answers the lease if its turn came meanwhile, and otherwise takes it out of the queue
+   * within a millisecond (QUEUE_TIMEOUT); with 0 it would refuse while the checkout still
+   * queues, and leave it there.
+   */
+  readonly request: Readonly<Required<Pick<CheckoutRequest, 'session_id' | 'feature' | 'count' | 'request_id'>> & { wait_ms?: number }>;
 }
 
 /**
@@ -32,7 +38,8 @@ export class UnresolvedCheckouts {
   /** Remembers a request; the same session and request id once. */
   add(request: UnresolvedCheckout['request']): void {
     if (this.#entries.some((e) => same(e, request.session_id, request.request_id))) return;
-    this.#entries.push({ request: { session_id: request.session_id, feature: request.feature, count: request.count, request_id: request.request_id } });
+    const { session_id, feature, count, request_id, wait_ms } = request;
+    this.#entries.push({ request: { session_id, feature, count, request_id, ...(wait_ms === undefined ? {} : { wait_ms }) } });
     while (this.#entries.length > this.cap) {
       const dropped = this.#entries.shift();
       if (!dropped) break;

@@ -189,7 +189,7 @@ describe('LicenseClient: checkout', () => {
     const fs = await c.features();
     assert.deepEqual(
       fs.find((f) => f.name === 'cad-pro'),
-      { name: 'cad-pro', seatsTotal: 3, seatsInUse: 2, expiresAtMs: null },
+      { name: 'cad-pro', seatsTotal: 3, seatsInUse: 2, queueLength: 0, expiresAtMs: null },
     );
     assert.equal(fs.find((f) => f.name === 'dated')?.expiresAtMs, 4_102_444_800_000);
   });
