@@ -28,6 +28,8 @@ export interface FeatureStatus {
   name: string;
   seats_total: number;
   seats_in_use: number;
+  /** Checkouts waiting in the feature's queue. */
+  queue_length: number;
   /** 0 when the feature never expires. */
   expires_at_ms: number;
 }
@@ -50,6 +52,8 @@ export interface PeerStatus {
   console_url: string;
   /** The peer reaches Redis, by its last heartbeat (stale when the peer is unreachable). */
   store_ok: boolean;
+  /** The peer's seat policy digest, from its heartbeats ("" when not known). */
+  policy_digest: string;
 }
 
 export interface Status {
@@ -74,6 +78,10 @@ export interface Status {
   console_url: string;
   /** How this node reaches Redis, no credentials: "single redis://host:6379", "sentinel <master> via ...", "cluster ...". */
   redis_topology: string;
+  /** sha256 of the seat policy this node enforces (LICENSE_POLICY_FILE; the empty policy's when none). */
+  policy_digest: string;
+  /** Why the policy file on disk is not in force ("" when it is): a refused edit, naming the line. */
+  policy_error: string;
 }
 
 export interface LeaseInfo {

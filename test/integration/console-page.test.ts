@@ -73,6 +73,9 @@ class FakeNode {
   budgetGranted = BUDGET_MS;
   /** Charged before the current stretch of serving (failoverSince on). */
   consumedBefore = 2_000;
+  /** The peer's seat policy digest and this node's policy file error, as heartbeats and the watch report them. */
+  peerPolicyDigest = POLICY_DIGEST;
+  policyError = '';
   activations = 0;
   /** What the peer's last heartbeat says of its Redis. */
   peerStoreOk = true;
@@ -121,7 +124,7 @@ class FakeNode {
       leader_node_id: serving ? 'node-b' : 'node-a',
       budget: this.budget(),
       features: [
-        { name: 'cad-pro', seats_total: 10, seats_in_use: this.inUse('cad-pro'), expires_at_ms: Date.parse('2027-12-31T00:00:00Z'), queue_length: 0 },
+        { name: 'cad-pro', seats_total: 10, seats_in_use: this.inUse('cad-pro'), expires_at_ms: Date.parse('2027-12-31T00:00:00Z'), queue_length: 2 },
         { name: 'solver', seats_total: 50, seats_in_use: this.inUse('solver'), expires_at_ms: 0, queue_length: 0 },
       ],
       leader_addr: serving ? '10.0.0.12:7400' : '10.0.0.11:7400',
@@ -140,7 +143,7 @@ class FakeNode {
         license_serial: 3,
         console_url: 'http://node-a.example:7480/',
         store_ok: this.peerStoreOk,
-        policy_digest: POLICY_DIGEST,
+        policy_digest: this.peerPolicyDigest,
       },
       license_digest: 'sha256:4f1c',
       store_ok: true,
@@ -152,7 +155,7 @@ class FakeNode {
       console_url: 'http://node-b.example:7480/',
       redis_topology: REDIS_TOPOLOGY,
       policy_digest: POLICY_DIGEST,
-      policy_error: '',
+      policy_error: this.policyError,
     };
   }
 
@@ -431,6 +434,7 @@ describe(
       assert.equal(await by('redis-topology').innerText(), REDIS_TOPOLOGY);
       assert.equal(await by('store-status').innerText(), 'reachable');
       assert.equal(await self.getByTestId('node-store').innerText(), 'reachable');
+      assert.equal(await by('policy').innerText(), `digest ${POLICY_DIGEST.slice(0, 16)}`);
       const peerStore = page.locator('[data-node-id="node-a"]').getByTestId('peer-store');
       assert.equal(await peerStore.innerText(), 'reachable');
       // A standby points at the active node's console.
@@ -453,6 +457,8 @@ describe(
       await until('feature rows', async () => (await by('feature-row').count()) === 2);
       assert.equal(await page.locator('[data-feature="cad-pro"] [data-testid="feature-seats"]').innerText(), '3 / 10 seats');
       assert.equal(await page.locator('[data-feature="solver"] [data-testid="feature-seats"]').innerText(), '1 / 50 seats');
+      assert.equal(await page.locator('[data-feature="cad-pro"] [data-testid="feature-queue"]').innerText(), '2');
+      assert.equal(await page.locator('[data-feature="solver"] [data-testid="feature-queue"]').innerText(), '–');
       await until('lease rows', async () => (await by('lease-row').count()) === 4);
       const xssRow = page.locator('[data-lease-id="lease-1"]');
       assert.equal(await xssRow.getByTestId('lease-client').innerText(), XSS_CLIENT);
@@ -597,6 +603,11 @@ describe(
       node.peerStoreOk = false;
       await until('peer Redis unreachable', async () => (await by('peer-store').innerText()) === 'unreachable');
       assert.equal(await by('redis-topology').innerText(), REDIS_TOPOLOGY);
+      // The peer loads another seat policy, and this node's file has a bad edit.
+      node.peerPolicyDigest = 'f'.repeat(64);
+      node.policyError = 'policy /etc/license/policy.yaml: line 9: features.designer.max.0.per: must be one of user, host, group';
+      await until('policy mismatch', async () => /the nodes enforce different seat policies/.test(await by('policy').innerText()));
+      assert.match(await by('policy-error').innerText(), /refused; the last good policy stays: policy \/etc\/license\/policy\.yaml: line 9: /);
       await shot('10-cluster-after-step-down');
     });
 

@@ -334,8 +334,16 @@ describe('checkAgainstLicense', () => {
   const policy = (text: string): SeatPolicy => parseSeatPolicy(text, 'p.yaml');
 
   it('nothing to say when the features exist and the reservations fit', () => {
-    assert.deepEqual(checkAgainstLicense(policy(GOOD), new Map([['designer', 2]])), []);
+    const withoutTimeout = policy(GOOD.replace(/^ *checkout_timeout_ms:.*\n/m, ''));
+    assert.deepEqual(checkAgainstLicense(withoutTimeout, new Map([['designer', 2]])), []);
     assert.deepEqual(checkAgainstLicense(EMPTY_SEAT_POLICY, new Map([['designer', 2]])), []);
+  });
+
+  it('checkout_timeout_ms: said to be read but not enforced', () => {
+    assert.deepEqual(checkAgainstLicense(policy(GOOD), new Map([['designer', 2]])), [
+      'policy: features.designer.checkout_timeout_ms: not enforced by this version (it is read and part of the digest); ' +
+        'seats are freed when released, force-released, or when their session expires (LICENSE_SESSION_TTL_MS)',
+    ]);
   });
 
   it('a feature the license lacks: a warning, not an error', () => {

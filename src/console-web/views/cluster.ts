@@ -20,6 +20,7 @@ export function clusterView(): View {
     const peer = s.peer && s.peer.node_id ? s.peer : null;
     const leader = s.leader_node_id;
     const digestsDiffer = !!peer && !!peer.license_digest && !!s.license_digest && peer.license_digest !== s.license_digest;
+    const policiesDiffer = !!peer && !!peer.policy_digest && !!s.policy_digest && peer.policy_digest !== s.policy_digest;
     replace(
       el,
       section(
@@ -46,6 +47,22 @@ export function clusterView(): View {
           [
             'License',
             h('span', null, `serial ${s.license_serial}`, digestsDiffer ? h('span', { class: 'bad-text' }, ' — the nodes load different license files') : ''),
+          ],
+          [
+            'Seat policy',
+            h(
+              'span',
+              { 'data-testid': 'policy' },
+              h('code', { title: s.policy_digest }, s.policy_digest ? `digest ${s.policy_digest.slice(0, 16)}` : 'not reported'),
+              policiesDiffer ? h('span', { class: 'bad-text' }, ' — the nodes enforce different seat policies') : '',
+              s.policy_error
+                ? h(
+                    'div',
+                    { class: 'bad-text', 'data-testid': 'policy-error' },
+                    `The policy file on disk is refused; the last good policy stays: ${s.policy_error}`,
+                  )
+                : '',
+            ),
           ],
         ]),
       ),

@@ -84,7 +84,15 @@ export function seatsView(ctx: Ctx): View {
           h(
             'thead',
             null,
-            h('tr', null, h('th', null, 'Feature'), h('th', null, 'In use / licensed'), h('th', { class: 'barcol' }, 'Usage'), h('th', null, 'Expires')),
+            h(
+              'tr',
+              null,
+              h('th', null, 'Feature'),
+              h('th', null, 'In use / licensed'),
+              h('th', { class: 'barcol' }, 'Usage'),
+              h('th', { class: 'num' }, 'Queued'),
+              h('th', null, 'Expires'),
+            ),
           ),
           featureBody,
         ),
@@ -128,7 +136,7 @@ export function seatsView(ctx: Ctx): View {
     replace(
       featureBody,
       features.length === 0
-        ? h('tr', null, h('td', { colspan: 4, class: 'muted' }, 'The license lists no features.'))
+        ? h('tr', null, h('td', { colspan: 5, class: 'muted' }, 'The license lists no features.'))
         : features.map((f) => {
             const used = f.seats_total > 0 ? f.seats_in_use / f.seats_total : 0;
             const expired = f.expires_at_ms > 0 && f.expires_at_ms < Date.now();
@@ -142,6 +150,11 @@ export function seatsView(ctx: Ctx): View {
               ),
               h('td', { class: 'nowrap', 'data-testid': 'feature-seats' }, seats(f.seats_in_use, f.seats_total)),
               h('td', { class: 'barcol' }, bar(used, used >= 1 ? 'bad' : used >= 0.9 ? 'warn' : 'ok', `${f.name} seats in use`)),
+              h(
+                'td',
+                { class: f.queue_length > 0 ? 'num warn-text' : 'num muted', 'data-testid': 'feature-queue', title: 'checkouts waiting for a seat' },
+                f.queue_length > 0 ? String(f.queue_length) : '–',
+              ),
               h(
                 'td',
                 { class: expired ? 'bad-text nowrap' : 'nowrap' },

@@ -370,7 +370,8 @@ export function policyDigest(policy: SeatPolicy): string {
  *  - reservations of a feature adding up to more seats than the license gives it (users
  *    outside every reservation then get no seat, and not every reservation can be met);
  *  - a user who owns two reservations of one feature (by name or group): a seat such a
- *    user holds counts against both, so together they guarantee less than their sum.
+ *    user holds counts against both, so together they guarantee less than their sum;
+ *  - checkout_timeout_ms, which this version reads but does not enforce (docs/POLICY.md).
  */
 export function checkAgainstLicense(policy: SeatPolicy, features: ReadonlyMap<string, number>): string[] {
   const out: string[] = [];
@@ -379,6 +380,12 @@ export function checkAgainstLicense(policy: SeatPolicy, features: ReadonlyMap<st
     if (seats === undefined) {
       out.push(`policy: features.${name}: the license has no feature "${name}"; its rules have no effect`);
       continue;
+    }
+    if (f.checkoutTimeoutMs !== undefined) {
+      out.push(
+        `policy: features.${name}.checkout_timeout_ms: not enforced by this version (it is read and part of the digest); ` +
+          'seats are freed when released, force-released, or when their session expires (LICENSE_SESSION_TTL_MS)',
+      );
     }
     const reserved = f.reserve.reduce((sum, r) => sum + r.seats, 0);
     if (reserved > seats) {

@@ -28,6 +28,8 @@ export interface CheckoutBenchOptions {
   readonly holdSessions: number;
   /** Run the product node with TLS (a throwaway CA); the baseline stays plaintext. */
   readonly tls?: boolean;
+  /** Run the product node with this seat policy (LICENSE_POLICY_FILE, absolute path). */
+  readonly policyFile?: string;
   readonly log: (line: string) => void;
 }
 
@@ -210,7 +212,7 @@ export async function runCheckoutBench(opts: CheckoutBenchOptions, cleanup: Clea
   const { log } = opts;
   const w: Window = { warmupMs: opts.warmupMs, durationMs: opts.durationMs };
 
-  log(`starting redis-server and one licensed node (primary, no peer${opts.tls ? ', TLS' : ''})`);
+  log(`starting redis-server and one licensed node (primary, no peer${opts.tls ? ', TLS' : ''}${opts.policyFile ? `, seat policy ${opts.policyFile}` : ''})`);
   const pki = opts.tls ? createDevPki('bench') : undefined;
   const serverCert = pki?.issue('node');
   const c = await startLocalCluster({
@@ -224,6 +226,7 @@ export async function runCheckoutBench(opts: CheckoutBenchOptions, cleanup: Clea
         LICENSE_PEER_ADDR: '',
         ...(process.env['BENCH_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_NODE_OPTIONS'] } : {}),
         ...(serverCert ? { LICENSE_TLS_CERT: serverCert.certFile, LICENSE_TLS_KEY: serverCert.keyFile } : {}),
+        ...(opts.policyFile ? { LICENSE_POLICY_FILE: opts.policyFile } : {}),
       },
     },
   });

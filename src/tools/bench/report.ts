@@ -56,7 +56,7 @@ export function formatCheckoutReport(r: CheckoutBenchReport): string {
     `  params   --duration-ms ${o.durationMs} (+${o.warmupMs} ms warm-up per phase)  --workers ${o.workers}  --concurrency ${o.concurrency} per worker (${o.workers * o.concurrency} loops)  --rate ${o.rate}/s (${o.rateWorkers} worker${o.rateWorkers === 1 ? '' : 's'})  --seats-held ${o.seatsHeld} over ${o.holdSessions} sessions`,
   );
   out.push(
-    `  product  one licensed node (ACTIVE, no peer${r.options.tls ? ', TLS on' : ', plaintext'}), its own redis-server; baseline = bare grpc-js (plaintext), one EVALSHA per call, same redis-server`,
+    `  product  one licensed node (ACTIVE, no peer${r.options.tls ? ', TLS on' : ', plaintext'}${r.options.policyFile ? `, seat policy ${r.options.policyFile}` : ''}), its own redis-server; baseline = bare grpc-js (plaintext), one EVALSHA per call, same redis-server`,
   );
   out.push('');
   const rows = [

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { runCheckoutBench } from '../bench/checkout-bench';
 import { Cleanup } from '../bench/cleanup';
@@ -48,6 +49,7 @@ interface CheckoutFlags {
   rateWorkers?: number;
   seatsHeld: number;
   tls?: boolean;
+  policy?: string;
 }
 
 /**
@@ -69,9 +71,16 @@ async function checkout(flags: CheckoutFlags): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const { rateWorkers, ...rest } = flags;
+    const { rateWorkers, policy, ...rest } = flags;
     const report = await runCheckoutBench(
-      { ...rest, rateWorkers: rateWorkers ?? Math.ceil(flags.rate / PAIRS_PER_RATE_WORKER), warmupMs: 1_000, holdSessions: 100, log },
+      {
+        ...rest,
+        ...(policy === undefined ? {} : { policyFile: path.resolve(policy) }),
+        rateWorkers: rateWorkers ?? Math.ceil(flags.rate / PAIRS_PER_RATE_WORKER),
+        warmupMs: 1_000,
+        holdSessions: 100,
+        log,
+      },
       cleanup,
     );
     process.stdout.write(formatCheckoutReport(report));
@@ -101,6 +110,7 @@ program
   )
   .option('--seats-held <n>', 'seats held (checked out, not released) for the memory figure', positiveInt('--seats-held'), 10_000)
   .option('--tls', 'run the product node with TLS (throwaway CA; needs openssl); compare with a run without')
+  .option('--policy <file>', 'run the product node with this seat policy (LICENSE_POLICY_FILE; rules for feature "bench"); compare with a run without')
   .action(checkout);
 
 interface ScrapeFlags {
