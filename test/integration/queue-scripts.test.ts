@@ -57,6 +57,18 @@ forEachTopology('checkout queue scripts against a real redis-server', (topology)
     return raw.map(([id, fields]) => parseUsageEntry(id, fields)).filter((e): e is UsageEvent => e !== undefined);
   };
 
+  it('a release says whether checkouts queue for the freed feature, so the node serves a queue only when one waits', async () => {
+    const { seats, fence } = await setup();
+    await seats.openSession(fence, 'holder', INFO, T0);
+    await seats.openSession(fence, 'waiter', INFO, T0);
+    const a = granted(await seats.checkoutOrQueue(fence, co('holder', 1, 1, 'a', 'la'), 0));
+    assert.deepEqual(await seats.releaseLease(fence, 'holder', a.leaseId, T0 + 1), { released: true, feature: 'f', queued: false });
+    const b = granted(await seats.checkoutOrQueue(fence, co('holder', 1, 1, 'b', 'lb', T0 + 2), 0));
+    queued(await seats.checkoutOrQueue(fence, co('waiter', 1, 1, 'w', 'lw', T0 + 3), T0 + 60_000));
+    assert.deepEqual(await seats.releaseLease(fence, 'holder', b.leaseId, T0 + 4), { released: true, feature: 'f', queued: true });
+    assert.deepEqual(await seats.releaseLease(fence, 'holder', b.leaseId, T0 + 5), { released: false, feature: '', queued: false });
+  });
+
   it('queues in arrival order and grants strictly FIFO as seats free, never more than the seats', async () => {
     const { keys, seats, fence } = await setup();
     await seats.openSession(fence, 'holder', INFO, T0);

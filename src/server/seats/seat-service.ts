@@ -471,9 +471,10 @@ export class SeatService {
     const fence = this.deps.cluster.fenceForRunningWork();
     checkId('session_id', sessionId);
     checkId('lease_id', leaseId);
-    const released = await this.write(() => this.deps.store.release(fence, sessionId, leaseId, this.deps.clock.now()));
-    if (released) this.seatsFreed();
-    return released;
+    const r = await this.write(() => this.deps.store.releaseLease(fence, sessionId, leaseId, this.deps.clock.now()));
+    // Only a feature with a queue needs serving; the script says so, saving a round trip per release.
+    if (r.queued) void this.serveQueue(r.feature);
+    return r.released;
   }
 
   /**

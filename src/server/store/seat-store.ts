@@ -273,12 +273,17 @@ export class SeatStore {
 
   /** True when the lease existed in this session and is now freed. */
   async release(fence: Fence, sessionId: string, leaseId: string, nowMs: number): Promise<boolean> {
-    const r = await this.scripts.run(
+    return (await this.releaseLease(fence, sessionId, leaseId, nowMs)).released;
+  }
+
+  /** release(), also saying the freed lease's feature and whether checkouts queue for it (then serve its queue). */
+  async releaseLease(fence: Fence, sessionId: string, leaseId: string, nowMs: number): Promise<{ released: boolean; feature: string; queued: boolean }> {
+    const r = (await this.scripts.run(
       'releaseSeat',
       [this.keys.leader, this.keys.sessions, this.keys.used],
       [formatOwner(fence), this.keys.prefix, sessionId, leaseId, nowMs, RELEASED_REQUEST_IDS_KEPT],
-    );
-    return r === 1;
+    )) as [number, string?, number?];
+    return { released: Number(r[0]) === 1, feature: String(r[1] ?? ''), queued: Number(r[2] ?? 0) > 0 };
   }
 
   /** An operator frees a lease by id alone (AdminService.ReleaseLease); undefined when no such lease is held. */
