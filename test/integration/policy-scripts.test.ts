@@ -23,11 +23,13 @@ const T0 = 1_800_000_000_000;
  */
 const POLICIES: readonly SeatPolicy[] = [
   parseSeatPolicy(
+    // "u1.x" and "xu2" are nobody's names: a member test by substring would take u1 and u2 for them.
     `groups:
   team: [u0, u1]
+  decoys: [u1.x, xu2, "u 3"]
 features:
   f:
-    reserve: [ { seats: 2, group: team }, { seats: 1, user: u2 } ]
+    reserve: [ { seats: 2, group: team }, { seats: 1, user: u2 }, { seats: 1, group: decoys } ]
     max: [ { seats: 2, per: user }, { seats: 3, per: host }, { seats: 3, per: group } ]
     deny: [ { user: u5 } ]
 `,

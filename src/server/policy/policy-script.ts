@@ -5,7 +5,9 @@ import type { Principal, SeatPolicy } from './seat-policy';
  * The seat policy as the checkout and serveQueue scripts read it (store/scripts/includes/policy.lua):
  * one feature's rules, compiled to a small JSON argument. Only the groups the rules need travel
  * with it (all of them when a `max ... per: group` rule needs the requester's groups), sorted by
- * name, so that the script checks `per: group` limits in the order decideCheckout() does.
+ * name, so that the script checks `per: group` limits in the order decideCheckout() does; each
+ * group's members as one '\n'-delimited string, which the script searches without decoding a
+ * list of names on every call.
  */
 interface CompiledPrincipal {
   readonly k: Principal['kind'];
@@ -16,7 +18,8 @@ interface CompiledFeaturePolicy {
   readonly deny: CompiledPrincipal[];
   readonly max: ({ s: number; per: Principal['kind'] } | { s: number; k: Principal['kind']; n: string })[];
   readonly reserve: { s: number; k: Principal['kind']; n: string }[];
-  readonly groups: [string, string[]][];
+  /** [name, '\n<user>\n<user>\n']: one string per group (see includes/policy.lua). */
+  readonly groups: [string, string][];
 }
 
 const compiled = new WeakMap<SeatPolicy, Map<string, string>>();
@@ -55,7 +58,9 @@ function compile(policy: SeatPolicy, feature: string): string {
     groups: [],
   };
   for (const name of [...policy.groups.keys()].sort()) {
-    if (allGroups || needed.has(name)) out.groups.push([name, [...(policy.groups.get(name) ?? [])]]);
+    const members = policy.groups.get(name) ?? [];
+    // Names are plain text without control characters (seat-policy.ts), so '\n' cannot occur in one.
+    if (allGroups || needed.has(name)) out.groups.push([name, `\n${members.map((m) => `${m}\n`).join('')}`]);
   }
   // cjson reads `[]` as an empty table, which ipairs walks as an empty list: no special cases.
   return JSON.stringify(out);

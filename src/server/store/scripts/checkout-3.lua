@@ -132,7 +132,8 @@ local who = sessionWho(p, sid)
 local reserved, ownUnused = false, 0
 if ARGV[15] ~= '' then
   local refusal
-  refusal, ownUnused = policyRefusal(p, decodePolicy(ARGV[15]), feature, who[2], who[3], count, seats, used)
+  -- Only a checkout with a queue ahead needs its own reservations' unused seats (to pass the queue).
+  refusal, ownUnused = policyRefusal(p, decodePolicy(ARGV[15]), feature, who[2], who[3], count, seats, used, queued > 0)
   if refusal then
     if refusal[1] ~= 'reserve' or deadline == 0 then
       usageEvent(p, now, 'deny', feature, count, sid, who, nil, policyReason(refusal))

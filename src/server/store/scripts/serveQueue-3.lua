@@ -80,7 +80,7 @@ for _, wid in ipairs(wids) do
     local who = sessionWho(p, sid)
     local refusal, ownUnused = nil, 0
     if pol then
-      refusal, ownUnused = policyRefusal(p, pol, feature, who[2], who[3], count, seats, used)
+      refusal, ownUnused = policyRefusal(p, pol, feature, who[2], who[3], count, seats, used, passed)
       ownUnused = ownUnused or 0
     end
     if refusal and refusal[1] ~= 'reserve' then

@@ -12,19 +12,23 @@
 --
 -- Include after `sessions` (holdersKey). The policy arrives as ARGV JSON, compiled for one feature by src/server/policy/policy-script.ts:
 --   {"deny": [{"k": kind, "n": name}], "max": [{"s": seats, "per": kind} | {"s": seats, "k": kind, "n": name}],
---    "reserve": [{"s": seats, "k": kind, "n": name}], "groups": [[name, [members]], ...] (sorted by name)}
+--    "reserve": [{"s": seats, "k": kind, "n": name}], "groups": [[name, members], ...] (sorted by name)}
+-- members is one string, '\n<user>\n<user>\n': membership is one plain find, and only a count
+-- needs the names one by one (a list of strings would cost a decode per member on every call).
+-- User names cannot contain '\n' (policy names are plain text, no control characters).
 -- kind is 'user', 'host' or 'group'.
 
--- Decodes a compiled feature policy, adding `gm`: group name -> set of its members.
+-- Decodes a compiled feature policy, adding `gm`: group name -> its members string.
 local function decodePolicy(json)
   local pol = cjson.decode(json)
   pol.gm = {}
-  for _, g in ipairs(pol.groups) do
-    local set = {}
-    for _, u in ipairs(g[2]) do set[u] = true end
-    pol.gm[g[1]] = set
-  end
+  for _, g in ipairs(pol.groups) do pol.gm[g[1]] = g[2] end
   return pol
+end
+
+local function isMember(pol, group, user)
+  local members = pol.gm[group]
+  return members ~= nil and user ~= '' and string.find(members, '\n' .. user .. '\n', 1, true) ~= nil
 end
 
 local function policyPlural(n)
@@ -45,8 +49,7 @@ end
 local function namedBy(pol, kind, name, user, host)
   if kind == 'user' then return name == user end
   if kind == 'host' then return name == host end
-  local members = pol.gm[name]
-  return members ~= nil and members[user] == true
+  return isMember(pol, name, user)
 end
 
 -- Seats of the feature held now by a user, a host, or the members of a group.
@@ -55,15 +58,11 @@ local function heldBy(p, pol, feature, kind, name)
   if kind == 'user' then return tonumber(redis.call('HGET', key, 'u:' .. name) or '0') end
   if kind == 'host' then return tonumber(redis.call('HGET', key, 'h:' .. name) or '0') end
   local sum = 0
-  for _, g in ipairs(pol.groups) do
-    if g[1] == name then
-      if #g[2] > 0 then
-        local fields = {}
-        for i, u in ipairs(g[2]) do fields[i] = 'u:' .. u end
-        for _, v in ipairs(redis.call('HMGET', key, unpack(fields))) do sum = sum + tonumber(v or '0') end
-      end
-      break
-    end
+  local members = pol.gm[name]
+  if members and #members > 1 then
+    local fields = {}
+    for u in string.gmatch(members, '[^\n]+') do fields[#fields + 1] = 'u:' .. u end
+    for _, v in ipairs(redis.call('HMGET', key, unpack(fields))) do sum = sum + tonumber(v or '0') end
   end
   return sum
 end
@@ -71,11 +70,12 @@ end
 --[[
   May `user` on `host` take `count` more seats of `feature` (`seats` licensed, `inUse` held now)?
   Returns nil, ownUnused when the policy allows it (ownUnused: the unused seats of the
-  reservations the requester owns, which it may take ahead of a queue), or a refusal
+  reservations the requester owns, which it may take ahead of a queue; computed only when
+  `needOwn`, else 0 whenever the free seats cover every reservation anyway), or a refusal
   {kind, rule, message}: kind 'deny' (PERMISSION_DENIED), 'max' or 'reserve' (RESOURCE_EXHAUSTED).
   Plain capacity (fewer than `count` free) is not the policy's to refuse: nil, 0.
 ]]
-local function policyRefusal(p, pol, feature, user, host, count, seats, inUse)
+local function policyRefusal(p, pol, feature, user, host, count, seats, inUse, needOwn)
   local base = 'features.' .. feature
   for i, d in ipairs(pol.deny) do
     if namedBy(pol, d.k, d.n, user, host) then
@@ -93,7 +93,7 @@ local function policyRefusal(p, pol, feature, user, host, count, seats, inUse)
     elseif m.per == 'host' then buckets = {{'host', host}}
     elseif m.per == 'group' then
       for _, g in ipairs(pol.groups) do
-        if pol.gm[g[1]][user] then buckets[#buckets + 1] = {'group', g[1]} end
+        if isMember(pol, g[1], user) then buckets[#buckets + 1] = {'group', g[1]} end
       end
     elseif namedBy(pol, m.k, m.n, user, host) then buckets = {{m.k, m.n}} end
     for _, b in ipairs(buckets) do
@@ -112,6 +112,13 @@ local function policyRefusal(p, pol, feature, user, host, count, seats, inUse)
 
   local free = seats - inUse
   if free < count then return nil, 0 end
+  if not needOwn and #pol.reserve > 0 then
+    -- Enough free seats to leave every reservation whole: anyone may take them, with no need
+    -- to count the owners' seats (the common case, while a feature is not nearly full).
+    local reservedAll = 0
+    for _, r in ipairs(pol.reserve) do reservedAll = reservedAll + r.s end
+    if free - reservedAll >= count then return nil, 0 end
+  end
 
   local unusedAll, unusedOwn, unusedOthers = 0, 0, 0
   local blocking, blockingRules = {}, {}
