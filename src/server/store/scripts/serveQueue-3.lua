@@ -54,16 +54,9 @@ end
 local wids = redis.call('ZRANGE', qKey, 0, limit - 1)
 for _, wid in ipairs(wids) do
   local w = readWaiter(p, wid)
-  local score = w[1] and redis.call('ZSCORE', KEYS[2], w[1])
-  if not w[1] then
-    redis.call('ZREM', qKey, wid)
-    if redis.call('HINCRBY', p .. ':queued', feature, -1) <= 0 then redis.call('HDEL', p .. ':queued', feature) end
-  elseif not score or tonumber(score) <= now then
-    unqueue(p, wid, w, now, nil, 'SESSION_GONE')
-    left(wid, '', tonumber(w[3]), 0, 'SESSION_GONE')
-  elseif tonumber(w[7]) <= now then
-    unqueue(p, wid, w, now, nil, 'QUEUE_TIMEOUT')
-    left(wid, '', tonumber(w[3]), 0, 'QUEUE_TIMEOUT')
+  local dropped = dropDeadWaiter(p, KEYS[2], feature, wid, w, now)
+  if dropped then
+    if dropped ~= '' then left(wid, '', tonumber(w[3]), 0, dropped) end
   else
     local sid, count, lid = w[1], tonumber(w[3]), w[5]
     local used = tonumber(redis.call('HGET', KEYS[3], feature) or '0')

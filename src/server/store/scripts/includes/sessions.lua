@@ -56,9 +56,12 @@ local function holdersKey(p, feature)
   return p .. ':holders:' .. feature
 end
 
--- Adds `delta` seats to a holder's count of `feature`; a count that reaches 0 is deleted.
-local function countHolder(p, feature, field, delta)
-  if redis.call('HINCRBY', holdersKey(p, feature), field, delta) <= 0 then redis.call('HDEL', holdersKey(p, feature), field) end
+-- Adds `delta` to a counter field of hash `key` (used, queued, holders); a count that reaches 0
+-- is deleted, so readers see only the positive ones. Returns the count after.
+local function addCount(key, field, delta)
+  local n = redis.call('HINCRBY', key, field, delta)
+  if n <= 0 then redis.call('HDEL', key, field) end
+  return n
 end
 
 local function queueKey(p, feature)
@@ -81,7 +84,7 @@ end
 local function unqueue(p, wid, w, now, lid, reason, who)
   local sid, feature, count = w[1], w[2], tonumber(w[3])
   redis.call('ZREM', queueKey(p, feature), wid)
-  if redis.call('HINCRBY', p .. ':queued', feature, -1) <= 0 then redis.call('HDEL', p .. ':queued', feature) end
+  addCount(p .. ':queued', feature, -1)
   redis.call('DEL', waiterKey(p, wid))
   local sessionKey = p .. ':session:' .. sid
   redis.call('SREM', sessionKey .. ':waits', wid)
@@ -95,8 +98,8 @@ local function grantLease(p, sessionsKey, usedKey, sid, feature, count, rid, lid
   local sessionKey = p .. ':session:' .. sid
   redis.call('HSET', p .. ':lease:' .. lid, 'session_id', sid, 'feature', feature, 'count', count, 'granted_ms', now, 'request_id', rid,
     'hu', who[2], 'hh', who[3])
-  countHolder(p, feature, 'u:' .. who[2], count)
-  countHolder(p, feature, 'h:' .. who[3], count)
+  addCount(holdersKey(p, feature), 'u:' .. who[2], count)
+  addCount(holdersKey(p, feature), 'h:' .. who[3], count)
   redis.call('SADD', sessionKey .. ':leases', lid)
   redis.call('ZADD', leaseIndexKey(p), 0, feature .. ':' .. lid)
   local after = redis.call('HINCRBY', usedKey, feature, count)
@@ -112,13 +115,12 @@ end
 -- request id (remembered as released when `remember` > 0, keeping the last `remember`).
 -- `l` is HMGET lease 'feature', 'count', 'request_id'.
 local function freeLease(p, usedKey, sid, lid, l, remember)
-  local left = redis.call('HINCRBY', usedKey, l[1], -tonumber(l[2]))
-  if left <= 0 then redis.call('HDEL', usedKey, l[1]) end
+  addCount(usedKey, l[1], -tonumber(l[2]))
   redis.call('ZREM', leaseIndexKey(p), l[1] .. ':' .. lid)
   local h = redis.call('HMGET', p .. ':lease:' .. lid, 'hu', 'hh')
   if h[1] then
-    countHolder(p, l[1], 'u:' .. h[1], -tonumber(l[2]))
-    countHolder(p, l[1], 'h:' .. (h[2] or ''), -tonumber(l[2]))
+    addCount(holdersKey(p, l[1]), 'u:' .. h[1], -tonumber(l[2]))
+    addCount(holdersKey(p, l[1]), 'h:' .. (h[2] or ''), -tonumber(l[2]))
   end
   redis.call('DEL', p .. ':lease:' .. lid)
   local rid = l[3]
@@ -188,27 +190,31 @@ local function deadSession(p, sessionsKey, usedKey, sid, now, whatNext)
   return nil
 end
 
--- Drops waiters at the head of a feature's queue that can never be granted (deadline passed,
--- session expired or gone), at most `limit`; they leave with a 'queue' event (reason
--- QUEUE_TIMEOUT or SESSION_GONE). Returns the queue's length after.
+-- Takes waiter `wid` (w = readWaiter) of `feature`'s queue out when it can never be granted,
+-- with a 'queue' event: session expired or gone (SESSION_GONE), deadline passed (QUEUE_TIMEOUT);
+-- a queue entry without its waiter (never written so) goes alone. Returns the reason ('' for
+-- such an entry), or nil while the waiter may still be granted.
+local function dropDeadWaiter(p, sessionsKey, feature, wid, w, now)
+  if not w[1] then
+    redis.call('ZREM', queueKey(p, feature), wid)
+    addCount(p .. ':queued', feature, -1)
+    return ''
+  end
+  local score = redis.call('ZSCORE', sessionsKey, w[1])
+  local reason = nil
+  if not score or tonumber(score) <= now then reason = 'SESSION_GONE'
+  elseif tonumber(w[7]) <= now then reason = 'QUEUE_TIMEOUT' end
+  if reason then unqueue(p, wid, w, now, nil, reason) end
+  return reason
+end
+
+-- Drops waiters at the head of a feature's queue that can never be granted (dropDeadWaiter),
+-- at most `limit`. Returns the queue's length after.
 local function pruneQueueHeads(p, sessionsKey, feature, now, limit)
   local qKey = queueKey(p, feature)
   for _ = 1, limit do
     local wid = redis.call('ZRANGE', qKey, 0, 0)[1]
-    if not wid then break end
-    local w = readWaiter(p, wid)
-    local score = w[1] and redis.call('ZSCORE', sessionsKey, w[1])
-    if not w[1] then
-      -- A queue entry without its waiter (never written so): drop the entry alone.
-      redis.call('ZREM', qKey, wid)
-      if redis.call('HINCRBY', p .. ':queued', feature, -1) <= 0 then redis.call('HDEL', p .. ':queued', feature) end
-    elseif not score or tonumber(score) <= now then
-      unqueue(p, wid, w, now, nil, 'SESSION_GONE')
-    elseif tonumber(w[7]) <= now then
-      unqueue(p, wid, w, now, nil, 'QUEUE_TIMEOUT')
-    else
-      break
-    end
+    if not wid or not dropDeadWaiter(p, sessionsKey, feature, wid, readWaiter(p, wid), now) then break end
   end
   return redis.call('ZCARD', qKey)
 end
