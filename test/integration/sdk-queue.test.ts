@@ -9,38 +9,41 @@ import { eventually, type RedisProcess, startRedis } from '../helpers/redis';
 
 const LICENSE = { features: [{ name: 'q', seats: 1 }] };
 
-async function startPair(redisUrl: string): Promise<{ primary: StartedNode; redundant: StartedNode }> {
-  const pair = await startTestPair(redisUrl, { license: LICENSE });
-  const admin = createAdminClient(pair.primary.addr, TEST_TOKEN);
-  try {
-    await eventually(async () => ((await admin.getStatus()).state === 'NODE_STATE_ACTIVE' ? true : undefined));
-  } finally {
-    admin.close();
-  }
-  return pair;
-}
-
-describe('SDK checkout with wait on a node pair', () => {
-  let redis: RedisProcess;
-  let primary: StartedNode;
-  let redundant: StartedNode;
+/**
+ * A Redis and a node pair (the primary ACTIVE) for the describe() it is called in, and SDK
+ * clients of both nodes that are closed with them.
+ */
+function usePair(retryTimeoutMs: number) {
+  let redis: RedisProcess | undefined;
+  const pair: { primary?: StartedNode; redundant?: StartedNode } = {};
   const clients: LicenseClient[] = [];
-  const client = (clientId: string, over: Partial<LicenseClientOptions> = {}): LicenseClient => {
-    const c = new LicenseClient({ endpoints: [primary.addr, redundant.addr], clientId, callTimeoutMs: 1_000, retryTimeoutMs: 20_000, ...over });
-    clients.push(c);
-    return c;
-  };
-
   before(async () => {
     redis = await startRedis();
-    ({ primary, redundant } = await startPair(redis.url));
+    Object.assign(pair, await startTestPair(redis.url, { license: LICENSE }));
+    const admin = createAdminClient(node('primary').addr, TEST_TOKEN);
+    try {
+      await eventually(async () => ((await admin.getStatus()).state === 'NODE_STATE_ACTIVE' ? true : undefined));
+    } finally {
+      admin.close();
+    }
   });
   after(async () => {
     for (const c of clients) await c.close();
-    await primary.node.stop();
-    await redundant.node.stop();
-    await redis.stop();
+    await pair.primary?.node.stop();
+    await pair.redundant?.node.stop();
+    await redis?.stop();
   });
+  const node = (role: 'primary' | 'redundant'): StartedNode => pair[role] ?? assert.fail(`no ${role} node`);
+  const client = (clientId: string, over: Partial<LicenseClientOptions> = {}): LicenseClient => {
+    const c = new LicenseClient({ endpoints: [node('primary').addr, node('redundant').addr], clientId, callTimeoutMs: 1_000, retryTimeoutMs, ...over });
+    clients.push(c);
+    return c;
+  };
+  return { node, client };
+}
+
+describe('SDK checkout with wait on a node pair', () => {
+  const { node, client } = usePair(20_000);
 
   it('a client that waits is queued (position 1) behind the only seat and granted when the holder releases it', async () => {
     const holder = client('holder');
@@ -57,7 +60,7 @@ describe('SDK checkout with wait on a node pair', () => {
       () => (settled = true),
     );
     await eventually(() => (events.length === 1 ? true : undefined), 10_000, 'the queued event');
-    assert.deepEqual(events, [{ feature: 'q', position: 1, requestId: 'wait-1', endpoint: primary.addr }]);
+    assert.deepEqual(events, [{ feature: 'q', position: 1, requestId: 'wait-1', endpoint: node('primary').addr }]);
     assert.deepEqual(places, [1]);
     const [status] = await waiter.features();
     assert.equal(status?.seatsInUse, 1);
@@ -79,30 +82,13 @@ describe('SDK checkout with wait on a node pair', () => {
 });
 
 describe('SDK checkout with wait across a failover', () => {
-  let redis: RedisProcess;
-  let primary: StartedNode;
-  let redundant: StartedNode;
-  const clients: LicenseClient[] = [];
-
-  before(async () => {
-    redis = await startRedis();
-    ({ primary, redundant } = await startPair(redis.url));
-  });
-  after(async () => {
-    for (const c of clients) await c.close();
-    await primary.node.stop();
-    await redundant.node.stop();
-    await redis.stop();
-  });
+  const { node, client } = usePair(30_000);
 
   it('keeps its place when the primary dies: queued again on the redundant with the wait left, granted there once', async () => {
-    const make = (clientId: string): LicenseClient => {
-      const c = new LicenseClient({ endpoints: [primary.addr, redundant.addr], clientId, callTimeoutMs: 1_000, retryTimeoutMs: 30_000 });
-      clients.push(c);
-      return c;
-    };
-    const holder = make('holder');
-    const waiter = make('waiter');
+    const primary = node('primary');
+    const redundant = node('redundant');
+    const holder = client('holder');
+    const waiter = client('waiter');
     const seat = await holder.checkout('q');
     const events: CheckoutQueuedEvent[] = [];
     waiter.on('queued', (e) => events.push(e));
